@@ -1,0 +1,65 @@
+"""Alembic environment: the URL comes from the app's settings, the schema from app.models."""
+
+from logging.config import fileConfig
+from typing import Any, Literal
+
+from alembic import context
+from alembic.autogenerate.api import AutogenContext
+from sqlalchemy import create_engine, pool
+from sqlmodel import AutoString, SQLModel
+
+import app.models
+from app.config import get_settings
+
+config = context.config
+if config.config_file_name is not None and config.cmd_opts is not None:
+    fileConfig(config.config_file_name)  # only when run as `alembic ...`
+
+target_metadata = SQLModel.metadata
+
+
+def database_url() -> str:
+    """The URL given by the caller (`python -m app migrate`, tests), else the settings'."""
+    return config.get_main_option("sqlalchemy.url") or get_settings().database_url
+
+
+def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
+    """Write app-specific column types as the plain SQLAlchemy types they store as."""
+    if type_ == "type" and isinstance(obj, app.models.UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    if type_ == "type" and isinstance(obj, AutoString):
+        return f"sa.String(length={obj.length})"
+    return False
+
+
+def run_migrations_offline() -> None:
+    context.configure(
+        url=database_url(),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=True,
+        render_item=render_item,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    # A plain engine: SQLite batch migrations must run with foreign keys off.
+    engine = create_engine(database_url(), poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=True,
+            render_item=render_item,
+            compare_server_default=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

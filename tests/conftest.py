@@ -1,0 +1,240 @@
+"""Fixtures: a scratch database per backend, an app per test, accounts in every state.
+
+Every test runs against SQLite and, when `TEST_DATABASE_URL` names a PostgreSQL
+server, against PostgreSQL too (under `CI=true` it must). Both start from the
+migrated schema, never from `create_all`, and never touch the developer's database:
+SQLite tests get a copy of a migrated template file, PostgreSQL tests share a
+scratch database created for the run and emptied after each test.
+"""
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, make_url, text
+from sqlmodel import Session
+
+from app.config import Settings
+from app.main import create_app
+from app.migrations import migrate
+from app.models import Role, UserCreate
+from app.users import create_user
+from tests.helpers import PASSWORD, Account, login
+
+TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256"
+TABLES = ("items", "sessions", "login_throttles", "users")
+
+
+def _postgres_url() -> str | None:
+    raw = os.environ.get("TEST_DATABASE_URL")
+    if not raw:
+        return None
+    return Settings(_env_file=None, environment="test", database_url=raw).database_url
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("CI", "").lower() == "true" and not os.environ.get("TEST_DATABASE_URL"):
+        raise pytest.UsageError("CI=true but TEST_DATABASE_URL is not set: PostgreSQL is required")
+
+
+BACKENDS = ["sqlite", "postgresql"] if _postgres_url() else ["sqlite"]
+
+
+def create_postgres_database(server_url: str, name: str) -> str:
+    """Create database `name` on the server of `server_url`; returns its URL."""
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(server_url: str, name: str) -> None:
+    """Drop database `name`, disconnecting whoever is still on it."""
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The PostgreSQL server given by TEST_DATABASE_URL (tests needing it skip otherwise)."""
+    url = _postgres_url()
+    if url is None:
+        pytest.skip("TEST_DATABASE_URL is not set")
+    return url
+
+
+@pytest.fixture
+def scratch_postgres(postgres_server: str) -> Iterator[str]:
+    """An empty PostgreSQL database of the test's own."""
+    name = f"test_api_{uuid.uuid4().hex[:12]}"
+    url = create_postgres_database(postgres_server, name)
+    yield url
+    drop_postgres_database(postgres_server, name)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend_template(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
+    """(backend, URL) of a migrated database: a template file for SQLite, a scratch
+    database for PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("template") / "template.db"
+        url = f"sqlite:///{path}"
+        migrate(url)
+        yield "sqlite", url
+        return
+    server = _postgres_url()
+    assert server is not None
+    name = f"test_api_{uuid.uuid4().hex[:12]}"
+    url = create_postgres_database(server, name)
+    migrate(url)
+    yield "postgresql", url
+    drop_postgres_database(server, name)
+
+
+@pytest.fixture
+def backend(backend_template: tuple[str, str]) -> str:
+    """The backend under test: `sqlite` or `postgresql`."""
+    return backend_template[0]
+
+
+@pytest.fixture
+def database_url(backend_template: tuple[str, str], tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database for this test alone."""
+    backend, template_url = backend_template
+    if backend == "sqlite":
+        source = Path(make_url(template_url).database or "")
+        target = tmp_path / "app.db"
+        shutil.copyfile(source, target)
+        yield f"sqlite:///{target}"
+        return
+    yield template_url
+    engine = create_engine(template_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No setting leaks in from the developer's shell or `.env`."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def make_settings(database_url: str) -> Callable[..., Settings]:
+    """Settings for a test app on this test's database, with `overrides`."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "environment": "test",
+            "database_url": database_url,
+            "jwt_secret_key": TEST_SECRET,
+            "bcrypt_rounds": 4,
+            **overrides,
+        }
+        return Settings(_env_file=None, **values)
+
+    return make
+
+
+@pytest.fixture
+def make_client(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., TestClient]]:
+    """Start an app with setting `overrides` and return its client (closed after the test)."""
+    clients: list[TestClient] = []
+
+    def make(**overrides: Any) -> TestClient:
+        client = TestClient(create_app(make_settings(**overrides)))
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    """A client of an app with the test settings."""
+    return make_client()
+
+
+@pytest.fixture
+def engine(client: TestClient) -> Engine:
+    """The database engine of `client`'s app."""
+    engine: Engine = client.app.state.engine  # type: ignore[attr-defined]
+    return engine
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Session]:
+    """A database session beside the app, for arranging and checking rows."""
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+@pytest.fixture
+def make_account(client: TestClient, engine: Engine) -> Callable[..., Account]:
+    """Create a user directly in the database and sign them in (unless inactive)."""
+    hasher = client.app.state.hasher  # type: ignore[attr-defined]
+    password_hash = hasher.hash_sync(PASSWORD)
+
+    def make(
+        email: str | None = None,
+        *,
+        role: Role = Role.USER,
+        is_active: bool = True,
+        name: str | None = None,
+    ) -> Account:
+        email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
+        user_in = UserCreate(
+            email=email, password=PASSWORD, name=name, role=role, is_active=is_active
+        )
+        with Session(engine, expire_on_commit=False) as session:
+            user = create_user(session=session, user_in=user_in, password_hash=password_hash)
+        account = Account(id=user.id, email=user.email, password=PASSWORD, role=role)
+        if is_active:
+            tokens = login(client, account.email)
+            account.access_token = tokens["accessToken"]
+            account.refresh_token = tokens["refreshToken"]
+        return account
+
+    return make
+
+
+@pytest.fixture
+def user(make_account: Callable[..., Account]) -> Account:
+    return make_account("user@example.com", name="User")
+
+
+@pytest.fixture
+def other_user(make_account: Callable[..., Account]) -> Account:
+    return make_account("other@example.com", name="Other")
+
+
+@pytest.fixture
+def admin(make_account: Callable[..., Account]) -> Account:
+    return make_account("admin@example.com", role=Role.ADMIN, name="Admin")
+
+
+@pytest.fixture
+def inactive_user(make_account: Callable[..., Account]) -> Account:
+    return make_account("inactive@example.com", is_active=False)
