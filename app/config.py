@@ -1,5 +1,6 @@
 """Settings, read from the environment and `.env` (see `.env.example`)."""
 
+import contextlib
 import os
 import secrets
 from functools import lru_cache
@@ -26,7 +27,9 @@ Environment = Literal["development", "test", "production"]
 class Settings(BaseSettings):
     """Every setting of the service; field `x_y` is read from the variable `X_Y`."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore"
+    )
 
     app_name: str = "SQLModel API"
     app_version: str = "0.1.0"
@@ -128,21 +131,22 @@ def _read_or_create_secret(path: Path) -> str:
     Several workers may start at once: the key is written to a private temporary file
     and linked into place, so every process ends up reading the same complete key.
     """
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as file:
-        file.write(secrets.token_urlsafe(48))
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
-    return path.read_text().strip()
+    if not path.exists():
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as file:
+                file.write(secrets.token_urlsafe(48))
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    key = path.read_text().strip()
+    if len(key) < MIN_SECRET_LENGTH:
+        raise ValueError(
+            f"{path} holds no usable key; delete it to have one generated, or set JWT_SECRET_KEY"
+        )
+    return key
 
 
 def describe_validation_error(error: ValidationError, *, upper: bool = False) -> str:

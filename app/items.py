@@ -88,10 +88,12 @@ async def read_item(item: VisibleItem) -> ItemPublic:
 @router.patch("/{item_id}", operation_id="items-update", responses=NOT_FOUND)
 def update_item(body: ItemUpdate, item: VisibleItem, session: SessionDep) -> ItemPublic:
     """Change an item's title or description."""
-    item.sqlmodel_update(body.model_dump(exclude_unset=True))
-    item.updated_at = utcnow()
-    session.add(item)
-    session.commit()
+    changes = body.model_dump(exclude_unset=True)
+    if changes:
+        item.sqlmodel_update(changes)
+        item.updated_at = utcnow()
+        session.add(item)
+        session.commit()
     return ItemPublic.model_validate(item)
 
 

@@ -17,7 +17,7 @@ from app.middleware import (
     REQUEST_ID_HEADER,
     BodySizeLimitMiddleware,
     RequestIdMiddleware,
-    internal_error_handler,
+    UnhandledErrorMiddleware,
     validation_error_handler,
 )
 from app.models import Health, Message, Readiness
@@ -49,7 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.hasher = PasswordHasher(settings.bcrypt_rounds, settings.password_hash_concurrency)
 
     app.exception_handler(RequestValidationError)(validation_error_handler)
-    app.exception_handler(Exception)(internal_error_handler)
+    # Middleware runs outermost last: request id > CORS > body limit > error handling.
+    app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     if settings.cors_origins:
         app.add_middleware(

@@ -104,15 +104,32 @@ async def validation_error_handler(request: Request, exc: RequestValidationError
     return JSONResponse({"detail": jsonable_encoder(errors)}, status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
-async def internal_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    """The answer to any unhandled error: a 500 with no details (they go to the log)."""
-    request_id = getattr(request.state, "request_id", None)
-    logger.error(
-        "Unhandled %s on %s %s [request %s]",
-        type(exc).__name__,
-        request.method,
-        request.url.path,
-        request_id,
-    )
-    headers = {REQUEST_ID_HEADER: request_id} if request_id else None
-    return JSONResponse({"detail": "Internal server error"}, status_code=500, headers=headers)
+class UnhandledErrorMiddleware:
+    """Turns any unhandled error into a 500 `{"detail": "Internal server error"}`.
+
+    It sits inside CORS and the request id, so the 500 carries their headers and a
+    browser can read it; the traceback goes to the log with the request id.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking_start(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking_start)
+        except Exception:
+            logger.exception("Unhandled error on %s %s", scope["method"], scope["path"])
+            if started:
+                raise
+            response = JSONResponse({"detail": "Internal server error"}, status_code=500)
+            await response(scope, receive, send)

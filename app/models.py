@@ -11,7 +11,14 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, EmailStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    StringConstraints,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.engine import Dialect
@@ -84,7 +91,8 @@ def _check_password(value: str) -> str:
 Email = Annotated[EmailStr, Field(max_length=254), AfterValidator(str.lower)]
 Password = Annotated[str, AfterValidator(_check_password)]
 Name = Annotated[str, Field(max_length=255)]
-SearchText = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(ensure_storable)]
+SearchText = Annotated[str, Field(max_length=255), AfterValidator(ensure_storable)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 
 
 def _timestamp() -> Any:
@@ -245,15 +253,11 @@ class Item(ItemBase, table=True):
 
 
 class ItemCreate(ItemBase, InputModel):
-    pass
+    title: Title
 
 
 class ItemUpdate(InputModel):
-    title: Annotated[
-        str | SkipJsonSchema[None],
-        BeforeValidator(_reject_null),
-        Field(min_length=1, max_length=255),
-    ] = None
+    title: Annotated[Title | SkipJsonSchema[None], BeforeValidator(_reject_null)] = None
     description: str | None = Field(default=None, max_length=10_000)
 
 

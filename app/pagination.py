@@ -64,7 +64,11 @@ def fetch_page(
         )
     total = session.exec(select(func.count()).select_from(model).where(*conditions)).one()
     column, tiebreaker = sort_columns[sort.removeprefix("-")], inspect(model).primary_key[0]
-    order = [column, tiebreaker] if not sort.startswith("-") else [column.desc(), tiebreaker.desc()]
+    # Missing values sort as the largest on every database (PostgreSQL's rule).
+    if sort.startswith("-"):
+        order = [column.desc().nulls_first(), tiebreaker.desc()]
+    else:
+        order = [column.asc().nulls_last(), tiebreaker.asc()]
     rows = session.exec(
         select(model).where(*conditions).order_by(*order).offset(offset).limit(limit)
     ).all()

@@ -87,6 +87,8 @@ def update_user(*, session: Session, user: User, changes: dict[str, Any]) -> Use
     demoted or deactivated. Deactivating a user, or setting their password, ends
     their sessions at once.
     """
+    if not changes:
+        return user
     was_active_admin = _is_active_admin(user)
     if was_active_admin:
         _lock_active_admins(session)
