@@ -1,0 +1,234 @@
+"""Who may call what: one row per route, one test per (route, caller).
+
+The table must cover every route of the users, items and sessions routers (checked
+against the app itself), so a new endpoint without a row fails the suite. Each row
+carries a valid body, so only authorization decides the answer.
+"""
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.testclient import TestClient
+from sqlmodel import Session, col, select
+
+from app.models import AuthSession, Item, Role, User
+from tests.helpers import API, PASSWORD, Account, bearer, login
+
+CALLERS = ("anonymous", "user", "other_user", "admin")
+DENIED = {401, 403, 404}
+GUARDED_PREFIXES = (f"{API}/users", f"{API}/items", f"{API}/auth/sessions")
+
+
+@dataclass(frozen=True)
+class Row:
+    """A route and the status each signed-in caller gets (anonymous always gets 401)."""
+
+    method: str
+    path: str  # under API; placeholders {user_id}, {item_id}, {session_id}
+    user: int
+    other_user: int
+    admin: int
+    body: dict[str, Any] | None = field(default=None, hash=False)
+
+    def expected(self, caller: str) -> int:
+        return 401 if caller == "anonymous" else int(getattr(self, caller))
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.method, self.path
+
+
+NEW_PASSWORD = "another long passphrase"
+
+# The item, the session and the target user all belong to `user`'s side of the world:
+# `user` owns the item and the session; the target user is a third, plain account.
+ROWS = [
+    Row("GET", "/users/me", 200, 200, 200),
+    Row("PATCH", "/users/me", 200, 200, 200, {"name": "Renamed"}),
+    Row(
+        "PATCH",
+        "/users/me/password",
+        204,
+        204,
+        204,
+        {"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD},
+    ),
+    Row("DELETE", "/users/me", 204, 204, 204),
+    Row("GET", "/users", 403, 403, 200),
+    Row("POST", "/users", 403, 403, 201, {"email": "new@example.com", "password": NEW_PASSWORD}),
+    Row("GET", "/users/{user_id}", 403, 403, 200),
+    Row("PATCH", "/users/{user_id}", 403, 403, 200, {"name": "Renamed", "role": "ADMIN"}),
+    Row("DELETE", "/users/{user_id}", 403, 403, 204),
+    Row("GET", "/items", 200, 200, 200),
+    Row("POST", "/items", 201, 201, 201, {"title": "New item"}),
+    Row("GET", "/items/{item_id}", 200, 404, 200),
+    Row("PATCH", "/items/{item_id}", 200, 404, 200, {"title": "Changed"}),
+    Row("DELETE", "/items/{item_id}", 204, 404, 204),
+    Row("GET", "/auth/sessions", 200, 200, 200),
+    Row("DELETE", "/auth/sessions/{session_id}", 204, 404, 404),
+    Row("POST", "/auth/logout", 204, 204, 204),
+    Row("POST", "/auth/logout-all", 204, 204, 204),
+]
+
+
+@dataclass
+class World:
+    """Everything a row may need, made fresh for each case."""
+
+    accounts: dict[str, Account]
+    target: Account
+    item_id: str
+    session_id: str
+
+    def url(self, row: Row) -> str:
+        return API + row.path.format(
+            user_id=self.target.id, item_id=self.item_id, session_id=self.session_id
+        )
+
+    def headers(self, caller: str) -> dict[str, str]:
+        return {} if caller == "anonymous" else self.accounts[caller].headers
+
+
+@pytest.fixture
+def world(
+    client: TestClient,
+    user: Account,
+    other_user: Account,
+    admin: Account,
+    make_account: Callable[..., Account],
+) -> World:
+    # A second active admin, so an admin deleting or changing an account is never
+    # refused as "the last active admin": only authorization decides.
+    make_account("second-admin@example.com", role=Role.ADMIN)
+    target = make_account("target@example.com", name="Target")
+    item = client.post(f"{API}/items", json={"title": "User's item"}, headers=user.headers)
+    assert item.status_code == 201, item.text
+    second_sign_in = login(client, user.email)
+    sessions = client.get(f"{API}/auth/sessions", headers=bearer(second_sign_in["accessToken"]))
+    assert sessions.status_code == 200, sessions.text
+    [session_id] = [entry["id"] for entry in sessions.json() if entry["current"]]
+    return World(
+        accounts={"user": user, "other_user": other_user, "admin": admin},
+        target=target,
+        item_id=item.json()["id"],
+        session_id=session_id,
+    )
+
+
+def snapshot(db: Session) -> tuple[list[Any], list[Any], list[Any]]:
+    """Every row a denied request could have touched."""
+    db.rollback()
+    db.expire_all()
+    users = db.exec(select(User).order_by(col(User.email))).all()
+    items = db.exec(select(Item).order_by(col(Item.id))).all()
+    sessions = db.exec(select(AuthSession).order_by(col(AuthSession.id))).all()
+    db.commit()
+    return (
+        [(u.id, u.email, u.name, u.role, u.is_active, u.password_hash) for u in users],
+        [(i.id, i.title, i.description, i.owner_id) for i in items],
+        [(s.id, s.revoked_at, s.refresh_token_hash) for s in sessions],
+    )
+
+
+def _case_id(row: Row, caller: str) -> str:
+    return f"{row.method} {row.path} as {caller}"
+
+
+@pytest.mark.parametrize(
+    ("row", "caller"),
+    [pytest.param(row, caller, id=_case_id(row, caller)) for row in ROWS for caller in CALLERS],
+)
+def test_authorization_matrix(
+    client: TestClient, db: Session, world: World, row: Row, caller: str
+) -> None:
+    before = snapshot(db)
+
+    response = client.request(
+        row.method, world.url(row), json=row.body, headers=world.headers(caller)
+    )
+
+    expected = row.expected(caller)
+    assert response.status_code == expected, response.text
+    if expected == 401:
+        assert response.headers.get("www-authenticate") == "Bearer"
+    if expected in DENIED:
+        assert isinstance(response.json()["detail"], str)
+        assert snapshot(db) == before, "a refused request changed the database"
+
+
+BAD_TOKENS = ("garbage", "refresh-token", "revoked", "unsigned", "alg-none", "not-bearer")
+
+
+def bad_token_headers(client: TestClient, admin: Account, kind: str) -> dict[str, str]:
+    """An Authorization header that must not authenticate anyone (built from the admin's
+    tokens where it can be, so a hole would grant the most)."""
+    if kind == "garbage":
+        return bearer("not.a.jwt")
+    if kind == "refresh-token":  # a refresh token is no access token
+        return bearer(admin.refresh_token)
+    if kind == "revoked":
+        tokens = login(client, admin.email)
+        logout = client.post(f"{API}/auth/logout", headers=bearer(tokens["accessToken"]))
+        assert logout.status_code == 204, logout.text
+        return bearer(tokens["accessToken"])
+    if kind == "unsigned":  # the admin's access token with its signature cut off
+        header, payload, _signature = admin.access_token.split(".")
+        return bearer(f"{header}.{payload}.")
+    if kind == "alg-none":  # the admin's claims, "signed" with algorithm none
+        _header, payload, _signature = admin.access_token.split(".")
+        header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
+        return bearer(f"{header}.{payload}.")
+    assert kind == "not-bearer"
+    return {"Authorization": f"Basic {admin.access_token}"}
+
+
+@pytest.mark.parametrize("row", [pytest.param(row, id=f"{row.method} {row.path}") for row in ROWS])
+def test_bad_tokens_are_401(client: TestClient, db: Session, world: World, row: Row) -> None:
+    for kind in BAD_TOKENS:
+        headers = bad_token_headers(client, world.accounts["admin"], kind)
+        before = snapshot(db)
+
+        response = client.request(row.method, world.url(row), json=row.body, headers=headers)
+
+        assert response.status_code == 401, (kind, response.text)
+        assert response.headers.get("www-authenticate") == "Bearer", kind
+        assert snapshot(db) == before, kind
+
+
+def _routes(client: TestClient) -> set[tuple[str, str]]:
+    """(method, path under API) of every path operation the app serves.
+
+    Since FastAPI 0.137 `app.routes` holds included routers as lazy nodes, not their
+    `APIRoute`s; `iter_route_contexts` flattens them (one context per endpoint).
+    """
+    app: FastAPI = client.app  # type: ignore[assignment]
+    return {
+        (method, (context.path or "").removeprefix(API))
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.original_route, APIRoute)
+        for method in context.methods or ()
+    }
+
+
+def test_every_guarded_route_has_a_row(client: TestClient) -> None:
+    guarded = {
+        (method, path)
+        for method, path in _routes(client)
+        if (API + path).startswith(GUARDED_PREFIXES)
+    }
+    table = {row.key for row in ROWS}
+
+    assert len(guarded) >= 14  # the discovery itself works
+    assert guarded - table == set(), "routes without a row in the authorization table"
+
+
+def test_every_row_names_a_real_route(client: TestClient) -> None:
+    keys = [row.key for row in ROWS]
+
+    assert len(keys) == len(set(keys)), "duplicate rows"
+    assert set(keys) - _routes(client) == set()
