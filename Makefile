@@ -19,7 +19,9 @@ run: .venv  ## migrate ./app.db and serve on http://127.0.0.1:8000 (reloads on c
 	$(UV) run --frozen python -m app serve --reload
 
 test: .venv  ## the test suite with branch coverage (PostgreSQL too when TEST_DATABASE_URL is set)
-	$(UV) run --frozen coverage run -m pytest $(PYTEST_ARGS)
+	@rm -f .coverage .coverage.*
+	$(UV) run --frozen coverage run -m pytest -n auto $(PYTEST_ARGS)
+	$(UV) run --frozen coverage combine --quiet
 	$(UV) run --frozen coverage report
 
 lint: .venv  ## ruff (lint + format check) and mypy --strict

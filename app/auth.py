@@ -70,14 +70,18 @@ RESET_REQUESTED = "If that email belongs to an account, a password reset link is
     responses=responses({400: EMAIL_REGISTERED, 403: "Registration is disabled"}),
 )
 async def register(
-    body: UserRegister, settings: SettingsDep, session: SessionDep, hasher: HasherDep
+    body: UserRegister,
+    request: Request,
+    settings: SettingsDep,
+    session: SessionDep,
+    hasher: HasherDep,
 ) -> UserPublic:
     """Create an account (role USER)."""
     if not settings.allow_registration:
         raise forbidden("Registration is disabled")
     if await run_in_threadpool(get_user_by_email, session, body.email):
         raise bad_request(EMAIL_REGISTERED)
-    password_hash = await hasher.hash(body.password)
+    password_hash = await hasher.hash(body.password, abandoned=request.is_disconnected)
     try:
         user = await run_in_threadpool(
             lambda: create_user(session=session, user_in=body, password_hash=password_hash)
@@ -111,7 +115,11 @@ async def sign_in(
     wait, user = await run_in_threadpool(look_up)
     if wait is not None:
         raise too_many_attempts(wait)
-    password_ok = await hasher.verify(credentials.password, user.password_hash if user else None)
+    password_ok = await hasher.verify(
+        credentials.password,
+        user.password_hash if user else None,
+        abandoned=request.is_disconnected,
+    )
     if user is None or not password_ok:
         await run_in_threadpool(record_failure, session, settings, keys, utcnow())
         raise unauthorized("Invalid email or password")

@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 
     database_url: str = "sqlite:///./app.db"
-    database_pool_size: int = Field(20, ge=1)
+    database_pool_size: int = Field(10, ge=1)
     database_max_overflow: int = Field(20, ge=0)
     database_pool_timeout: float = Field(30, gt=0)
     database_pool_pre_ping: bool = True

@@ -4,7 +4,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlmodel import Session, select
+from sqlalchemy import bindparam
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session, col, select
 
 from app.config import Settings
 from app.db import get_session
@@ -50,25 +52,35 @@ async def get_access_claims(
 AccessClaims = Annotated[SessionClaims, Depends(get_access_claims)]
 
 
-def get_current_user(claims: AccessClaims, session: SessionDep) -> User:
+_SIGNED_IN_USER = (
+    select(User)
+    .join(AuthSession, col(AuthSession.user_id) == col(User.id))
+    .where(
+        col(AuthSession.id) == bindparam("session_id"),
+        col(User.id) == bindparam("user_id"),
+        col(AuthSession.revoked_at).is_(None),
+        col(AuthSession.expires_at) > bindparam("now"),
+        col(User.is_active).is_(True),
+    )
+)
+
+
+def get_current_user(claims: AccessClaims, request: Request) -> User:
     """The signed-in user: active, and their session not revoked nor expired.
 
-    One indexed query (primary keys of both tables). The read transaction is ended
-    before returning, so no connection is held while the request waits for a thread.
+    One indexed query (both primary keys) on an autocommit connection, which is
+    back in the pool before the request goes on. The user comes back detached;
+    `session.add(user)` attaches it to the request's session to change it.
     """
-    statement = (
-        select(User)
-        .join(AuthSession, AuthSession.user_id == User.id)  # type: ignore[arg-type]
-        .where(
-            AuthSession.id == claims.session_id,
-            User.id == claims.user_id,
-            AuthSession.revoked_at.is_(None),  # type: ignore[union-attr]
-            AuthSession.expires_at > utcnow(),
-            User.is_active.is_(True),  # type: ignore[attr-defined]
-        )
-    )
-    user = session.exec(statement).first()
-    session.commit()
+    params = {"session_id": claims.session_id, "user_id": claims.user_id, "now": utcnow()}
+    for attempt in (1, 2):
+        try:
+            with Session(request.app.state.read_engine) as session:
+                user = session.exec(_SIGNED_IN_USER, params=params).first()
+            break
+        except DBAPIError as exc:  # a connection dropped since its last use: retry once
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
     if user is None:
         raise unauthorized()
     return user

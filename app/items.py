@@ -55,8 +55,7 @@ def list_items(
         search=q,
         search_columns=[col(Item.title)],
     )
-    items = [ItemPublic.model_validate(row) for row in rows]
-    return Page(items=items, total=total, offset=offset, limit=limit)
+    return Page[ItemPublic](items=rows, total=total, offset=offset, limit=limit)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, operation_id="items-create")

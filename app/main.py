@@ -3,6 +3,7 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import CapacityLimiter
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         app.state.hasher.close()
         app.state.engine.dispose()
+        app.state.read_engine.dispose()
 
     app = FastAPI(
         title=settings.app_name,
@@ -46,6 +48,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = create_db_engine(settings)
+    app.state.read_engine = create_db_engine(settings, autocommit=True)
+    app.state.session_slots = CapacityLimiter(
+        settings.database_pool_size + settings.database_max_overflow
+    )
     app.state.hasher = PasswordHasher(settings.bcrypt_rounds, settings.password_hash_concurrency)
 
     app.exception_handler(RequestValidationError)(validation_error_handler)

@@ -8,6 +8,7 @@ from fastapi import HTTPException, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.logs import request_id_var
@@ -127,6 +128,8 @@ class UnhandledErrorMiddleware:
 
         try:
             await self.app(scope, receive, send_tracking_start)
+        except ClientDisconnect:
+            logger.info("Client left before %s %s was answered", scope["method"], scope["path"])
         except Exception:
             logger.exception("Unhandled error on %s %s", scope["method"], scope["path"])
             if started:

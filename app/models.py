@@ -111,6 +111,13 @@ class CamelModel(SQLModel):
     )
 
 
+class OutputModel(CamelModel):
+    """A response body, built from table rows: fields are read by their Python names
+    (looking up camelCase names on a row first would only cost time)."""
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=False)
+
+
 class InputModel(CamelModel):
     """A request body: every string in it must be storable."""
 
@@ -181,7 +188,7 @@ class PasswordChange(InputModel):
     new_password: Password
 
 
-class UserPublic(UserBase):
+class UserPublic(UserBase, OutputModel):
     id: uuid.UUID
     role: Role
     is_active: bool
@@ -206,7 +213,7 @@ class AuthSession(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
 
 
-class SessionPublic(CamelModel):
+class SessionPublic(OutputModel):
     id: uuid.UUID
     created_at: datetime
     last_used_at: datetime
@@ -261,7 +268,7 @@ class ItemUpdate(InputModel):
     description: str | None = Field(default=None, max_length=10_000)
 
 
-class ItemPublic(ItemBase):
+class ItemPublic(ItemBase, OutputModel):
     id: uuid.UUID
     owner_id: uuid.UUID
     created_at: datetime

@@ -6,30 +6,37 @@ import hashlib
 import hmac
 import os
 import uuid
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+import anyio
 import bcrypt
 import jwt
+from starlette.requests import ClientDisconnect
 
 from app.config import Settings
 from app.models import PASSWORD_MAX_BYTES, utcnow
 
 TokenType = Literal["access", "refresh", "reset"]
+Abandoned = Callable[[], Awaitable[bool]]
 
 
 class PasswordHasher:
     """bcrypt, run off the event loop on a few low-priority threads.
 
     At most `concurrency` hashes run at once per process, on threads with a lower
-    CPU priority, so a flood of sign-ins cannot starve the other requests. Checking
-    a password against no hash (unknown email) costs the same as a real check.
+    CPU priority, so a flood of sign-ins cannot starve the other requests. Requests
+    wait for a hashing slot without a thread, and one whose client has gone away by
+    then is dropped instead of hashed. Checking a password against no hash (unknown
+    email) costs the same as a real check.
     """
 
     def __init__(self, rounds: int, concurrency: int) -> None:
         self.rounds = rounds
+        self._slots = anyio.Semaphore(concurrency)
         self._executor = ThreadPoolExecutor(
             max_workers=concurrency,
             thread_name_prefix="bcrypt",
@@ -52,19 +59,36 @@ class PasswordHasher:
         matches: bool = bcrypt.checkpw(candidate, stored)
         return matches and password_hash is not None
 
-    async def hash(self, password: str) -> str:
-        """Hash `password` on the hashing threads."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.hash_sync, password)
+    async def hash(self, password: str, *, abandoned: Abandoned | None = None) -> str:
+        """Hash `password` on the hashing threads.
 
-    async def verify(self, password: str, password_hash: str | None) -> bool:
-        """Check `password` on the hashing threads."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.verify_sync, password, password_hash)
+        `abandoned` (such as `request.is_disconnected`) is asked once a slot is free;
+        when it answers true, `ClientDisconnect` is raised and nothing is hashed.
+        """
+        async with self._slots:
+            await _check(abandoned)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, self.hash_sync, password)
+
+    async def verify(
+        self, password: str, password_hash: str | None, *, abandoned: Abandoned | None = None
+    ) -> bool:
+        """Check `password` on the hashing threads (`abandoned` as for `hash`)."""
+        async with self._slots:
+            await _check(abandoned)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                self._executor, self.verify_sync, password, password_hash
+            )
 
     def close(self) -> None:
         """Stop the hashing threads."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def _check(abandoned: Abandoned | None) -> None:
+    if abandoned is not None and await abandoned():
+        raise ClientDisconnect
 
 
 def _lower_thread_priority() -> None:

@@ -241,8 +241,7 @@ def list_users(
         search=q,
         search_columns=[col(User.email), col(User.name)],
     )
-    items = [UserPublic.model_validate(row) for row in rows]
-    return Page(items=items, total=total, offset=offset, limit=limit)
+    return Page[UserPublic](items=rows, total=total, offset=offset, limit=limit)
 
 
 @router.post(

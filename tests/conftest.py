@@ -3,12 +3,12 @@
 Every test runs against SQLite and, when `TEST_DATABASE_URL` names a PostgreSQL
 server, against PostgreSQL too (under `CI=true` it must). Both start from the
 migrated schema, never from `create_all`, and never touch the developer's database:
-SQLite tests get a copy of a migrated template file, PostgreSQL tests share a
-scratch database created for the run and emptied after each test.
+each backend has one database migrated for the run (a SQLite file, a PostgreSQL
+scratch database) and one app serving it, and every table is emptied after each
+test; tests that need other settings start an app of their own.
 """
 
 import os
-import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, make_url, text
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 from app.config import Settings
 from app.main import create_app
@@ -27,7 +27,6 @@ from app.users import create_user
 from tests.helpers import PASSWORD, Account, login
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256"
-TABLES = ("items", "sessions", "login_throttles", "users")
 
 
 def _postgres_url() -> str | None:
@@ -84,14 +83,19 @@ def scratch_postgres(postgres_server: str) -> Iterator[str]:
     drop_postgres_database(postgres_server, name)
 
 
+def _test_settings(**values: Any) -> Settings:
+    defaults = {"environment": "test", "jwt_secret_key": TEST_SECRET, "bcrypt_rounds": 4}
+    return Settings(_env_file=None, **{**defaults, **values})
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
-def backend_template(
+def backend_database(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, str]]:
-    """(backend, URL) of a migrated database: a template file for SQLite, a scratch
-    database for PostgreSQL."""
+    """(backend, URL) of a database migrated for this run: a SQLite file, or a
+    scratch PostgreSQL database."""
     if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("template") / "template.db"
+        path = tmp_path_factory.mktemp("database") / "app.db"
         url = f"sqlite:///{path}"
         migrate(url)
         yield "sqlite", url
@@ -105,29 +109,34 @@ def backend_template(
     drop_postgres_database(server, name)
 
 
+@pytest.fixture(scope="session")
+def shared_client(backend_database: tuple[str, str]) -> Iterator[TestClient]:
+    """One app per backend with the test settings, reused by the tests."""
+    with TestClient(create_app(_test_settings(database_url=backend_database[1]))) as client:
+        yield client
+
+
 @pytest.fixture
-def backend(backend_template: tuple[str, str]) -> str:
+def backend(backend_database: tuple[str, str]) -> str:
     """The backend under test: `sqlite` or `postgresql`."""
-    return backend_template[0]
+    return backend_database[0]
+
+
+@pytest.fixture(scope="session")
+def cleanup_engine(backend_database: tuple[str, str]) -> Iterator[Engine]:
+    """A connection pool kept for emptying the database between tests."""
+    engine = create_engine(backend_database[1], pool_pre_ping=True)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture
-def database_url(backend_template: tuple[str, str], tmp_path: Path) -> Iterator[str]:
-    """A migrated, empty database for this test alone."""
-    backend, template_url = backend_template
-    if backend == "sqlite":
-        source = Path(make_url(template_url).database or "")
-        target = tmp_path / "app.db"
-        shutil.copyfile(source, target)
-        yield f"sqlite:///{target}"
-        return
-    yield template_url
-    engine = create_engine(template_url)
-    try:
-        with engine.begin() as connection:
-            connection.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
-    finally:
-        engine.dispose()
+def database_url(backend_database: tuple[str, str], cleanup_engine: Engine) -> Iterator[str]:
+    """The migrated database, emptied again after the test."""
+    yield backend_database[1]
+    with cleanup_engine.begin() as connection:
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            connection.execute(table.delete())
 
 
 @pytest.fixture(autouse=True)
@@ -141,23 +150,12 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 @pytest.fixture
 def make_settings(database_url: str) -> Callable[..., Settings]:
     """Settings for a test app on this test's database, with `overrides`."""
-
-    def make(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "environment": "test",
-            "database_url": database_url,
-            "jwt_secret_key": TEST_SECRET,
-            "bcrypt_rounds": 4,
-            **overrides,
-        }
-        return Settings(_env_file=None, **values)
-
-    return make
+    return lambda **overrides: _test_settings(**{"database_url": database_url, **overrides})
 
 
 @pytest.fixture
 def make_client(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., TestClient]]:
-    """Start an app with setting `overrides` and return its client (closed after the test)."""
+    """Start an app of its own with setting `overrides`; returns its client."""
     clients: list[TestClient] = []
 
     def make(**overrides: Any) -> TestClient:
@@ -172,9 +170,9 @@ def make_client(make_settings: Callable[..., Settings]) -> Iterator[Callable[...
 
 
 @pytest.fixture
-def client(make_client: Callable[..., TestClient]) -> TestClient:
-    """A client of an app with the test settings."""
-    return make_client()
+def client(shared_client: TestClient, database_url: str) -> TestClient:
+    """A client of the backend's app with the test settings (empty database)."""
+    return shared_client
 
 
 @pytest.fixture

@@ -1,0 +1,98 @@
+"""Connections and threads under pressure: small pools, dropped connections, gone clients."""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from starlette.requests import ClientDisconnect
+
+from app.security import PasswordHasher
+from tests.helpers import API, PASSWORD, Account, bearer, login
+
+
+def test_a_tiny_pool_serves_many_concurrent_requests_without_deadlock(
+    make_client: Callable[..., TestClient], user: Account
+) -> None:
+    client = make_client(database_pool_size=1, database_max_overflow=0, database_pool_timeout=3)
+    token = login(client, user.email)["accessToken"]
+    client.post(f"{API}/items", json={"title": "one"}, headers=bearer(token))
+
+    def list_then_create(n: int) -> tuple[int, int]:
+        listed = client.get(f"{API}/items", headers=bearer(token)).status_code
+        created = client.post(f"{API}/items", json={"title": f"i{n}"}, headers=bearer(token))
+        return listed, created.status_code
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(list_then_create, range(48)))
+    assert set(results) == {(200, 201)}
+
+
+def test_a_dropped_connection_is_retried_for_the_sign_in_check(
+    client: TestClient, backend: str, user: Account, database_url: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("only a database server can drop its connections")
+    assert client.get(f"{API}/users/me", headers=user.headers).status_code == 200
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        killed = connection.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar_one()
+    admin.dispose()
+    assert killed >= 1
+    assert client.get(f"{API}/users/me", headers=user.headers).status_code == 200
+
+
+def test_no_hash_is_computed_for_a_client_that_left() -> None:
+    hasher = PasswordHasher(rounds=4, concurrency=1)
+    calls: list[str] = []
+
+    def counting_hash(password: str) -> str:
+        calls.append(password)
+        return "x"
+
+    hasher.hash_sync = counting_hash  # type: ignore[method-assign]
+
+    async def gone() -> bool:
+        return True
+
+    async def still_here() -> bool:
+        return False
+
+    async def scenario() -> None:
+        with pytest.raises(ClientDisconnect):
+            await hasher.hash(PASSWORD, abandoned=gone)
+        with pytest.raises(ClientDisconnect):
+            await hasher.verify(PASSWORD, None, abandoned=gone)
+        assert await hasher.hash(PASSWORD, abandoned=still_here) == "x"
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        hasher.close()
+    assert calls == [PASSWORD]
+
+
+def test_a_client_leaving_is_logged_not_answered_with_500(
+    make_client: Callable[..., TestClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    client = make_client()
+
+    @client.app.get("/leaving")  # type: ignore[attr-defined,untyped-decorator]
+    async def leaving() -> None:
+        raise ClientDisconnect
+
+    with (
+        caplog.at_level(logging.INFO, logger="app.middleware"),
+        pytest.raises(AssertionError, match="did not receive any response"),
+    ):
+        client.get("/leaving")
+    assert "Client left before GET /leaving" in caplog.text
+    assert "Unhandled" not in caplog.text
