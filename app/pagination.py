@@ -4,15 +4,16 @@ Every list endpoint uses it, so they all behave alike: `offset` >= 0, `limit` 1.
 (default 50), `sort` is a field from the endpoint's allow-list with `-` for
 descending, ties are broken by id so pages never overlap, `q` is a case-insensitive
 substring (with `%` and `_` taken literally), and the response carries the total
-both in the body and in the `X-Total-Count` header.
+both in the body and in the `X-Total-Count` header (exact, but for an unfiltered
+list of a PostgreSQL table past EXACT_COUNT_LIMIT rows: see `count_rows`).
 """
 
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query, Response
-from pydantic import BaseModel
-from sqlalchemy import inspect
+from pydantic import BaseModel, Field
+from sqlalchemy import inspect, literal_column, text
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session, SQLModel, func, or_, select
 
@@ -20,6 +21,7 @@ from app.models import SearchText
 
 MAX_LIMIT = 100
 MAX_OFFSET = 2**31 - 1
+EXACT_COUNT_LIMIT = 10_000
 
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page")]
@@ -33,9 +35,50 @@ M = TypeVar("M", bound=SQLModel)
 
 class Page(BaseModel, Generic[T]):
     items: list[T]
-    total: int
+    total: int = Field(
+        description="Matching rows; an unfiltered list past 10,000 rows gets an estimate"
+    )
     offset: int
     limit: int
+
+
+# PostgreSQL's own row estimate for a whole table: rows per page at the last
+# ANALYZE, scaled to the table's current size.
+_PLANNER_ESTIMATE = (
+    select(
+        text(
+            "CASE WHEN relpages > 0 THEN reltuples / relpages"
+            " * (pg_relation_size(oid) / current_setting('block_size')::int) END"
+        )
+    )
+    .select_from(text("pg_class"))
+    .where(text("oid = CAST(:table AS regclass)"))
+)
+
+
+def count_rows(
+    session: Session, model: type[SQLModel], conditions: Sequence[ColumnElement[bool]]
+) -> int:
+    """How many rows match: exact, except for a whole PostgreSQL table of more than
+    EXACT_COUNT_LIMIT rows, which gets the planner's estimate.
+
+    An exact count reads every matching row (8 ms for 100,000 users here, against
+    0.03 ms for the page itself); an admin panel's "of 100,213" needs no such cost.
+    """
+    count = select(func.count()).select_from(model).where(*conditions)
+    if conditions or session.get_bind().dialect.name != "postgresql":
+        return session.exec(count).one()
+    table = inspect(model).local_table
+    at_most = select(func.count()).select_from(
+        select(literal_column("1")).select_from(table).limit(EXACT_COUNT_LIMIT + 1).subquery()
+    )
+    total = session.exec(at_most).one()
+    if total <= EXACT_COUNT_LIMIT:
+        return total
+    estimate: float | None = session.exec(_PLANNER_ESTIMATE, params={"table": table.name}).one()
+    if estimate is None:  # never analyzed: no statistics to scale
+        return session.exec(count).one()
+    return max(round(estimate), EXACT_COUNT_LIMIT + 1)
 
 
 def fetch_page(
@@ -62,7 +105,7 @@ def fetch_page(
         conditions.append(
             or_(*(column.icontains(search, autoescape=True) for column in search_columns))
         )
-    total = session.exec(select(func.count()).select_from(model).where(*conditions)).one()
+    total = count_rows(session, model, conditions)
     column, tiebreaker = sort_columns[sort.removeprefix("-")], inspect(model).primary_key[0]
     # Missing values sort as the largest on every database (PostgreSQL's rule).
     if sort.startswith("-"):

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from starlette.requests import ClientDisconnect
 
+from app.models import Role
 from app.security import PasswordHasher
 from tests.helpers import API, PASSWORD, Account, bearer, login
 
@@ -96,3 +97,35 @@ def test_a_client_leaving_is_logged_not_answered_with_500(
         client.get("/leaving")
     assert "Client left before GET /leaving" in caplog.text
     assert "Unhandled" not in caplog.text
+
+
+def test_a_whole_table_past_the_exact_limit_gets_the_planner_estimate(
+    client: TestClient,
+    backend: str,
+    make_account: Callable[..., Account],
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("app.pagination.EXACT_COUNT_LIMIT", 3)
+    admin = make_account(role=Role.ADMIN)
+    for _ in range(6):
+        make_account(is_active=False)
+
+    def totals() -> tuple[int, int]:
+        whole = client.get(f"{API}/users", headers=admin.headers)
+        filtered = client.get(f"{API}/users", params={"isActive": "false"}, headers=admin.headers)
+        assert whole.headers["X-Total-Count"] == str(whole.json()["total"])
+        return whole.json()["total"], filtered.json()["total"]
+
+    assert totals() == (7, 6)  # no statistics yet (or SQLite): counted exactly
+    if backend != "postgresql":
+        return
+    analyzer = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with analyzer.connect() as connection:
+        connection.execute(text("ANALYZE users"))
+    analyzer.dispose()
+    make_account(is_active=False)
+    make_account(is_active=False)
+    # 9 users now; the whole table reports the estimate from the last ANALYZE,
+    # a filtered list still counts exactly.
+    assert totals() == (7, 8)
