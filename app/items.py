@@ -13,7 +13,7 @@ from sqlmodel import col
 from app.deps import CurrentUser, SessionDep
 from app.errors import AUTHENTICATED, not_found, responses
 from app.models import Item, ItemCreate, ItemPublic, ItemUpdate, Role, utcnow
-from app.pagination import Limit, Offset, Page, Search, fetch_page
+from app.pagination import ListQuery, Page, fetch_page
 
 router = APIRouter(prefix="/items", tags=["items"], responses=AUTHENTICATED)
 
@@ -26,36 +26,34 @@ ITEM_SORT_COLUMNS = {
 NOT_FOUND = responses({404: "No such item, or not the caller's"})
 
 
+class ItemListQuery(ListQuery):
+    sort: ItemSort = "-createdAt"
+    owner_id: uuid.UUID | None = None
+
+
 @router.get("", operation_id="items-list")
 def list_items(
+    query: Annotated[ItemListQuery, Query()],
     user: CurrentUser,
     session: SessionDep,
     response: Response,
-    offset: Offset = 0,
-    limit: Limit = 50,
-    sort: ItemSort = "-createdAt",
-    q: Search = None,
-    owner_id: Annotated[uuid.UUID | None, Query(alias="ownerId")] = None,
 ) -> Page[ItemPublic]:
     """The caller's items (an admin's: everyone's), one page at a time; `q` searches titles."""
     filters = []
     if user.role != Role.ADMIN:
         filters.append(col(Item.owner_id) == user.id)
-    if owner_id is not None:
-        filters.append(col(Item.owner_id) == owner_id)
+    if query.owner_id is not None:
+        filters.append(col(Item.owner_id) == query.owner_id)
     rows, total = fetch_page(
         session,
         Item,
+        query,
         response=response,
         filters=filters,
-        offset=offset,
-        limit=limit,
-        sort=sort,
         sort_columns=ITEM_SORT_COLUMNS,
-        search=q,
         search_columns=[col(Item.title)],
     )
-    return Page[ItemPublic](items=rows, total=total, offset=offset, limit=limit)
+    return Page[ItemPublic](items=rows, total=total, offset=query.offset, limit=query.limit)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, operation_id="items-create")

@@ -9,10 +9,11 @@ list of a PostgreSQL table past EXACT_COUNT_LIMIT rows: see `count_rows`).
 """
 
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from fastapi import Query, Response
-from pydantic import BaseModel, Field
+from fastapi import Response
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 from sqlalchemy import inspect, literal_column, text
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session, SQLModel, func, or_, select
@@ -23,14 +24,25 @@ MAX_LIMIT = 100
 MAX_OFFSET = 2**31 - 1
 EXACT_COUNT_LIMIT = 10_000
 
-Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip")]
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page")]
-Search = Annotated[
-    SearchText | None, Query(description="Case-insensitive substring; % and _ are literal")
-]
-
 T = TypeVar("T")
 M = TypeVar("M", bound=SQLModel)
+
+
+class ListQuery(BaseModel):
+    """The query parameters of every list (camelCase; unknown ones are ignored).
+
+    A resource subclasses it with its `sort` allow-list (a `Literal` of wire names,
+    `-` for descending) and its filters. FastAPI validates the whole model at once.
+    """
+
+    model_config = ConfigDict(alias_generator=to_camel, extra="ignore")
+
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip")
+    limit: int = Field(50, ge=1, le=MAX_LIMIT, description="Rows per page")
+    q: SearchText | None = Field(
+        None, description="Case-insensitive substring; % and _ are literal"
+    )
+    sort: str = "-createdAt"
 
 
 class Page(BaseModel, Generic[T]):
@@ -84,27 +96,24 @@ def count_rows(
 def fetch_page(
     session: Session,
     model: type[M],
+    query: ListQuery,
     *,
     response: Response,
     filters: Sequence[ColumnElement[bool]],
-    offset: int,
-    limit: int,
-    sort: str,
     sort_columns: Mapping[str, Any],
-    search: str | None = None,
-    search_columns: Sequence[Any] = (),
+    search_columns: Sequence[Any],
 ) -> tuple[Sequence[M], int]:
-    """One page of `model` rows matching `filters` (and `search`), and their total.
+    """One page of `model` rows matching `filters` and `query.q`, and their total.
 
-    `sort` is an allow-listed wire name such as `-createdAt`, mapped to a column by
-    `sort_columns`; the primary key breaks ties. The total is also sent as the
-    `X-Total-Count` header.
+    `query.sort` is an allow-listed wire name such as `-createdAt`, mapped to a
+    column by `sort_columns`; the primary key breaks ties. The total is also sent
+    as the `X-Total-Count` header.
     """
     conditions = list(filters)
-    if search:
-        conditions.append(
-            or_(*(column.icontains(search, autoescape=True) for column in search_columns))
-        )
+    if query.q:
+        matches = (column.icontains(query.q, autoescape=True) for column in search_columns)
+        conditions.append(or_(*matches))
+    sort, offset, limit = query.sort, query.offset, query.limit
     total = count_rows(session, model, conditions)
     column, tiebreaker = sort_columns[sort.removeprefix("-")], inspect(model).primary_key[0]
     # Missing values sort as the largest on every database (PostgreSQL's rule).

@@ -29,7 +29,7 @@ from app.models import (
     UserUpdateMe,
     utcnow,
 )
-from app.pagination import Limit, Offset, Page, Search, fetch_page
+from app.pagination import ListQuery, Page, fetch_page
 from app.sessions import revoke_user_sessions
 
 
@@ -211,37 +211,35 @@ USER_SORT_COLUMNS = {
 }
 
 
+class UserListQuery(ListQuery):
+    sort: UserSort = "-createdAt"
+    role: Role | None = None
+    is_active: bool | None = None
+
+
 @router.get("", operation_id="users-list", responses=ADMIN_ONLY)
 def list_users(
+    query: Annotated[UserListQuery, Query()],
     _admin: AdminUser,
     session: SessionDep,
     response: Response,
-    offset: Offset = 0,
-    limit: Limit = 50,
-    sort: UserSort = "-createdAt",
-    q: Search = None,
-    role: Role | None = None,
-    is_active: Annotated[bool | None, Query(alias="isActive")] = None,
 ) -> Page[UserPublic]:
     """All users, one page at a time; `q` searches email and name."""
     filters = []
-    if role is not None:
-        filters.append(col(User.role) == role)
-    if is_active is not None:
-        filters.append(col(User.is_active) == is_active)
+    if query.role is not None:
+        filters.append(col(User.role) == query.role)
+    if query.is_active is not None:
+        filters.append(col(User.is_active) == query.is_active)
     rows, total = fetch_page(
         session,
         User,
+        query,
         response=response,
         filters=filters,
-        offset=offset,
-        limit=limit,
-        sort=sort,
         sort_columns=USER_SORT_COLUMNS,
-        search=q,
         search_columns=[col(User.email), col(User.name)],
     )
-    return Page[UserPublic](items=rows, total=total, offset=offset, limit=limit)
+    return Page[UserPublic](items=rows, total=total, offset=query.offset, limit=query.limit)
 
 
 @router.post(
