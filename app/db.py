@@ -5,7 +5,7 @@ from typing import Any
 
 from anyio import CapacityLimiter, to_thread
 from fastapi import Request
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, QueuePool, create_engine, event
 from sqlmodel import Session
 
 from app.config import Settings
@@ -34,6 +34,7 @@ def create_db_engine(settings: Settings, *, autocommit: bool = False) -> Engine:
     if settings.is_sqlite:
         engine = create_engine(
             settings.database_url,
+            poolclass=QueuePool,
             connect_args={"check_same_thread": False, "timeout": 30},
             **options,
         )
