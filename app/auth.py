@@ -49,7 +49,7 @@ from app.sessions import (
     rotate_session,
 )
 from app.throttle import record_failure, reset, retry_after, throttle_keys
-from app.users import EmailTakenError, create_user, get_user_by_email
+from app.users import EmailTakenError, create_user, email_taken, get_user_by_email
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -79,7 +79,7 @@ async def register(
     """Create an account (role USER)."""
     if not settings.allow_registration:
         raise forbidden("Registration is disabled")
-    if await run_in_threadpool(get_user_by_email, session, body.email):
+    if await run_in_threadpool(email_taken, session, body.email):
         raise bad_request(EMAIL_REGISTERED)
     password_hash = await hasher.hash(body.password, abandoned=request.is_disconnected)
     try:

@@ -46,6 +46,14 @@ def get_user_by_email(session: Session, email: str) -> User | None:
     return session.exec(select(User).where(User.email == email.lower())).first()
 
 
+def email_taken(session: Session, email: str) -> bool:
+    """Whether an account uses `email`. Ends the read, so the connection is not held
+    while the caller hashes a password."""
+    taken = get_user_by_email(session, email) is not None
+    session.commit()
+    return taken
+
+
 def create_user(*, session: Session, user_in: UserRegister, password_hash: str) -> User:
     """Insert a validated new user; raises `EmailTakenError` (also under a race)."""
     user = User.model_validate(user_in, update={"password_hash": password_hash})
@@ -252,7 +260,7 @@ async def create_user_as_admin(
     body: UserCreate, _admin: AdminUser, session: SessionDep, hasher: HasherDep
 ) -> UserPublic:
     """Create an account with any role."""
-    if await run_in_threadpool(get_user_by_email, session, body.email):
+    if await run_in_threadpool(email_taken, session, body.email):
         raise conflict(EMAIL_REGISTERED)
     password_hash = await hasher.hash(body.password)
     try:
