@@ -8,6 +8,7 @@ from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import create_engine, pool
 from sqlmodel import AutoString, SQLModel
 
+import app.fields
 import app.models
 from app.config import get_settings
 
@@ -25,7 +26,7 @@ def database_url() -> str:
 
 def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Write app-specific column types as the plain SQLAlchemy types they store as."""
-    if type_ == "type" and isinstance(obj, app.models.UTCDateTime):
+    if type_ == "type" and isinstance(obj, app.fields.UTCDateTime):
         return "sa.DateTime(timezone=True)"
     if type_ == "type" and isinstance(obj, AutoString):
         return f"sa.String(length={obj.length})"

@@ -6,23 +6,34 @@ import logging
 import logging.config
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import uvicorn
 from pydantic import ValidationError
 from sqlmodel import Session
 
+from app import accounts, sessions, throttle
 from app.config import Settings, describe_validation_error, get_settings
-from app.db import create_db_engine
+from app.db import Database
+from app.fields import utcnow
 from app.logs import logging_config
 from app.migrations import migrate
-from app.models import Role, UserCreate, utcnow
-from app.security import PasswordHasher
-from app.sessions import purge_dead_sessions
-from app.throttle import purge_expired
-from app.users import create_user, get_user_by_email
+from app.models import Role, UserCreate
+from app.passwords import PasswordHasher
 
 logger = logging.getLogger("app.cli")
+Handler = Callable[[Settings, argparse.Namespace], int]
+
+
+@contextmanager
+def open_database(settings: Settings) -> Iterator[Database]:
+    """The database of `settings`, its connections closed on the way out."""
+    database = Database(settings)
+    try:
+        yield database
+    finally:
+        database.dispose()
 
 
 def default_workers(settings: Settings) -> int:
@@ -34,47 +45,47 @@ def default_workers(settings: Settings) -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def _new_admin(settings: Settings, email: str, password: str) -> tuple[UserCreate, str]:
+    try:
+        user_in = UserCreate(email=email, password=password, role=Role.ADMIN)
+    except ValidationError as exc:
+        raise ValueError(describe_validation_error(exc)) from None
+    hasher = PasswordHasher(settings.bcrypt_rounds, 1)
+    try:
+        return user_in, hasher.hash_sync(user_in.password)
+    finally:
+        hasher.close()
+
+
+def _promote(db: Session, *, email: str) -> str | None:
+    user = accounts.find_by_email(db, email)
+    if user is None:
+        return None
+    if accounts.promote_to_admin(db, user):
+        return f"{user.email} promoted to admin"
+    return f"{user.email} is already an active admin"
+
+
 def ensure_admin(settings: Settings, email: str, password: str | None) -> str:
     """Make `email` an active admin, creating the account when it does not exist.
 
     Returns what was done. Raises `ValueError` when a new account has no valid password.
     """
-    engine = create_db_engine(settings)
-    try:
-        with Session(engine) as session:
-            user = get_user_by_email(session, email)
-            if user is not None:
-                if user.role == Role.ADMIN and user.is_active:
-                    return f"{user.email} is already an active admin"
-                user.role, user.is_active, user.updated_at = Role.ADMIN, True, utcnow()
-                session.add(user)
-                session.commit()
-                return f"{user.email} promoted to admin"
-            if password is None:
-                raise ValueError("a password is needed to create the account")
-            try:
-                user_in = UserCreate(email=email, password=password, role=Role.ADMIN)
-            except ValidationError as exc:
-                raise ValueError(describe_validation_error(exc)) from None
-            hasher = PasswordHasher(settings.bcrypt_rounds, 1)
-            try:
-                password_hash = hasher.hash_sync(user_in.password)
-            finally:
-                hasher.close()
-            create_user(session=session, user_in=user_in, password_hash=password_hash)
-            return f"admin {user_in.email} created"
-    finally:
-        engine.dispose()
+    with open_database(settings) as database:
+        done = database.run_here(_promote, email=email)
+        if done is not None:
+            return done
+        if password is None:
+            raise ValueError("a password is needed to create the account")
+        user_in, password_hash = _new_admin(settings, email, password)
+        database.run_here(accounts.create_user, user_in=user_in, password_hash=password_hash)
+        return f"admin {user_in.email} created"
 
 
 def account_exists(settings: Settings, email: str) -> bool:
     """Whether an account uses `email`."""
-    engine = create_db_engine(settings)
-    try:
-        with Session(engine) as session:
-            return get_user_by_email(session, email) is not None
-    finally:
-        engine.dispose()
+    with open_database(settings) as database:
+        return database.run_here(accounts.find_by_email, email) is not None
 
 
 def ensure_first_admin(settings: Settings) -> None:
@@ -90,7 +101,8 @@ def prepare_database(settings: Settings) -> None:
     ensure_first_admin(settings)
 
 
-def _serve(settings: Settings, args: argparse.Namespace) -> int:
+def serve(settings: Settings, args: argparse.Namespace) -> int:
+    """`serve`: prepare the database, then run uvicorn."""
     prepare_database(settings)
     uvicorn.run(
         "app.main:create_app",
@@ -107,7 +119,14 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
+def migrate_command(settings: Settings, _args: argparse.Namespace) -> int:
+    """`migrate`: apply migrations and create the first admin."""
+    prepare_database(settings)
+    return 0
+
+
+def create_admin(settings: Settings, args: argparse.Namespace) -> int:
+    """`create-admin`: create an admin, or promote an existing account."""
     email = args.email or input("Admin email: ").strip()
     password = args.password
     if password is None and not account_exists(settings, email):
@@ -123,33 +142,38 @@ def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _cleanup(settings: Settings, _args: argparse.Namespace) -> int:
-    engine = create_db_engine(settings)
-    try:
-        with Session(engine) as session:
-            now = utcnow()
-            sessions = purge_dead_sessions(session, now)
-            counters = purge_expired(session, settings, now)
-    finally:
-        engine.dispose()
-    print(f"deleted {sessions} expired or revoked sessions, {counters} stale throttle counters")
+def _purge(db: Session, *, settings: Settings) -> tuple[int, int]:
+    now = utcnow()
+    dead = sessions.purge_dead_sessions(db, now=now)
+    return dead, throttle.purge_expired(db, settings=settings, now=now)
+
+
+def cleanup(settings: Settings, _args: argparse.Namespace) -> int:
+    """`cleanup`: delete expired sessions and stale throttle counters."""
+    with open_database(settings) as database:
+        dead, counters = database.run_here(_purge, settings=settings)
+    print(f"deleted {dead} expired or revoked sessions, {counters} stale throttle counters")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of `python -m app`."""
+    """The argument parser of `python -m app`; each command sets its `handler`."""
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="migrate, create the first admin, then serve")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, help="default: WEB_CONCURRENCY, else per CPU")
-    serve.add_argument("--reload", action="store_true", help="restart on code changes (dev)")
-    commands.add_parser("migrate", help="apply migrations and create the first admin")
+    serve_parser = commands.add_parser("serve", help="migrate, create the first admin, then serve")
+    serve_parser.add_argument("--host", default="127.0.0.1")
+    serve_parser.add_argument("--port", type=int, default=8000)
+    serve_parser.add_argument("--workers", type=int, help="default: WEB_CONCURRENCY, else per CPU")
+    serve_parser.add_argument("--reload", action="store_true", help="restart on code changes")
+    serve_parser.set_defaults(handler=serve)
+    migrate_parser = commands.add_parser("migrate", help="apply migrations, create first admin")
+    migrate_parser.set_defaults(handler=migrate_command)
     admin = commands.add_parser("create-admin", help="create an admin, or promote a user")
     admin.add_argument("--email")
     admin.add_argument("--password", help="prompted for when a new account needs one")
-    commands.add_parser("cleanup", help="delete expired sessions and throttle counters")
+    admin.set_defaults(handler=create_admin)
+    cleanup_parser = commands.add_parser("cleanup", help="delete expired sessions and counters")
+    cleanup_parser.set_defaults(handler=cleanup)
     return parser
 
 
@@ -162,14 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Configuration error: {describe_validation_error(exc, upper=True)}", file=sys.stderr)
         return 2
     logging.config.dictConfig(logging_config(settings.log_level))
-    if args.command == "serve":
-        return _serve(settings, args)
-    if args.command == "migrate":
-        prepare_database(settings)
-        return 0
-    if args.command == "create-admin":
-        return _create_admin(settings, args)
-    return _cleanup(settings, args)
+    handler: Handler = args.handler
+    return handler(settings, args)
 
 
 if __name__ == "__main__":

@@ -1,27 +1,39 @@
-"""Database engine and the per-request session."""
+"""Database engines and units of work.
 
-from collections.abc import AsyncIterator
-from typing import Any
+The sync/async rule, the same everywhere: every route is `async def` and never
+touches the database itself. Database work is a *unit*: a plain sync function
+`fn(db, ...)` over a SQLModel session, which `Database.run` executes on a worker
+thread inside one transaction, committed when `fn` returns and rolled back when it
+raises (`Database.read` does the same for reads, on autocommit connections). Each
+unit opens and closes its own session, so a request never holds a connection while
+it waits for anything else (a password hash, the client), and each unit costs one
+thread hop. Services flush; the unit commits, once.
+"""
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from anyio import CapacityLimiter, to_thread
-from fastapi import Request
 from sqlalchemy import Engine, QueuePool, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from app.config import Settings
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def create_db_engine(settings: Settings, *, autocommit: bool = False) -> Engine:
     """An engine for SQLite (the embedded default) or PostgreSQL (psycopg2).
 
     SQLite gets foreign keys (so deletes cascade), WAL (readers never wait for the
-    writer) and a busy timeout; PostgreSQL gets a liveness ping on checkout. Both
-    pools are as large as the request threadpool, so requests never queue for a
-    connection while threads sit idle.
+    writer) and a busy timeout; PostgreSQL gets a liveness ping on checkout.
 
-    `autocommit` makes an engine for single-statement reads: no BEGIN, COMMIT or
-    ROLLBACK round trips, no ping (callers retry once on a dropped connection), and
-    a pool of DATABASE_POOL_SIZE connections without overflow.
+    `autocommit` makes an engine for reads: no BEGIN, COMMIT or ROLLBACK round
+    trips, no ping (`Database.read` retries once on a dropped connection), and a
+    pool of DATABASE_POOL_SIZE connections without overflow.
     """
     options: dict[str, Any] = {
         "echo": settings.debug,
@@ -57,21 +69,68 @@ def _configure_sqlite(dbapi_connection: Any, _record: object) -> None:
     cursor.close()
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
-    """One database session per request, closed when the response has been sent.
+def _in_transaction(
+    engine: Engine, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
+) -> T:
+    with Session(engine, expire_on_commit=False) as db:
+        result = fn(db, *args, **kwargs)
+        db.commit()
+        return result
 
-    Sessions wait (without a thread) for one of `session_slots`, as many as the pool
-    has connections: a session never waits for a connection while holding a
-    request thread, so sessions holding connections and threads waiting for them
-    cannot deadlock. Opening a session does no I/O; closing one that still holds a
-    connection rolls back over the network, on a worker thread of its own.
-    """
-    async with request.app.state.session_slots:
-        session = Session(request.app.state.engine, expire_on_commit=False)
+
+def _reading(
+    engine: Engine, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
+) -> T:
+    for attempt in (1, 2):
         try:
-            yield session
-        finally:
-            if session.in_transaction():
-                await to_thread.run_sync(session.close, limiter=CapacityLimiter(1))
-            else:
-                session.close()
+            with Session(engine) as db:
+                return fn(db, *args, **kwargs)
+        except DBAPIError as exc:  # a connection dropped since its last use: retry once
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class Database:
+    """The engines of one process and the units that run on them.
+
+    Units wait (without a thread) for one of as many slots as their pool has
+    connections, so a unit never waits for a connection while holding a thread:
+    threads waiting for connections and connections waiting for threads cannot
+    deadlock.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.engine = create_db_engine(settings)
+        self.read_engine = create_db_engine(settings, autocommit=True)
+        self._slots = CapacityLimiter(settings.database_pool_size + settings.database_max_overflow)
+        self._read_slots = CapacityLimiter(settings.database_pool_size)
+
+    async def run(
+        self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`fn(db, *args, **kwargs)` in one transaction on a worker thread; commits
+        when it returns, rolls back when it raises."""
+        unit = partial(_in_transaction, self.engine, fn, *args, **kwargs)
+        async with self._slots:
+            return await to_thread.run_sync(unit)
+
+    async def read(
+        self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`fn(db, *args, **kwargs)` on an autocommit connection on a worker thread.
+        For reads only: there is no transaction to roll back a write."""
+        unit = partial(_reading, self.read_engine, fn, *args, **kwargs)
+        async with self._read_slots:
+            return await to_thread.run_sync(unit)
+
+    def run_here(
+        self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`run` on the calling thread, for the command line and tests."""
+        return _in_transaction(self.engine, fn, *args, **kwargs)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+        self.read_engine.dispose()

@@ -1,99 +1,83 @@
-"""Dependencies as types: `SessionDep`, `SettingsDep`, `CurrentUser`, `AdminUser`, ..."""
+"""Dependencies as types: what a route needs from the app and the request.
+
+None of them touches the database: routes run database work as units (`db.py`),
+through a `Caller` when the work is done on behalf of a signed-in user.
+"""
 
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import bindparam
-from sqlalchemy.exc import DBAPIError
-from sqlmodel import Session, col, select
 
+from app.caller import Caller
 from app.config import Settings
-from app.db import get_session
-from app.errors import forbidden, unauthorized
-from app.models import AuthSession, Role, User, utcnow
-from app.security import InvalidTokenError, PasswordHasher, SessionClaims, decode_session_token
+from app.db import Database
+from app.errors import AppError, ErrorCode
+from app.passwords import PasswordHasher
+from app.sessions import ClientInfo
+from app.state import AppState, app_state
+from app.tokens import InvalidTokenError, decode_session_token
 
-SessionDep = Annotated[Session, Depends(get_session)]
+
+async def get_state(request: Request) -> AppState:
+    """The state of the application serving this request."""
+    return app_state(request.app)
 
 
-async def get_settings_dep(request: Request) -> Settings:
+State = Annotated[AppState, Depends(get_state)]
+
+
+async def get_settings(state: State) -> Settings:
     """The settings of the application serving this request."""
-    settings: Settings = request.app.state.settings
-    return settings
+    return state.settings
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+async def get_database(state: State) -> Database:
+    """The database of the application serving this request."""
+    return state.database
 
 
-async def get_hasher(request: Request) -> PasswordHasher:
+async def get_hasher(state: State) -> PasswordHasher:
     """The password hasher of the application serving this request."""
-    hasher: PasswordHasher = request.app.state.hasher
-    return hasher
+    return state.hasher
 
 
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
 HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]
+
+
+async def get_client(request: Request) -> ClientInfo:
+    """The user agent and address of the client, as sessions record them."""
+    user_agent = request.headers.get("user-agent")
+    return ClientInfo(
+        user_agent=user_agent[:255] if user_agent else None,
+        ip_address=request.client.host if request.client else None,
+    )
+
+
+Client = Annotated[ClientInfo, Depends(get_client)]
 
 # The token URL is relative to the docs page (/api/v1/docs), so Swagger UI's
 # "Authorize" posts to /api/v1/auth/token whatever prefix is configured.
-oauth2_scheme = OAuth2PasswordBearer(tokenUrl="auth/token")
+bearer_token = OAuth2PasswordBearer(tokenUrl="auth/token", auto_error=False)
 
 
-async def get_access_claims(
-    token: Annotated[str, Depends(oauth2_scheme)], settings: SettingsDep
-) -> SessionClaims:
-    """The verified claims of the request's access token, or 401."""
+async def get_caller(token: Annotated[str | None, Depends(bearer_token)], state: State) -> Caller:
+    """The caller named by a valid access token, else 401."""
+    if token is None:
+        raise AppError(ErrorCode.NOT_AUTHENTICATED)
     try:
-        return decode_session_token(settings, token, "access")
+        claims = decode_session_token(state.settings, token, "access")
     except InvalidTokenError:
-        raise unauthorized() from None
+        raise AppError(ErrorCode.TOKEN_INVALID) from None
+    return Caller(state.database, claims)
 
 
-AccessClaims = Annotated[SessionClaims, Depends(get_access_claims)]
+async def get_admin_caller(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
+    """The caller, whose units refuse anyone but an admin (403)."""
+    return Caller(caller.database, caller.claims, admin_only=True)
 
 
-_SIGNED_IN_USER = (
-    select(User)
-    .join(AuthSession, col(AuthSession.user_id) == col(User.id))
-    .where(
-        col(AuthSession.id) == bindparam("session_id"),
-        col(User.id) == bindparam("user_id"),
-        col(AuthSession.revoked_at).is_(None),
-        col(AuthSession.expires_at) > bindparam("now"),
-        col(User.is_active).is_(True),
-    )
-)
-
-
-def get_current_user(claims: AccessClaims, request: Request) -> User:
-    """The signed-in user: active, and their session not revoked nor expired.
-
-    One indexed query (both primary keys) on an autocommit connection, which is
-    back in the pool before the request goes on. The user comes back detached;
-    `session.add(user)` attaches it to the request's session to change it.
-    """
-    params = {"session_id": claims.session_id, "user_id": claims.user_id, "now": utcnow()}
-    for attempt in (1, 2):
-        try:
-            with Session(request.app.state.read_engine) as session:
-                user = session.exec(_SIGNED_IN_USER, params=params).first()
-            break
-        except DBAPIError as exc:  # a connection dropped since its last use: retry once
-            if attempt == 2 or not exc.connection_invalidated:
-                raise
-    if user is None:
-        raise unauthorized()
-    return user
-
-
-CurrentUser = Annotated[User, Depends(get_current_user)]
-
-
-async def get_admin_user(user: CurrentUser) -> User:
-    """The signed-in user if they are an admin, else 403."""
-    if user.role != Role.ADMIN:
-        raise forbidden("Admin privileges required")
-    return user
-
-
-AdminUser = Annotated[User, Depends(get_admin_user)]
+SignedIn = Annotated[Caller, Depends(get_caller)]
+SignedInAdmin = Annotated[Caller, Depends(get_admin_caller)]

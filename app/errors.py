@@ -1,58 +1,109 @@
-"""HTTP errors: their status codes, messages and OpenAPI descriptions in one place.
+"""Every failure the service answers with, defined once: stable code, status, message.
 
+Services raise `AppError(ErrorCode.X)` (they know nothing of HTTP); one handler
+(`handlers.py`) turns it into `{"detail": message, "code": "X"}` with its status, and
+`responses(...)` builds a route's OpenAPI error entries from the same codes, so no
+message is written twice. Frontends switch on `code`, never on the English text.
 Messages are short and stable; cases an attacker must not tell apart share one.
 """
 
+from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any
 
-from fastapi import HTTPException, status
+from pydantic import BaseModel
 
-from app.models import Message
+
+class ErrorCode(StrEnum):
+    """The `code` of every error body, with its HTTP status and message."""
+
+    status: int
+    message: str
+
+    def __new__(cls, value: str, status: int, message: str) -> "ErrorCode":
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.status, member.message = status, message
+        return member
+
+    NOT_AUTHENTICATED = "NOT_AUTHENTICATED", 401, "Not authenticated"
+    TOKEN_INVALID = "TOKEN_INVALID", 401, "Could not validate credentials"
+    LOGIN_BAD_CREDENTIALS = "LOGIN_BAD_CREDENTIALS", 401, "Invalid email or password"
+    REFRESH_TOKEN_INVALID = "REFRESH_TOKEN_INVALID", 401, "Invalid refresh token"
+    ACCOUNT_DISABLED = "ACCOUNT_DISABLED", 403, "Account is disabled"
+    REGISTRATION_DISABLED = "REGISTRATION_DISABLED", 403, "Registration is disabled"
+    ADMIN_REQUIRED = "ADMIN_REQUIRED", 403, "Admin privileges required"
+    TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS", 429, "Too many failed sign-ins; try again later"
+    EMAIL_ALREADY_REGISTERED = "EMAIL_ALREADY_REGISTERED", 409, "Email already registered"
+    LAST_ADMIN = "LAST_ADMIN", 409, "The last active admin must remain"
+    CURRENT_PASSWORD_WRONG = "CURRENT_PASSWORD_WRONG", 400, "Current password is wrong"
+    RESET_TOKEN_INVALID = "RESET_TOKEN_INVALID", 400, "Invalid or expired reset token"
+    USER_NOT_FOUND = "USER_NOT_FOUND", 404, "User not found"
+    ITEM_NOT_FOUND = "ITEM_NOT_FOUND", 404, "Item not found"
+    SESSION_NOT_FOUND = "SESSION_NOT_FOUND", 404, "Session not found"
+    # Raised by the framework itself: their messages come from it.
+    NOT_FOUND = "NOT_FOUND", 404, "Not Found"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED", 405, "Method Not Allowed"
+    MALFORMED_REQUEST = "MALFORMED_REQUEST", 400, "Malformed request"
+    BODY_TOO_LARGE = "BODY_TOO_LARGE", 413, "Request body too large"
+    VALIDATION_ERROR = "VALIDATION_ERROR", 422, "Invalid request"
+    INTERNAL_ERROR = "INTERNAL_ERROR", 500, "Internal server error"
+
+
+class ErrorBody(BaseModel):
+    """An error response."""
+
+    detail: str
+    code: ErrorCode
+
+
+class AppError(Exception):
+    """A failure the client is told about: its code gives the status and message.
+
+    `status` overrides the code's own where one contract says otherwise (a taken
+    email at registration is 400, elsewhere 409).
+    """
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        *,
+        status: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(code.message)
+        self.code, self.status = code, status or code.status
+        self.headers = dict(headers or {})
+        if self.status == 401:
+            self.headers["WWW-Authenticate"] = "Bearer"
+
+    def body(self) -> dict[str, str]:
+        """The JSON body of the response."""
+        return {"detail": self.code.message, "code": self.code}
+
+
+def too_many_attempts(retry_after: int) -> AppError:
+    """429 with `Retry-After` in seconds."""
+    return AppError(ErrorCode.TOO_MANY_ATTEMPTS, headers={"Retry-After": str(retry_after)})
+
 
 Responses = dict[int | str, dict[str, Any]]
+SIGNED_IN = (ErrorCode.NOT_AUTHENTICATED, ErrorCode.TOKEN_INVALID)
+ADMIN_ONLY = (*SIGNED_IN, ErrorCode.ADMIN_REQUIRED)
 
 
-def responses(descriptions: dict[int, str]) -> Responses:
-    """OpenAPI `responses` for error codes, each with the `{"detail": ...}` body."""
-    return {code: {"model": Message, "description": text} for code, text in descriptions.items()}
-
-
-def unauthorized(detail: str = "Could not validate credentials") -> HTTPException:
-    """401, telling the client to authenticate with a bearer token."""
-    return HTTPException(
-        status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
-    )
-
-
-def forbidden(detail: str) -> HTTPException:
-    """403: authenticated, but not allowed."""
-    return HTTPException(status.HTTP_403_FORBIDDEN, detail=detail)
-
-
-def not_found(what: str) -> HTTPException:
-    """404 for an unknown id, or one the caller may not see."""
-    return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"{what} not found")
-
-
-def bad_request(detail: str) -> HTTPException:
-    """400 with `detail`."""
-    return HTTPException(status.HTTP_400_BAD_REQUEST, detail=detail)
-
-
-def conflict(detail: str) -> HTTPException:
-    """409: the change clashes with the current state."""
-    return HTTPException(status.HTTP_409_CONFLICT, detail=detail)
-
-
-def too_many_attempts(retry_after: int) -> HTTPException:
-    """429 with `Retry-After` in seconds."""
-    return HTTPException(
-        status.HTTP_429_TOO_MANY_REQUESTS,
-        detail="Too many failed sign-ins; try again later",
-        headers={"Retry-After": str(retry_after)},
-    )
-
-
-EMAIL_REGISTERED = "Email already registered"
-AUTHENTICATED = responses({401: "Missing, invalid, expired or revoked access token"})
-ADMIN_ONLY = responses({403: "Admin privileges required"})
+def responses(*codes: ErrorCode | tuple[ErrorCode, int]) -> Responses:
+    """OpenAPI `responses` for the errors a route may answer with, grouped by status;
+    each description lists the codes and messages. A `(code, status)` pair declares
+    a code answered with another status than its own."""
+    by_status: dict[int, list[ErrorCode]] = {}
+    for entry in codes:
+        code, status = entry if isinstance(entry, tuple) else (entry, entry.status)
+        by_status.setdefault(status, []).append(code)
+    return {
+        status: {
+            "model": ErrorBody,
+            "description": "\n".join(f"- `{code}`: {code.message}" for code in group),
+        }
+        for status, group in sorted(by_status.items())
+    }

@@ -2,96 +2,101 @@
 
 Owners see and change their own items; admins see and change all of them. An item
 the caller may not see answers 404, never 403, so ids of others' items leak nothing.
+The functions over `db` are the units the routes run through their caller.
 """
 
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response, status
-from sqlmodel import col
+from fastapi import APIRouter, Query, Response, status
+from sqlalchemy.sql import ColumnElement
+from sqlmodel import Session, col
 
-from app.deps import CurrentUser, SessionDep
-from app.errors import AUTHENTICATED, not_found, responses
-from app.models import Item, ItemCreate, ItemPublic, ItemUpdate, Role, utcnow
-from app.pagination import ListQuery, Page, fetch_page
+from app.deps import SignedIn
+from app.errors import SIGNED_IN, AppError, ErrorCode, responses
+from app.fields import utcnow
+from app.models import Item, ItemCreate, ItemPublic, ItemUpdate, Role, User
+from app.pagination import ListQuery, Page, counted, fetch_page
 
-router = APIRouter(prefix="/items", tags=["items"], responses=AUTHENTICATED)
-
-ItemSort = Literal["createdAt", "-createdAt", "updatedAt", "-updatedAt", "title", "-title"]
-ITEM_SORT_COLUMNS = {
-    "createdAt": col(Item.created_at),
-    "updatedAt": col(Item.updated_at),
-    "title": col(Item.title),
-}
-NOT_FOUND = responses({404: "No such item, or not the caller's"})
+router = APIRouter(prefix="/items", tags=["items"], responses=responses(*SIGNED_IN))
+NOT_FOUND = responses(ErrorCode.ITEM_NOT_FOUND)
 
 
 class ItemListQuery(ListQuery):
-    sort: ItemSort = "-createdAt"
+    table = Item
+    searched = ("title",)
+
+    sort: Literal["createdAt", "-createdAt", "updatedAt", "-updatedAt", "title", "-title"] = (
+        "-createdAt"
+    )
     owner_id: uuid.UUID | None = None
 
-
-@router.get("", operation_id="items-list")
-def list_items(
-    query: Annotated[ItemListQuery, Query()],
-    user: CurrentUser,
-    session: SessionDep,
-    response: Response,
-) -> Page[ItemPublic]:
-    """The caller's items (an admin's: everyone's), one page at a time; `q` searches titles."""
-    filters = []
-    if user.role != Role.ADMIN:
-        filters.append(col(Item.owner_id) == user.id)
-    if query.owner_id is not None:
-        filters.append(col(Item.owner_id) == query.owner_id)
-    rows, total = fetch_page(
-        session,
-        Item,
-        query,
-        response=response,
-        filters=filters,
-        sort_columns=ITEM_SORT_COLUMNS,
-        search_columns=[col(Item.title)],
-    )
-    return Page[ItemPublic](items=rows, total=total, offset=query.offset, limit=query.limit)
+    def conditions(self) -> list[ColumnElement[bool]]:
+        owner = [] if self.owner_id is None else [col(Item.owner_id) == self.owner_id]
+        return [*owner, *super().conditions()]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, operation_id="items-create")
-def create_item(body: ItemCreate, user: CurrentUser, session: SessionDep) -> ItemPublic:
-    """Create an item owned by the caller."""
-    item = Item.model_validate(body, update={"owner_id": user.id})
-    session.add(item)
-    session.commit()
-    return ItemPublic.model_validate(item)
+def visible_page(db: Session, user: User, query: ItemListQuery) -> Page[ItemPublic]:
+    """The items `user` may see (an admin: all) that `query` asks for."""
+    own = [] if user.role == Role.ADMIN else [col(Item.owner_id) == user.id]
+    return fetch_page(db, query, ItemPublic, filters=own)
 
 
-def get_visible_item(item_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Item:
-    """The item named in the path if the caller may see it, else 404."""
-    item = session.get(Item, item_id)
+def visible_item(db: Session, user: User, item_id: uuid.UUID) -> Item:
+    """The item `item_id` if `user` may see it, else `ITEM_NOT_FOUND`."""
+    item = db.get(Item, item_id)
     if item is None or (user.role != Role.ADMIN and item.owner_id != user.id):
-        raise not_found("Item")
+        raise AppError(ErrorCode.ITEM_NOT_FOUND)
     return item
 
 
-VisibleItem = Annotated[Item, Depends(get_visible_item)]
+def create(db: Session, user: User, body: ItemCreate) -> Item:
+    """A new item owned by `user`."""
+    item = Item.model_validate(body, update={"owner_id": user.id})
+    db.add(item)
+    return item
 
 
-@router.get("/{item_id}", operation_id="items-read", responses=NOT_FOUND)
-async def read_item(item: VisibleItem) -> ItemPublic:
-    """One item by id."""
-    return ItemPublic.model_validate(item)
-
-
-@router.patch("/{item_id}", operation_id="items-update", responses=NOT_FOUND)
-def update_item(body: ItemUpdate, item: VisibleItem, session: SessionDep) -> ItemPublic:
-    """Change an item's title or description."""
+def update(db: Session, user: User, item_id: uuid.UUID, body: ItemUpdate) -> Item:
+    """Change the title or description of an item `user` may see."""
+    item = visible_item(db, user, item_id)
     changes = body.model_dump(exclude_unset=True)
     if changes:
         item.sqlmodel_update(changes)
         item.updated_at = utcnow()
-        session.add(item)
-        session.commit()
-    return ItemPublic.model_validate(item)
+        db.add(item)
+    return item
+
+
+def delete(db: Session, user: User, item_id: uuid.UUID) -> None:
+    """Delete an item `user` may see."""
+    db.delete(visible_item(db, user, item_id))
+
+
+@router.get("", operation_id="items-list")
+async def list_items(
+    query: Annotated[ItemListQuery, Query()], caller: SignedIn, response: Response
+) -> Page[ItemPublic]:
+    """The caller's items (an admin's: everyone's), one page at a time; `q` searches titles."""
+    return counted(response, await caller.read(visible_page, query))
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, operation_id="items-create")
+async def create_item(body: ItemCreate, caller: SignedIn) -> ItemPublic:
+    """Create an item owned by the caller."""
+    return ItemPublic.model_validate(await caller.run(create, body))
+
+
+@router.get("/{item_id}", operation_id="items-read", responses=NOT_FOUND)
+async def read_item(item_id: uuid.UUID, caller: SignedIn) -> ItemPublic:
+    """One item by id."""
+    return ItemPublic.model_validate(await caller.read(visible_item, item_id))
+
+
+@router.patch("/{item_id}", operation_id="items-update", responses=NOT_FOUND)
+async def update_item(item_id: uuid.UUID, body: ItemUpdate, caller: SignedIn) -> ItemPublic:
+    """Change an item's title or description."""
+    return ItemPublic.model_validate(await caller.run(update, item_id, body))
 
 
 @router.delete(
@@ -100,7 +105,6 @@ def update_item(body: ItemUpdate, item: VisibleItem, session: SessionDep) -> Ite
     operation_id="items-delete",
     responses=NOT_FOUND,
 )
-def delete_item(item: VisibleItem, session: SessionDep) -> None:
+async def delete_item(item_id: uuid.UUID, caller: SignedIn) -> None:
     """Delete an item."""
-    session.delete(item)
-    session.commit()
+    await caller.run(delete, item_id)

@@ -1,28 +1,29 @@
-"""The application factory: settings, database, middleware, routers and health checks."""
+"""The application factory: state, middleware, error handlers, routers and health checks."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from anyio import CapacityLimiter
-from fastapi import FastAPI, HTTPException, Request, status
-from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI, HTTPException, status
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 
-from app import auth, items, sessions, users
+from app import auth, handlers, items, users
 from app.config import Settings, get_settings
-from app.db import create_db_engine
+from app.deps import DatabaseDep
 from app.middleware import (
     REQUEST_ID_HEADER,
     BodySizeLimitMiddleware,
     RequestIdMiddleware,
     UnhandledErrorMiddleware,
-    validation_error_handler,
 )
 from app.models import Health, Message, Readiness
-from app.security import PasswordHasher
+from app.state import AppState, app_state
+
+
+def _ping(db: Session) -> None:
+    db.execute(text("SELECT 1"))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -33,9 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        app.state.hasher.close()
-        app.state.engine.dispose()
-        app.state.read_engine.dispose()
+        app_state(app).close()
 
     app = FastAPI(
         title=settings.app_name,
@@ -46,15 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         swagger_ui_oauth2_redirect_url=f"{prefix}/docs/oauth2-redirect",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.engine = create_db_engine(settings)
-    app.state.read_engine = create_db_engine(settings, autocommit=True)
-    app.state.session_slots = CapacityLimiter(
-        settings.database_pool_size + settings.database_max_overflow
-    )
-    app.state.hasher = PasswordHasher(settings.bcrypt_rounds, settings.password_hash_concurrency)
+    app.state.app_state = AppState.start(settings)
 
-    app.exception_handler(RequestValidationError)(validation_error_handler)
+    handlers.install(app)
     # Middleware runs outermost last: request id > CORS > body limit > error handling.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
@@ -69,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(RequestIdMiddleware)
 
-    for router in (auth.router, sessions.router, users.router, items.router):
+    for router in (auth.router, auth.sessions_router, users.router, items.router):
         app.include_router(router, prefix=prefix)
 
     @app.get("/health", tags=["health"], operation_id="health")
@@ -83,15 +76,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         operation_id="health-ready",
         responses={503: {"model": Message, "description": "The database does not answer"}},
     )
-    async def ready(request: Request) -> Readiness:
+    async def ready(database: DatabaseDep) -> Readiness:
         """Readiness: the database answers."""
-
-        def ping() -> None:
-            with request.app.state.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-
         try:
-            await run_in_threadpool(ping)
+            await database.run(_ping)
         except SQLAlchemyError:
             raise HTTPException(
                 status.HTTP_503_SERVICE_UNAVAILABLE, detail="Database unavailable"

@@ -4,14 +4,14 @@ import logging
 import re
 import uuid
 
-from fastapi import HTTPException, Request, status
-from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
+from fastapi import HTTPException, status
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.errors import ErrorCode
 from app.logs import request_id_var
+from app.passwords import RequestAbandoned
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,8 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         if _declared_length(scope) > self.max_bytes:
-            response = JSONResponse({"detail": TOO_LARGE}, status.HTTP_413_CONTENT_TOO_LARGE)
+            body = {"detail": TOO_LARGE, "code": ErrorCode.BODY_TOO_LARGE}
+            response = JSONResponse(body, status.HTTP_413_CONTENT_TOO_LARGE)
             await response(scope, receive, send)
             return
         received = 0
@@ -96,13 +97,6 @@ def _declared_length(scope: Scope) -> int:
         if name == b"content-length":
             return int(value) if value.isdigit() else 0
     return 0
-
-
-async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """FastAPI's 422 list, without echoing the rejected input (it may be a password)."""
-    hidden = {"input", "url"}
-    errors = [{k: v for k, v in error.items() if k not in hidden} for error in exc.errors()]
-    return JSONResponse({"detail": jsonable_encoder(errors)}, status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
 class UnhandledErrorMiddleware:
@@ -128,11 +122,12 @@ class UnhandledErrorMiddleware:
 
         try:
             await self.app(scope, receive, send_tracking_start)
-        except ClientDisconnect:
+        except (ClientDisconnect, RequestAbandoned):
             logger.info("Client left before %s %s was answered", scope["method"], scope["path"])
         except Exception:
             logger.exception("Unhandled error on %s %s", scope["method"], scope["path"])
             if started:
                 raise
-            response = JSONResponse({"detail": "Internal server error"}, status_code=500)
+            body = {"detail": "Internal server error", "code": ErrorCode.INTERNAL_ERROR}
+            response = JSONResponse(body, status_code=500)
             await response(scope, receive, send)

@@ -1,28 +1,32 @@
-"""Every SQLModel class: the tables and their request/response variants.
+"""The tables and their request/response siblings (SQLModel's "multiple models").
 
 Each table class has siblings: `...Create`/`...Update` validate input before a row is
 built (table classes skip validation), `...Public` declares what responses show. Only
-the table class `User` has `password_hash`, so no response can contain it.
+the table class `User` has `password_hash`, so no response can contain it. Field
+types and base classes live in `fields.py`.
 """
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import sqlalchemy as sa
-from pydantic import (
-    AfterValidator,
-    BeforeValidator,
-    ConfigDict,
-    EmailStr,
-    StringConstraints,
-    field_validator,
-)
-from pydantic.alias_generators import to_camel
-from pydantic.json_schema import SkipJsonSchema
-from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
+
+from app.fields import (
+    CamelModel,
+    Email,
+    InputModel,
+    Name,
+    Omittable,
+    OutputModel,
+    Password,
+    Title,
+    UTCDateTime,
+    new_id,
+    timestamp,
+)
 
 SQLModel.metadata.naming_convention = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -31,100 +35,6 @@ SQLModel.metadata.naming_convention = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-PASSWORD_MIN_CHARS = 8
-PASSWORD_MAX_BYTES = 72  # bcrypt ignores anything longer; refuse instead of truncating
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware, in UTC."""
-    return datetime.now(UTC)
-
-
-class UTCDateTime(sa.TypeDecorator[datetime]):
-    """A timezone-aware timestamp that reads back aware on every database.
-
-    SQLite has no time zones: values are stored as UTC and marked UTC when loaded.
-    """
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given; use an aware UTC datetime")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
-
-
-def ensure_storable(value: str) -> str:
-    """Refuse text that a database cannot store: NUL characters and lone surrogates."""
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
-    return value
-
-
-def _reject_null(value: object) -> object:
-    if value is None:
-        raise ValueError("may be omitted but not null")
-    return value
-
-
-def _check_password(value: str) -> str:
-    if len(value) < PASSWORD_MIN_CHARS:
-        raise ValueError(f"must be at least {PASSWORD_MIN_CHARS} characters")
-    if len(value.encode("utf-8")) > PASSWORD_MAX_BYTES:
-        raise ValueError(f"must be at most {PASSWORD_MAX_BYTES} bytes in UTF-8")
-    return value
-
-
-Email = Annotated[EmailStr, Field(max_length=254), AfterValidator(str.lower)]
-Password = Annotated[str, AfterValidator(_check_password)]
-Name = Annotated[str, Field(max_length=255)]
-SearchText = Annotated[str, Field(max_length=255), AfterValidator(ensure_storable)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
-
-
-def _timestamp() -> Any:
-    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
-
-
-class CamelModel(SQLModel):
-    """camelCase on the wire (snake_case is accepted on input too).
-
-    Responses are serialized by alias (FastAPI's default); `model_dump()` in Python
-    keeps the snake_case field names.
-    """
-
-    model_config = ConfigDict(  # type: ignore[assignment]  # SQLModel's TypedDict extends it
-        alias_generator=to_camel, validate_by_name=True, validate_by_alias=True
-    )
-
-
-class OutputModel(CamelModel):
-    """A response body, built from table rows: fields are read by their Python names
-    (looking up camelCase names on a row first would only cost time)."""
-
-    model_config = ConfigDict(validate_by_name=True, validate_by_alias=False)
-
-
-class InputModel(CamelModel):
-    """A request body: every string in it must be storable."""
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _storable_text(cls, value: Any) -> Any:
-        return ensure_storable(value) if isinstance(value, str) else value
 
 
 # Users
@@ -143,7 +53,7 @@ class UserBase(CamelModel):
 class User(UserBase, table=True):
     __tablename__ = "users"
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    id: uuid.UUID = new_id()
     email: str = Field(max_length=254, unique=True)
     password_hash: str = Field(max_length=255)
     role: Role = Field(
@@ -151,8 +61,8 @@ class User(UserBase, table=True):
         sa_type=sa.Enum(Role, name="user_role", native_enum=False, length=16),
     )
     is_active: bool = True
-    created_at: datetime = _timestamp()
-    updated_at: datetime = _timestamp()
+    created_at: datetime = timestamp()
+    updated_at: datetime = timestamp()
 
     __table_args__ = (
         sa.Index("ix_users_created_at_id", "created_at", "id"),
@@ -173,14 +83,14 @@ class UserCreate(UserRegister):
 
 
 class UserUpdateMe(InputModel):
-    email: Annotated[Email | SkipJsonSchema[None], BeforeValidator(_reject_null)] = None
+    email: Omittable[Email] = None
     name: Name | None = None
 
 
 class UserUpdate(UserUpdateMe):
-    role: Annotated[Role | SkipJsonSchema[None], BeforeValidator(_reject_null)] = None
-    is_active: Annotated[bool | SkipJsonSchema[None], BeforeValidator(_reject_null)] = None
-    password: Annotated[Password | SkipJsonSchema[None], BeforeValidator(_reject_null)] = None
+    role: Omittable[Role] = None
+    is_active: Omittable[bool] = None
+    password: Omittable[Password] = None
 
 
 class PasswordChange(InputModel):
@@ -202,11 +112,11 @@ class UserPublic(UserBase, OutputModel):
 class AuthSession(SQLModel, table=True):
     __tablename__ = "sessions"
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    id: uuid.UUID = new_id()
     user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
     refresh_token_hash: str = Field(max_length=64)
-    created_at: datetime = _timestamp()
-    last_used_at: datetime = _timestamp()
+    created_at: datetime = timestamp()
+    last_used_at: datetime = timestamp()
     expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
     user_agent: str | None = Field(default=None, max_length=255)
     ip_address: str | None = Field(default=None, max_length=45)
@@ -244,10 +154,10 @@ class ItemBase(CamelModel):
 class Item(ItemBase, table=True):
     __tablename__ = "items"
 
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    id: uuid.UUID = new_id()
     owner_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE")
-    created_at: datetime = _timestamp()
-    updated_at: datetime = _timestamp()
+    created_at: datetime = timestamp()
+    updated_at: datetime = timestamp()
 
     __table_args__ = (
         sa.Index("ix_items_owner_id_created_at_id", "owner_id", "created_at", "id"),
@@ -264,7 +174,7 @@ class ItemCreate(ItemBase, InputModel):
 
 
 class ItemUpdate(InputModel):
-    title: Annotated[Title | SkipJsonSchema[None], BeforeValidator(_reject_null)] = None
+    title: Omittable[Title] = None
     description: str | None = Field(default=None, max_length=10_000)
 
 

@@ -8,34 +8,39 @@ both in the body and in the `X-Total-Count` header (exact, but for an unfiltered
 list of a PostgreSQL table past EXACT_COUNT_LIMIT rows: see `count_rows`).
 """
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import Sequence
+from typing import Any, ClassVar, Generic, TypeVar, get_args
 
 from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 from sqlalchemy import inspect, literal_column, text
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session, SQLModel, func, or_, select
 
-from app.models import SearchText
+from app.fields import SearchText
 
 MAX_LIMIT = 100
 MAX_OFFSET = 2**31 - 1
 EXACT_COUNT_LIMIT = 10_000
 
-T = TypeVar("T")
-M = TypeVar("M", bound=SQLModel)
+T = TypeVar("T", bound=BaseModel)
 
 
 class ListQuery(BaseModel):
     """The query parameters of every list (camelCase; unknown ones are ignored).
 
-    A resource subclasses it with its `sort` allow-list (a `Literal` of wire names,
-    `-` for descending) and its filters. FastAPI validates the whole model at once.
+    A resource subclasses it with its table, the columns `q` searches, its filters,
+    and `sort`: a `Literal` of wire names (`-` for descending) that is the one
+    allow-list. Each name is the camelCase name of a column of `table`, checked when
+    the class is defined. FastAPI validates the whole model at once.
     """
 
     model_config = ConfigDict(alias_generator=to_camel, extra="ignore")
+
+    table: ClassVar[type[SQLModel]]
+    searched: ClassVar[tuple[str, ...]] = ()
+    sort_columns: ClassVar[dict[str, Any]] = {}
 
     offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip")
     limit: int = Field(50, ge=1, le=MAX_LIMIT, description="Rows per page")
@@ -43,6 +48,19 @@ class ListQuery(BaseModel):
         None, description="Case-insensitive substring; % and _ are literal"
     )
     sort: str = "-createdAt"
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        names = {name.removeprefix("-") for name in get_args(cls.model_fields["sort"].annotation)}
+        cls.sort_columns = {name: getattr(cls.table, to_snake(name)) for name in names}
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        """The `q` search, plus what a subclass adds for its own filters."""
+        if not self.q:
+            return []
+        columns = (getattr(self.table, name) for name in self.searched)
+        return [or_(*(column.icontains(self.q, autoescape=True) for column in columns))]
 
 
 class Page(BaseModel, Generic[T]):
@@ -69,7 +87,7 @@ _PLANNER_ESTIMATE = (
 
 
 def count_rows(
-    session: Session, model: type[SQLModel], conditions: Sequence[ColumnElement[bool]]
+    db: Session, table: type[SQLModel], conditions: Sequence[ColumnElement[bool]]
 ) -> int:
     """How many rows match: exact, except for a whole PostgreSQL table of more than
     EXACT_COUNT_LIMIT rows, which gets the planner's estimate.
@@ -77,52 +95,52 @@ def count_rows(
     An exact count reads every matching row (8 ms for 100,000 users here, against
     0.03 ms for the page itself); an admin panel's "of 100,213" needs no such cost.
     """
-    count = select(func.count()).select_from(model).where(*conditions)
-    if conditions or session.get_bind().dialect.name != "postgresql":
-        return session.exec(count).one()
-    table = inspect(model).local_table
+    count = select(func.count()).select_from(table).where(*conditions)
+    if conditions or db.get_bind().dialect.name != "postgresql":
+        return db.exec(count).one()
+    local_table = inspect(table).local_table
     at_most = select(func.count()).select_from(
-        select(literal_column("1")).select_from(table).limit(EXACT_COUNT_LIMIT + 1).subquery()
+        select(literal_column("1")).select_from(local_table).limit(EXACT_COUNT_LIMIT + 1).subquery()
     )
-    total = session.exec(at_most).one()
+    total = db.exec(at_most).one()
     if total <= EXACT_COUNT_LIMIT:
         return total
-    estimate: float | None = session.exec(_PLANNER_ESTIMATE, params={"table": table.name}).one()
+    estimate: float | None = db.exec(_PLANNER_ESTIMATE, params={"table": local_table.name}).one()
     if estimate is None:  # never analyzed: no statistics to scale
-        return session.exec(count).one()
+        return db.exec(count).one()
     return max(round(estimate), EXACT_COUNT_LIMIT + 1)
 
 
 def fetch_page(
-    session: Session,
-    model: type[M],
+    db: Session,
     query: ListQuery,
+    public: type[T],
     *,
-    response: Response,
-    filters: Sequence[ColumnElement[bool]],
-    sort_columns: Mapping[str, Any],
-    search_columns: Sequence[Any],
-) -> tuple[Sequence[M], int]:
-    """One page of `model` rows matching `filters` and `query.q`, and their total.
+    filters: Sequence[ColumnElement[bool]] = (),
+) -> Page[T]:
+    """The page of `query.table` rows that `query` (and `filters`) ask for, as
+    `public` models.
 
-    `query.sort` is an allow-listed wire name such as `-createdAt`, mapped to a
-    column by `sort_columns`; the primary key breaks ties. The total is also sent
-    as the `X-Total-Count` header.
+    `query.sort` is an allow-listed wire name such as `-createdAt`; the primary key
+    breaks ties.
     """
-    conditions = list(filters)
-    if query.q:
-        matches = (column.icontains(query.q, autoescape=True) for column in search_columns)
-        conditions.append(or_(*matches))
-    sort, offset, limit = query.sort, query.offset, query.limit
-    total = count_rows(session, model, conditions)
-    column, tiebreaker = sort_columns[sort.removeprefix("-")], inspect(model).primary_key[0]
+    table, conditions = query.table, [*filters, *query.conditions()]
+    total = count_rows(db, table, conditions)
+    column = query.sort_columns[query.sort.removeprefix("-")]
+    tiebreaker = inspect(table).primary_key[0]
     # Missing values sort as the largest on every database (PostgreSQL's rule).
-    if sort.startswith("-"):
+    if query.sort.startswith("-"):
         order = [column.desc().nulls_first(), tiebreaker.desc()]
     else:
         order = [column.asc().nulls_last(), tiebreaker.asc()]
-    rows = session.exec(
-        select(model).where(*conditions).order_by(*order).offset(offset).limit(limit)
+    rows = db.exec(
+        select(table).where(*conditions).order_by(*order).offset(query.offset).limit(query.limit)
     ).all()
-    response.headers["X-Total-Count"] = str(total)
-    return rows, total
+    items = [public.model_validate(row) for row in rows]
+    return Page(items=items, total=total, offset=query.offset, limit=query.limit)
+
+
+def counted(response: Response, page: Page[T]) -> Page[T]:
+    """`page`, with its total also in the `X-Total-Count` header."""
+    response.headers["X-Total-Count"] = str(page.total)
+    return page

@@ -4,24 +4,29 @@ A session row stands for one sign-in on one device. Its refresh token is stored 
 as a hash; each refresh replaces it (rotation). Presenting a replaced (spent) refresh
 token again means it was copied: the whole session is revoked. Access tokens name
 their session (`sid`), so revoking a session stops its access tokens at once.
+Functions here flush; the unit that calls them commits.
 """
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from fastapi import APIRouter, Request, status
+from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session, col, delete, or_, select, update
 
 from app.config import Settings
-from app.deps import AccessClaims, CurrentUser, SessionDep
-from app.errors import AUTHENTICATED, not_found, responses
-from app.models import AuthSession, SessionPublic, TokenPair, User, utcnow
-from app.security import (
-    InvalidTokenError,
-    create_session_token,
-    decode_session_token,
-    hash_token,
-)
+from app.errors import AppError, ErrorCode
+from app.fields import utcnow
+from app.models import AuthSession, SessionPublic, TokenPair, User
+from app.tokens import InvalidTokenError, create_session_token, decode_session_token, hash_token
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """Where a sign-in comes from, as its session records it."""
+
+    user_agent: str | None
+    ip_address: str | None
 
 
 def _issue_tokens(
@@ -54,28 +59,14 @@ def _issue_tokens(
     return pair, hash_token(refresh)
 
 
-def client_details(request: Request) -> tuple[str | None, str | None]:
-    """The user agent and client address of a request, as sessions record them."""
-    user_agent = request.headers.get("user-agent")
-    ip_address = request.client.host if request.client else None
-    return (user_agent[:255] if user_agent else None), ip_address
-
-
-def open_session(
-    session: Session,
-    settings: Settings,
-    *,
-    user: User,
-    user_agent: str | None,
-    ip_address: str | None,
-) -> TokenPair:
+def open_session(db: Session, user: User, *, settings: Settings, client: ClientInfo) -> TokenPair:
     """Start a session for `user` and return its first token pair.
 
     The user's expired and revoked sessions are deleted on the way, so the table
     stays as small as the number of live sessions.
     """
     now = utcnow()
-    session.exec(
+    db.exec(
         delete(AuthSession).where(
             col(AuthSession.user_id) == user.id,
             or_(col(AuthSession.expires_at) <= now, col(AuthSession.revoked_at).is_not(None)),
@@ -87,25 +78,27 @@ def open_session(
         created_at=now,
         last_used_at=now,
         expires_at=now + timedelta(days=settings.refresh_token_expire_days),
-        user_agent=user_agent,
-        ip_address=ip_address[:45] if ip_address else None,
+        user_agent=client.user_agent,
+        ip_address=client.ip_address[:45] if client.ip_address else None,
     )
     pair, row.refresh_token_hash = _issue_tokens(
         settings, user_id=user.id, session_id=row.id, session_expires_at=row.expires_at, now=now
     )
-    session.add(row)
-    session.commit()
+    db.add(row)
     return pair
 
 
-def rotate_session(session: Session, settings: Settings, refresh_token: str) -> TokenPair:
+def rotate_session(db: Session, *, settings: Settings, refresh_token: str) -> TokenPair | None:
     """Exchange a refresh token for a new pair; the presented token is spent.
 
     The swap is one conditional UPDATE, so two concurrent uses of one token cannot
-    both succeed. A spent token presented again revokes its session. Raises
-    `InvalidTokenError` when no new pair is issued.
+    both succeed. A spent token presented again revokes its session (the caller
+    commits that). `None` when no new pair is issued.
     """
-    claims = decode_session_token(settings, refresh_token, "refresh")
+    try:
+        claims = decode_session_token(settings, refresh_token, "refresh")
+    except InvalidTokenError:
+        return None
     now = utcnow()
     expires_at = now + timedelta(days=settings.refresh_token_expire_days)
     pair, new_hash = _issue_tokens(
@@ -121,7 +114,7 @@ def rotate_session(session: Session, settings: Settings, refresh_token: str) -> 
         col(AuthSession.revoked_at).is_(None),
     )
     active_user = select(User.id).where(User.id == claims.user_id, col(User.is_active).is_(True))
-    swapped = session.exec(
+    swapped = db.exec(
         update(AuthSession)
         .where(
             *this_session,
@@ -132,82 +125,72 @@ def rotate_session(session: Session, settings: Settings, refresh_token: str) -> 
         .values(refresh_token_hash=new_hash, last_used_at=now, expires_at=expires_at)
     )
     if swapped.rowcount != 1:
-        session.exec(update(AuthSession).where(*this_session).values(revoked_at=now))
-        session.commit()
-        raise InvalidTokenError("refresh token spent, revoked or expired")
-    session.commit()
+        db.exec(update(AuthSession).where(*this_session).values(revoked_at=now))
+        return None
     return pair
 
 
-def revoke_session(session: Session, *, user_id: uuid.UUID, session_id: uuid.UUID) -> bool:
-    """Revoke one live session of `user_id`; `False` if there is no such session."""
-    result = session.exec(
+def _live(user_id: uuid.UUID, now: datetime) -> tuple[ColumnElement[bool], ...]:
+    return (
+        col(AuthSession.user_id) == user_id,
+        col(AuthSession.revoked_at).is_(None),
+        col(AuthSession.expires_at) > now,
+    )
+
+
+def revoke_session(db: Session, user: User, *, session_id: uuid.UUID) -> None:
+    """Revoke one live session of `user`; `SESSION_NOT_FOUND` if there is none."""
+    now = utcnow()
+    result = db.exec(
         update(AuthSession)
-        .where(
-            col(AuthSession.id) == session_id,
-            col(AuthSession.user_id) == user_id,
-            col(AuthSession.revoked_at).is_(None),
-            col(AuthSession.expires_at) > utcnow(),
-        )
+        .where(col(AuthSession.id) == session_id, *_live(user.id, now))
+        .values(revoked_at=now)
+    )
+    if result.rowcount != 1:
+        raise AppError(ErrorCode.SESSION_NOT_FOUND)
+
+
+def end_session(db: Session, user: User, *, session_id: uuid.UUID) -> None:
+    """Sign out: revoke the caller's own session (already revoked is fine)."""
+    db.exec(
+        update(AuthSession)
+        .where(col(AuthSession.id) == session_id, col(AuthSession.user_id) == user.id)
         .values(revoked_at=utcnow())
     )
-    session.commit()
-    return result.rowcount == 1
 
 
-def revoke_user_sessions(
-    session: Session, *, user_id: uuid.UUID, keep: uuid.UUID | None = None
-) -> None:
-    """Revoke every session of `user_id` except `keep`; the caller commits."""
+def end_all_sessions(db: Session, user: User) -> None:
+    """Sign out everywhere: revoke every session of `user`."""
+    revoke_user_sessions(db, user.id)
+
+
+def revoke_user_sessions(db: Session, user_id: uuid.UUID, *, keep: uuid.UUID | None = None) -> None:
+    """Revoke every session of `user_id` except `keep`."""
     statement = update(AuthSession).where(
         col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None)
     )
     if keep is not None:
         statement = statement.where(col(AuthSession.id) != keep)
-    session.exec(statement.values(revoked_at=utcnow()))
+    db.exec(statement.values(revoked_at=utcnow()))
 
 
-def purge_dead_sessions(session: Session, now: datetime) -> int:
+def live_sessions(db: Session, user: User, *, current: uuid.UUID) -> list[SessionPublic]:
+    """`user`'s live sessions, newest first; `current` marks the caller's own."""
+    rows = db.exec(
+        select(AuthSession)
+        .where(*_live(user.id, utcnow()))
+        .order_by(col(AuthSession.created_at).desc(), col(AuthSession.id).desc())
+    ).all()
+    return [
+        SessionPublic.model_validate(row, update={"current": row.id == current}) for row in rows
+    ]
+
+
+def purge_dead_sessions(db: Session, *, now: datetime) -> int:
     """Delete every expired or revoked session; returns how many."""
-    result = session.exec(
+    result = db.exec(
         delete(AuthSession).where(
             or_(col(AuthSession.expires_at) <= now, col(AuthSession.revoked_at).is_not(None))
         )
     )
-    session.commit()
     return result.rowcount
-
-
-router = APIRouter(prefix="/auth/sessions", tags=["sessions"], responses=AUTHENTICATED)
-
-
-@router.get("", operation_id="sessions-list")
-def list_sessions(
-    user: CurrentUser, claims: AccessClaims, session: SessionDep
-) -> list[SessionPublic]:
-    """The caller's live sessions, newest first; `current` marks this one."""
-    rows = session.exec(
-        select(AuthSession)
-        .where(
-            col(AuthSession.user_id) == user.id,
-            col(AuthSession.revoked_at).is_(None),
-            col(AuthSession.expires_at) > utcnow(),
-        )
-        .order_by(col(AuthSession.created_at).desc(), col(AuthSession.id).desc())
-    ).all()
-    return [
-        SessionPublic.model_validate(row, update={"current": row.id == claims.session_id})
-        for row in rows
-    ]
-
-
-@router.delete(
-    "/{session_id}",
-    status_code=status.HTTP_204_NO_CONTENT,
-    operation_id="sessions-revoke",
-    responses=responses({404: "No such live session of the caller"}),
-)
-def delete_session(session_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> None:
-    """Sign out one of the caller's sessions (for example a lost device)."""
-    if not revoke_session(session, user_id=user.id, session_id=session_id):
-        raise not_found("Session")

@@ -2,7 +2,8 @@
 
 Each key (`email:<address>`, `ip:<address>`) counts its failures in a window that
 starts at the first failure. Once a key reaches its limit, sign-ins for it are refused
-with 429 until the window has passed, even with the right password.
+with 429 until the window has passed, even with the right password. Functions here
+flush; the unit that calls them commits.
 """
 
 import math
@@ -13,10 +14,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, delete, select
 
 from app.config import Settings
-from app.models import LoginThrottle, UTCDateTime
+from app.fields import UTCDateTime
+from app.models import LoginThrottle
 
 
-def throttle_keys(email: str, ip_address: str | None) -> list[str]:
+def keys_for(email: str, ip_address: str | None) -> list[str]:
     """The keys a sign-in attempt counts against."""
     keys = [f"email:{email}"]
     if ip_address:
@@ -34,9 +36,9 @@ def _window(settings: Settings) -> timedelta:
     return timedelta(minutes=settings.login_throttle_window_minutes)
 
 
-def retry_after(session: Session, settings: Settings, keys: list[str], now: datetime) -> int | None:
+def retry_after(db: Session, *, settings: Settings, keys: list[str], now: datetime) -> int | None:
     """Seconds until a sign-in may be tried again, or `None` when it may be tried now."""
-    rows = session.exec(select(LoginThrottle).where(col(LoginThrottle.key).in_(keys))).all()
+    rows = db.exec(select(LoginThrottle).where(col(LoginThrottle.key).in_(keys))).all()
     waits = [
         row.window_started_at + _window(settings) - now
         for row in rows
@@ -48,11 +50,11 @@ def retry_after(session: Session, settings: Settings, keys: list[str], now: date
     return max(1, math.ceil(max(waits).total_seconds()))
 
 
-def record_failure(session: Session, settings: Settings, keys: list[str], now: datetime) -> None:
+def record_failure(db: Session, *, settings: Settings, keys: list[str], now: datetime) -> None:
     """Count one failed sign-in against each key (atomic upsert; safe under concurrency)."""
     started = col(LoginThrottle.window_started_at)
     expired = started <= now - _window(settings)
-    dialect = session.get_bind().dialect.name
+    dialect = db.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     for key in keys:
         statement = insert(LoginThrottle).values(key=key, failures=1, window_started_at=now)
@@ -65,20 +67,17 @@ def record_failure(session: Session, settings: Settings, keys: list[str], now: d
                 ),
             },
         )
-        session.exec(statement)
-    session.commit()
+        db.exec(statement)
 
 
-def reset(session: Session, key: str) -> None:
+def clear(db: Session, *, key: str) -> None:
     """Forget the failures of `key` (after a successful sign-in)."""
-    session.exec(delete(LoginThrottle).where(col(LoginThrottle.key) == key))
-    session.commit()
+    db.exec(delete(LoginThrottle).where(col(LoginThrottle.key) == key))
 
 
-def purge_expired(session: Session, settings: Settings, now: datetime) -> int:
+def purge_expired(db: Session, *, settings: Settings, now: datetime) -> int:
     """Delete counters whose window has passed; returns how many."""
-    result = session.exec(
+    result = db.exec(
         delete(LoginThrottle).where(col(LoginThrottle.window_started_at) <= now - _window(settings))
     )
-    session.commit()
     return result.rowcount

@@ -19,11 +19,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlmodel import Session, SQLModel
 
+from app import accounts
 from app.config import Settings
 from app.main import create_app
 from app.migrations import migrate
 from app.models import Role, UserCreate
-from app.users import create_user
+from app.state import app_state
 from tests.helpers import PASSWORD, Account, login
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256"
@@ -178,7 +179,7 @@ def client(shared_client: TestClient, database_url: str) -> TestClient:
 @pytest.fixture
 def engine(client: TestClient) -> Engine:
     """The database engine of `client`'s app."""
-    engine: Engine = client.app.state.engine  # type: ignore[attr-defined]
+    engine: Engine = app_state(client.app).database.engine
     return engine
 
 
@@ -192,7 +193,7 @@ def db(engine: Engine) -> Iterator[Session]:
 @pytest.fixture
 def make_account(client: TestClient, engine: Engine) -> Callable[..., Account]:
     """Create a user directly in the database and sign them in (unless inactive)."""
-    hasher = client.app.state.hasher  # type: ignore[attr-defined]
+    hasher = app_state(client.app).hasher
     password_hash = hasher.hash_sync(PASSWORD)
 
     def make(
@@ -207,7 +208,8 @@ def make_account(client: TestClient, engine: Engine) -> Callable[..., Account]:
             email=email, password=PASSWORD, name=name, role=role, is_active=is_active
         )
         with Session(engine, expire_on_commit=False) as session:
-            user = create_user(session=session, user_in=user_in, password_hash=password_hash)
+            user = accounts.create_user(session, user_in=user_in, password_hash=password_hash)
+            session.commit()
         account = Account(id=user.id, email=user.email, password=PASSWORD, role=role)
         if is_active:
             tokens = login(client, account.email)

@@ -69,7 +69,7 @@ def test_not_ready_when_the_database_does_not_answer(
 
     assert response.status_code == 503
     body = response.json()
-    assert list(body) == ["detail"]
+    assert list(body) == ["detail", "code"]
     assert isinstance(body["detail"], str)
     assert body["detail"]
     assert "Traceback" not in response.text
@@ -161,7 +161,7 @@ def test_an_unhandled_error_is_a_bare_500(crashing_client: TestClient, path: str
     response = crashing_client.get(path)
 
     assert response.status_code == 500
-    assert response.json() == {"detail": "Internal server error"}
+    assert response.json() == {"detail": "Internal server error", "code": "INTERNAL_ERROR"}
     assert response.headers["content-type"] == "application/json"
     for leak in ("Traceback", "RuntimeError", "sensitive internal detail", "File "):
         assert leak not in response.text
@@ -201,7 +201,7 @@ def test_a_body_one_byte_over_the_limit_is_refused(client: TestClient) -> None:
     )
 
     assert response.status_code == 413
-    assert list(response.json()) == ["detail"]
+    assert list(response.json()) == ["detail", "code"]
     assert isinstance(response.json()["detail"], str)
 
 
@@ -222,7 +222,7 @@ def test_a_streamed_body_over_the_limit_is_refused(client: TestClient) -> None:
     )
 
     assert response.status_code == 413
-    assert list(response.json()) == ["detail"]
+    assert list(response.json()) == ["detail", "code"]
     assert "X-Request-ID" in response.headers
 
 
@@ -254,7 +254,7 @@ def test_an_oversized_form_is_refused(
     )
 
     assert response.status_code == 413
-    assert list(response.json()) == ["detail"]
+    assert list(response.json()) == ["detail", "code"]
 
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["content-length", "streamed"])

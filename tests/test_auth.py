@@ -17,20 +17,22 @@ from fastapi.testclient import TestClient
 from jwt.warnings import InsecureKeyLengthWarning
 from sqlmodel import Session, col, func, select
 
+from app import accounts
 from app.config import Settings
-from app.models import User, utcnow
-from app.security import create_reset_token, create_session_token
-from app.users import get_user_by_email
+from app.fields import utcnow
+from app.models import User
+from app.state import app_state
+from app.tokens import create_reset_token, create_session_token
 from tests.helpers import API, PASSWORD, Account, bearer, login
 
-EMAIL_TAKEN = {"detail": "Email already registered"}
-BAD_CREDENTIALS = {"detail": "Invalid email or password"}
+EMAIL_TAKEN = {"detail": "Email already registered", "code": "EMAIL_ALREADY_REGISTERED"}
+BAD_CREDENTIALS = {"detail": "Invalid email or password", "code": "LOGIN_BAD_CREDENTIALS"}
 USER_PUBLIC_KEYS = {"id", "email", "name", "role", "isActive", "createdAt", "updatedAt"}
 EURO = "\u20ac"  # three bytes in UTF-8
 
 
 def settings_of(client: TestClient) -> Settings:
-    settings: Settings = client.app.state.settings  # type: ignore[attr-defined]
+    settings: Settings = app_state(client.app).settings
     return settings
 
 
@@ -239,13 +241,14 @@ def test_concurrent_registrations_both_past_the_email_check(
     # Hold each request after its "is the email free?" look-up until the other one
     # has looked too: both see a free email and race to insert it.
     both_looked = threading.Barrier(2, timeout=10)
+    find_by_email = accounts.find_by_email
 
-    def lookup_then_wait(session: Session, email: str) -> User | None:
-        found = get_user_by_email(session, email)
+    def lookup_then_wait(db: Session, email: str) -> User | None:
+        found = find_by_email(db, email)
         both_looked.wait()
         return found
 
-    monkeypatch.setattr("app.auth.get_user_by_email", lookup_then_wait)
+    monkeypatch.setattr(accounts, "find_by_email", lookup_then_wait)
     race_registrations(client, db, rounds=2)
 
 
@@ -254,7 +257,7 @@ def test_registration_race_lost_at_the_unique_constraint_is_400(
 ) -> None:
     # Skip the pre-check so the second insert hits the database's unique constraint,
     # as the slower of two concurrent requests does.
-    monkeypatch.setattr("app.auth.get_user_by_email", lambda _session, _email: None)
+    monkeypatch.setattr(accounts, "find_by_email", lambda _db, _email: None)
     first = register(client, {"email": "dup@example.com", "password": "long enough"})
     assert first.status_code == 201, first.text
     second = register(client, {"email": "DUP@example.com", "password": "long enough"})
@@ -371,7 +374,7 @@ def checkpw_calls(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
         calls.append(hashed_password)
         return real(password, hashed_password)
 
-    monkeypatch.setattr("app.security.bcrypt.checkpw", counting)
+    monkeypatch.setattr("app.passwords.bcrypt.checkpw", counting)
     return calls
 
 

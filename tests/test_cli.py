@@ -19,8 +19,9 @@ from sqlmodel import Session, select
 from app import __main__ as cli
 from app.config import get_settings
 from app.db import create_db_engine
+from app.fields import utcnow
 from app.migrations import PROJECT_ROOT
-from app.models import AuthSession, LoginThrottle, Role, User, utcnow
+from app.models import AuthSession, LoginThrottle, Role, User
 from tests.conftest import TEST_SECRET
 
 ADMIN_PASSWORD = "admin password 1"

@@ -530,7 +530,9 @@ def test_another_users_item_is_404(
     )
 
     assert response.status_code == 404, response.text
-    assert response.json() == unknown.json() == {"detail": "Item not found"}
+    assert (
+        response.json() == unknown.json() == {"detail": "Item not found", "code": "ITEM_NOT_FOUND"}
+    )
     stored = stored_item(db, item["id"])
     assert stored is not None
     assert (stored.title, stored.description, stored.owner_id) == ("Private", "secret", user.id)
@@ -575,7 +577,7 @@ def test_unknown_item_is_404(
     response = client.request(method, f"{ITEMS}/{uuid.uuid4()}", json=body, headers=caller.headers)
 
     assert response.status_code == 404, response.text
-    assert response.json() == {"detail": "Item not found"}
+    assert response.json() == {"detail": "Item not found", "code": "ITEM_NOT_FOUND"}
 
 
 @pytest.mark.parametrize(

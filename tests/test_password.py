@@ -24,9 +24,11 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from app.config import Settings
+from app.fields import utcnow
 from app.mail import send_password_reset
-from app.models import User, utcnow
-from app.security import create_reset_token, create_token, fingerprint
+from app.models import User
+from app.state import app_state
+from app.tokens import create_reset_token, create_token, fingerprint
 from tests.conftest import TEST_SECRET
 from tests.helpers import API, PASSWORD, Account, bearer, login
 
@@ -37,7 +39,7 @@ SMTP_PASSWORD = "mailer-secret"
 
 
 def settings_of(client: TestClient) -> Settings:
-    settings: Settings = client.app.state.settings  # type: ignore[attr-defined]
+    settings: Settings = app_state(client.app).settings
     return settings
 
 

@@ -12,8 +12,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event
 from sqlmodel import Session, col, select
 
-from app.models import AuthSession, User, utcnow
-from app.security import create_session_token
+from app.fields import utcnow
+from app.models import AuthSession, User
+from app.state import app_state
+from app.tokens import create_session_token
 from tests.conftest import TEST_SECRET
 from tests.helpers import API, Account, bearer, login
 
@@ -59,8 +61,8 @@ def test_tokens_carry_the_documented_claims(user: Account) -> None:
 
 
 def test_current_user_costs_one_indexed_query(client: TestClient, user: Account) -> None:
-    state = client.app.state  # type: ignore[attr-defined]
-    with recorded_statements(state.engine, state.read_engine) as statements:
+    database = app_state(client.app).database
+    with recorded_statements(database.engine, database.read_engine) as statements:
         assert me_status(client, user.access_token) == 200
     assert len(statements) == 1, statements
     sql = " ".join(statements[0].lower().split())
@@ -138,12 +140,12 @@ def test_refresh_refuses_tokens_that_are_not_live_refresh_tokens(
 ) -> None:
     response = refresh(client, make_token(user))
     assert response.status_code == 401
-    assert response.json() == {"detail": "Invalid refresh token"}
+    assert response.json() == {"detail": "Invalid refresh token", "code": "REFRESH_TOKEN_INVALID"}
     assert refresh(client, user.refresh_token).status_code == 200  # session unharmed
 
 
 def test_expired_refresh_token_is_refused(client: TestClient, user: Account) -> None:
-    settings = client.app.state.settings  # type: ignore[attr-defined]
+    settings = app_state(client.app).settings
     expired = create_session_token(
         settings,
         "refresh",
@@ -228,7 +230,7 @@ def test_revoking_someone_elses_or_an_unknown_session_is_404(
     for target in (session_id(other_user.access_token), uuid.uuid4()):
         response = client.delete(f"{API}/auth/sessions/{target}", headers=user.headers)
         assert response.status_code == 404
-        assert response.json() == {"detail": "Session not found"}
+        assert response.json() == {"detail": "Session not found", "code": "SESSION_NOT_FOUND"}
     assert me_status(client, other_user.access_token) == 200
     bad = client.delete(f"{API}/auth/sessions/not-a-uuid", headers=user.headers)
     assert bad.status_code == 422
@@ -278,7 +280,7 @@ def test_sign_in_deletes_the_users_dead_sessions(
 def test_a_session_from_the_token_of_another_user_is_refused(
     client: TestClient, user: Account, other_user: Account
 ) -> None:
-    settings = client.app.state.settings  # type: ignore[attr-defined]
+    settings = app_state(client.app).settings
     forged = create_session_token(
         settings,
         "access",

@@ -9,7 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select, update
 
-from app.models import LoginThrottle, utcnow
+from app.fields import utcnow
+from app.models import LoginThrottle
 from tests.helpers import API, Account, bearer
 
 WRONG = "wrong password"

@@ -1,108 +1,18 @@
-"""Password hashing (bcrypt) and tokens (JWT)."""
+"""Signed tokens (JWT, one purpose each) and the hashes and fingerprints kept of them."""
 
-import asyncio
-import contextlib
 import hashlib
 import hmac
-import os
 import uuid
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-import anyio
-import bcrypt
 import jwt
-from starlette.requests import ClientDisconnect
 
 from app.config import Settings
-from app.models import PASSWORD_MAX_BYTES, utcnow
+from app.fields import utcnow
 
 TokenType = Literal["access", "refresh", "reset"]
-Abandoned = Callable[[], Awaitable[bool]]
-
-
-class PasswordHasher:
-    """bcrypt, run off the event loop on a few low-priority threads.
-
-    At most `concurrency` hashes run at once per process, on threads with a lower
-    CPU priority, so a flood of sign-ins cannot starve the other requests. Requests
-    wait for a hashing slot without a thread, and one whose client has gone away by
-    then is dropped instead of hashed. Checking a password against no hash (unknown
-    email) costs the same as a real check.
-    """
-
-    def __init__(self, rounds: int, concurrency: int) -> None:
-        self.rounds = rounds
-        self._slots = anyio.Semaphore(concurrency)
-        self._executor = ThreadPoolExecutor(
-            max_workers=concurrency,
-            thread_name_prefix="bcrypt",
-            initializer=_lower_thread_priority,
-        )
-        self._dummy_hash = self.hash_sync(os.urandom(16).hex())
-
-    def hash_sync(self, password: str) -> str:
-        """Hash `password` on the calling thread."""
-        hashed: bytes = bcrypt.hashpw(password.encode(), bcrypt.gensalt(self.rounds))
-        return hashed.decode()
-
-    def verify_sync(self, password: str, password_hash: str | None) -> bool:
-        """Check `password` on the calling thread; `None` or unusable input is `False`."""
-        candidate = _password_bytes(password)
-        stored = (password_hash or self._dummy_hash).encode()
-        if candidate is None:
-            bcrypt.checkpw(b"", self._dummy_hash.encode())
-            return False
-        matches: bool = bcrypt.checkpw(candidate, stored)
-        return matches and password_hash is not None
-
-    async def hash(self, password: str, *, abandoned: Abandoned | None = None) -> str:
-        """Hash `password` on the hashing threads.
-
-        `abandoned` (such as `request.is_disconnected`) is asked once a slot is free;
-        when it answers true, `ClientDisconnect` is raised and nothing is hashed.
-        """
-        async with self._slots:
-            await _check(abandoned)
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._executor, self.hash_sync, password)
-
-    async def verify(
-        self, password: str, password_hash: str | None, *, abandoned: Abandoned | None = None
-    ) -> bool:
-        """Check `password` on the hashing threads (`abandoned` as for `hash`)."""
-        async with self._slots:
-            await _check(abandoned)
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(
-                self._executor, self.verify_sync, password, password_hash
-            )
-
-    def close(self) -> None:
-        """Stop the hashing threads."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
-
-
-async def _check(abandoned: Abandoned | None) -> None:
-    if abandoned is not None and await abandoned():
-        raise ClientDisconnect
-
-
-def _lower_thread_priority() -> None:
-    # On Linux, PRIO_PROCESS with id 0 applies to the calling thread only.
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, 0, 10)
-
-
-def _password_bytes(password: str) -> bytes | None:
-    try:
-        encoded = password.encode()
-    except UnicodeEncodeError:
-        return None
-    return encoded if len(encoded) <= PASSWORD_MAX_BYTES else None
 
 
 class InvalidTokenError(Exception):

@@ -1,0 +1,187 @@
+"""Account rules, with no HTTP in them: the API, the command line and tests call these.
+
+Plain functions over a database session (`db`): they flush, and the unit that calls
+them commits (see `db.py`). Functions that take a `user` or `admin` right after `db`
+can run through a `Caller`, which passes the signed-in user there. Rules kept here:
+emails are unique (case-insensitive, stored lower-cased); the last active admin can
+be neither demoted, deactivated nor deleted; a password changes in one way only
+(`set_password`), which signs the user out elsewhere; deactivation signs out at once.
+"""
+
+import uuid
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, delete, func, select, update
+
+from app.errors import AppError, ErrorCode
+from app.fields import utcnow
+from app.models import Role, User, UserRegister
+from app.sessions import revoke_user_sessions
+
+
+def find_by_email(db: Session, email: str) -> User | None:
+    """The user with this email (any case), if any."""
+    return db.exec(select(User).where(User.email == email.lower())).first()
+
+
+def ensure_email_free(db: Session, email: str, *, status: int | None = None) -> None:
+    """`EMAIL_ALREADY_REGISTERED` (with `status` if given) when an account uses
+    `email`; checked before hashing a password, so a taken email costs no bcrypt work."""
+    if find_by_email(db, email) is not None:
+        raise AppError(ErrorCode.EMAIL_ALREADY_REGISTERED, status=status)
+
+
+def get_user(db: Session, user_id: uuid.UUID) -> User:
+    """The user with this id, or `USER_NOT_FOUND`."""
+    user = db.get(User, user_id)
+    if user is None:
+        raise AppError(ErrorCode.USER_NOT_FOUND)
+    return user
+
+
+def create_user(
+    db: Session, *, user_in: UserRegister, password_hash: str, taken_status: int | None = None
+) -> User:
+    """Insert a validated new user (a `UserCreate` may set role and active).
+
+    `EMAIL_ALREADY_REGISTERED` (with `taken_status` if given) when the email is in
+    use, also when another request took it meanwhile.
+    """
+    user = User.model_validate(user_in, update={"password_hash": password_hash})
+    db.add(user)
+    try:
+        db.flush()
+    except IntegrityError:
+        raise AppError(ErrorCode.EMAIL_ALREADY_REGISTERED, status=taken_status) from None
+    return user
+
+
+def _is_active_admin(user: User) -> bool:
+    return user.role == Role.ADMIN and user.is_active
+
+
+def _lock_active_admins(db: Session) -> None:
+    # PostgreSQL: concurrent changes to admins wait here, then see each other's
+    # result. SQLite has no row locks; its single writer serializes the same steps.
+    db.exec(
+        select(User.id)
+        .where(User.role == Role.ADMIN, col(User.is_active).is_(True))
+        .with_for_update()
+    ).all()
+
+
+def _active_admins_left(db: Session) -> int:
+    return db.exec(
+        select(func.count())
+        .select_from(User)
+        .where(User.role == Role.ADMIN, col(User.is_active).is_(True))
+    ).one()
+
+
+def update_user(db: Session, user: User, *, changes: dict[str, Any]) -> User:
+    """Apply validated `changes` (email, name, role, is_active) to `user`.
+
+    Raises `EMAIL_ALREADY_REGISTERED`, or `LAST_ADMIN` when the last active admin would be demoted
+    or deactivated. Deactivating a user ends their sessions at once.
+    """
+    if not changes:
+        return user
+    was_active_admin = _is_active_admin(user)
+    if was_active_admin:
+        _lock_active_admins(db)
+    user.sqlmodel_update(changes)
+    user.updated_at = utcnow()
+    db.add(user)
+    try:
+        db.flush()
+    except IntegrityError:
+        raise AppError(ErrorCode.EMAIL_ALREADY_REGISTERED) from None
+    if was_active_admin and not _is_active_admin(user) and _active_admins_left(db) == 0:
+        raise AppError(ErrorCode.LAST_ADMIN)
+    if changes.get("is_active") is False:
+        revoke_user_sessions(db, user.id)
+    return user
+
+
+def delete_user(db: Session, user: User) -> None:
+    """Delete `user` with their sessions and items; raises `LAST_ADMIN`."""
+    was_active_admin = _is_active_admin(user)
+    if was_active_admin:
+        _lock_active_admins(db)
+    db.exec(delete(User).where(col(User.id) == user.id))
+    if was_active_admin and _active_admins_left(db) == 0:
+        raise AppError(ErrorCode.LAST_ADMIN)
+
+
+def set_password(
+    db: Session,
+    user: User,
+    *,
+    password_hash: str,
+    expected_hash: str | None = None,
+    keep_session: uuid.UUID | None = None,
+) -> bool:
+    """The one way a password changes: store `password_hash` and end every session of
+    the user but `keep_session`.
+
+    With `expected_hash` it is a compare-and-swap: nothing changes (and `False` comes
+    back) unless the stored hash is still that one, so of two concurrent changes
+    made from the same old password, one wins.
+    """
+    statement = update(User).where(col(User.id) == user.id)
+    if expected_hash is not None:
+        statement = statement.where(col(User.password_hash) == expected_hash)
+    swapped = db.exec(statement.values(password_hash=password_hash, updated_at=utcnow()))
+    if swapped.rowcount != 1:
+        return False
+    revoke_user_sessions(db, user.id, keep=keep_session)
+    return True
+
+
+def promote_to_admin(db: Session, user: User) -> bool:
+    """Make `user` an active admin; `False` when they already were one."""
+    if _is_active_admin(user):
+        return False
+    update_user(db, user, changes={"role": Role.ADMIN, "is_active": True})
+    return True
+
+
+# Admin actions on another account, named by id (run through an admin `Caller`).
+
+
+def check_email_free(db: Session, _admin: User, *, email: str) -> None:
+    """`ensure_email_free` for an admin about to create an account."""
+    ensure_email_free(db, email)
+
+
+def create_user_as_admin(
+    db: Session, _admin: User, *, user_in: UserRegister, password_hash: str
+) -> User:
+    """`create_user` for an admin (role and active state come from `user_in`)."""
+    return create_user(db, user_in=user_in, password_hash=password_hash)
+
+
+def read_user(db: Session, _admin: User, *, user_id: uuid.UUID) -> User:
+    """The user `user_id`, for an admin."""
+    return get_user(db, user_id)
+
+
+def update_user_as_admin(
+    db: Session,
+    _admin: User,
+    *,
+    user_id: uuid.UUID,
+    changes: dict[str, Any],
+    password_hash: str | None = None,
+) -> User:
+    """Change any account field, and set its password when `password_hash` is given."""
+    user = update_user(db, get_user(db, user_id), changes=changes)
+    if password_hash is not None:
+        set_password(db, user, password_hash=password_hash)
+    return user
+
+
+def delete_user_as_admin(db: Session, _admin: User, *, user_id: uuid.UUID) -> None:
+    """Delete the account `user_id` (see `delete_user`)."""
+    delete_user(db, get_user(db, user_id))

@@ -1,0 +1,127 @@
+"""Building blocks of the models: field types, validators and base classes.
+
+`models.py` declares the tables and their payloads with these; nothing here knows
+about a particular table.
+"""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
+
+import sqlalchemy as sa
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    StringConstraints,
+    field_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic.json_schema import SkipJsonSchema
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+PASSWORD_MIN_CHARS = 8
+PASSWORD_MAX_BYTES = 72  # bcrypt ignores anything longer; refuse instead of truncating
+
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A timezone-aware timestamp that reads back aware on every database.
+
+    SQLite has no time zones: values are stored as UTC and marked UTC when loaded.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def ensure_storable(value: str) -> str:
+    """Refuse text that a database cannot store: NUL characters and lone surrogates."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
+
+
+def _reject_null(value: object) -> object:
+    if value is None:
+        raise ValueError("may be omitted but not null")
+    return value
+
+
+def _check_password(value: str) -> str:
+    if len(value) < PASSWORD_MIN_CHARS:
+        raise ValueError(f"must be at least {PASSWORD_MIN_CHARS} characters")
+    if len(value.encode("utf-8")) > PASSWORD_MAX_BYTES:
+        raise ValueError(f"must be at most {PASSWORD_MAX_BYTES} bytes in UTF-8")
+    return value
+
+
+Email = Annotated[EmailStr, Field(max_length=254), AfterValidator(str.lower)]
+Password = Annotated[str, AfterValidator(_check_password)]
+Name = Annotated[str, Field(max_length=255)]
+SearchText = Annotated[str, Field(max_length=255), AfterValidator(ensure_storable)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+# A field of a partial update that may be left out but, when sent, must not be null.
+Omittable = Annotated[T | SkipJsonSchema[None], BeforeValidator(_reject_null)]
+
+
+def timestamp() -> Any:
+    """A `created_at`/`updated_at` column: aware UTC, set when the row is built."""
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+def new_id() -> Any:
+    """A UUID primary key, generated when the row is built."""
+    return Field(default_factory=uuid.uuid4, primary_key=True)
+
+
+class CamelModel(SQLModel):
+    """camelCase on the wire (snake_case is accepted on input too).
+
+    Responses are serialized by alias (FastAPI's default); `model_dump()` in Python
+    keeps the snake_case field names.
+    """
+
+    model_config = ConfigDict(  # type: ignore[assignment]  # SQLModel's TypedDict extends it
+        alias_generator=to_camel, validate_by_name=True, validate_by_alias=True
+    )
+
+
+class OutputModel(CamelModel):
+    """A response body, built from table rows: fields are read by their Python names
+    (looking up camelCase names on a row first would only cost time)."""
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=False)
+
+
+class InputModel(CamelModel):
+    """A request body: every string in it must be storable."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        return ensure_storable(value) if isinstance(value, str) else value

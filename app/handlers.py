@@ -1,0 +1,47 @@
+"""Exception handlers: every error answer is `{"detail": ..., "code": ...}`.
+
+`AppError`s carry their own status, code and message; errors raised by FastAPI and
+Starlette themselves (unknown path, wrong method, unreadable body, validation) get
+the code of their status here.
+"""
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from app.errors import AppError, ErrorCode
+
+_FRAMEWORK_CODES = {
+    400: ErrorCode.MALFORMED_REQUEST,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.BODY_TOO_LARGE,
+}
+
+
+async def app_error_handler(_request: Request, exc: AppError) -> JSONResponse:
+    """An `AppError` as its response."""
+    return JSONResponse(exc.body(), exc.status, headers=exc.headers)
+
+
+async def http_error_handler(_request: Request, exc: HTTPException) -> JSONResponse:
+    """A framework `HTTPException`, with the code of its status."""
+    code = _FRAMEWORK_CODES.get(exc.status_code, ErrorCode.MALFORMED_REQUEST)
+    return JSONResponse({"detail": exc.detail, "code": code}, exc.status_code, headers=exc.headers)
+
+
+async def validation_error_handler(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 list, without echoing the rejected input (it may be a password)."""
+    hidden = {"input", "url"}
+    errors = [{k: v for k, v in error.items() if k not in hidden} for error in exc.errors()]
+    body = {"detail": jsonable_encoder(errors), "code": ErrorCode.VALIDATION_ERROR}
+    return JSONResponse(body, 422)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on `app`."""
+    app.exception_handler(AppError)(app_error_handler)
+    app.exception_handler(HTTPException)(http_error_handler)
+    app.exception_handler(RequestValidationError)(validation_error_handler)
