@@ -103,28 +103,6 @@ async def refresh(body: RefreshRequest, database: DatabaseDep, settings: Setting
 
 
 @router.post(
-    "/logout",
-    status_code=status.HTTP_204_NO_CONTENT,
-    operation_id="auth-logout",
-    responses=responses(*SIGNED_IN),
-)
-async def logout(caller: SignedIn) -> None:
-    """Sign out this session: its access and refresh tokens stop working at once."""
-    await caller.run(sessions.end_session, session_id=caller.claims.session_id)
-
-
-@router.post(
-    "/logout-all",
-    status_code=status.HTTP_204_NO_CONTENT,
-    operation_id="auth-logout-all",
-    responses=responses(*SIGNED_IN),
-)
-async def logout_all(caller: SignedIn) -> None:
-    """Sign out every session of the caller."""
-    await caller.run(sessions.end_all_sessions)
-
-
-@router.post(
     "/password-reset",
     status_code=status.HTTP_202_ACCEPTED,
     operation_id="auth-password-reset-request",
@@ -154,6 +132,21 @@ async def confirm_password_reset(body: PasswordResetConfirm, state: State) -> No
     The token is bound to the password it was issued for, so it dies once used.
     """
     await credentials.reset_password(state, token=body.token, new_password=body.new_password)
+
+
+signed_in_router = APIRouter(prefix="/auth", tags=["auth"], responses=responses(*SIGNED_IN))
+
+
+@signed_in_router.post("/logout", status_code=204, operation_id="auth-logout")
+async def logout(caller: SignedIn) -> None:
+    """Sign out this session: its access and refresh tokens stop working at once."""
+    await caller.run(sessions.end_session, session_id=caller.claims.session_id)
+
+
+@signed_in_router.post("/logout-all", status_code=204, operation_id="auth-logout-all")
+async def logout_all(caller: SignedIn) -> None:
+    """Sign out every session of the caller."""
+    await caller.run(sessions.end_all_sessions)
 
 
 sessions_router = APIRouter(

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from app import auth, handlers, items, users
+from app import auth, handlers, items, openapi, users
 from app.config import Settings, get_settings
 from app.deps import DatabaseDep
 from app.middleware import (
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.app_state = AppState.start(settings)
 
     handlers.install(app)
+    openapi.install(app)
     # Middleware runs outermost last: request id > CORS > body limit > error handling.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
@@ -62,7 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(RequestIdMiddleware)
 
-    for router in (auth.router, auth.sessions_router, users.router, items.router):
+    routers = (auth.router, auth.signed_in_router, auth.sessions_router, users.router, items.router)
+    for router in routers:
         app.include_router(router, prefix=prefix)
 
     @app.get("/health", tags=["health"], operation_id="health")

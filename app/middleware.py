@@ -17,15 +17,11 @@ logger = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-TOO_LARGE = "Request body too large"
+TOO_LARGE = ErrorCode.BODY_TOO_LARGE
 
 
-class RequestIdMiddleware:
-    """Gives every request an id: the client's `X-Request-ID` if sane, else a new one.
-
-    The id is echoed in the response header, kept in `request.state.request_id` and
-    added to every log line written while the request is handled.
-    """
+class HttpMiddleware:
+    """Pure ASGI middleware for HTTP requests; other scopes pass straight through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -34,6 +30,21 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one HTTP request (`self.app` serves it further in)."""
+        raise NotImplementedError
+
+
+class RequestIdMiddleware(HttpMiddleware):
+    """Gives every request an id: the client's `X-Request-ID` if sane, else a new one.
+
+    The id is echoed in the response header, kept in `request.state.request_id` and
+    added to every log line written while the request is handled.
+    """
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = _incoming_request_id(scope) or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         header = (b"x-request-id", request_id.encode())
@@ -58,7 +69,7 @@ def _incoming_request_id(scope: Scope) -> str | None:
     return None
 
 
-class BodySizeLimitMiddleware:
+class BodySizeLimitMiddleware(HttpMiddleware):
     """Refuses request bodies over `max_bytes` with 413, declared or streamed.
 
     A declared `Content-Length` over the limit is answered before the body is read;
@@ -66,15 +77,12 @@ class BodySizeLimitMiddleware:
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if _declared_length(scope) > self.max_bytes:
-            body = {"detail": TOO_LARGE, "code": ErrorCode.BODY_TOO_LARGE}
+            body = {"detail": TOO_LARGE.message, "code": TOO_LARGE}
             response = JSONResponse(body, status.HTTP_413_CONTENT_TOO_LARGE)
             await response(scope, receive, send)
             return
@@ -86,7 +94,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=TOO_LARGE)
+                    raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=TOO_LARGE.message)
             return message
 
         await self.app(scope, receive_within_limit, send)
@@ -99,20 +107,14 @@ def _declared_length(scope: Scope) -> int:
     return 0
 
 
-class UnhandledErrorMiddleware:
+class UnhandledErrorMiddleware(HttpMiddleware):
     """Turns any unhandled error into a 500 `{"detail": "Internal server error"}`.
 
     It sits inside CORS and the request id, so the 500 carries their headers and a
     browser can read it; the traceback goes to the log with the request id.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def send_tracking_start(message: Message) -> None:
@@ -128,6 +130,7 @@ class UnhandledErrorMiddleware:
             logger.exception("Unhandled error on %s %s", scope["method"], scope["path"])
             if started:
                 raise
-            body = {"detail": "Internal server error", "code": ErrorCode.INTERNAL_ERROR}
+            failure = ErrorCode.INTERNAL_ERROR
+            body = {"detail": failure.message, "code": failure}
             response = JSONResponse(body, status_code=500)
             await response(scope, receive, send)

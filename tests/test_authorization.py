@@ -1,8 +1,8 @@
 """Who may call what: one row per route, one test per (route, caller).
 
-The table must cover every route of the users, items and sessions routers (checked
-against the app itself), so a new endpoint without a row fails the suite. Each row
-carries a valid body, so only authorization decides the answer.
+Every route of the app is either listed in PUBLIC_ROUTES or has a row in ROWS
+(checked against the app itself), so a new endpoint without a row fails the suite.
+Each row carries a valid body, so only authorization decides the answer.
 """
 
 import base64
@@ -14,14 +14,26 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
-from sqlmodel import Session, col, select
+from sqlalchemy import select
+from sqlmodel import Session, SQLModel
 
-from app.models import AuthSession, Item, Role, User
+from app.models import Role
 from tests.helpers import API, PASSWORD, Account, bearer, login
 
 CALLERS = ("anonymous", "user", "other_user", "admin")
 DENIED = {401, 403, 404}
-GUARDED_PREFIXES = (f"{API}/users", f"{API}/items", f"{API}/auth/sessions")
+# Routes anyone may call: health checks, and the ways in (they prove who you are
+# with a password, a refresh token or a reset token, never with an access token).
+PUBLIC_ROUTES = {
+    ("GET", "/health"),
+    ("GET", "/health/ready"),
+    ("POST", f"{API}/auth/register"),
+    ("POST", f"{API}/auth/login"),
+    ("POST", f"{API}/auth/token"),
+    ("POST", f"{API}/auth/refresh"),
+    ("POST", f"{API}/auth/password-reset"),
+    ("POST", f"{API}/auth/password-reset/confirm"),
+}
 
 
 @dataclass(frozen=True)
@@ -29,7 +41,7 @@ class Row:
     """A route and the status each signed-in caller gets (anonymous always gets 401)."""
 
     method: str
-    path: str  # under API; placeholders {user_id}, {item_id}, {session_id}
+    path: str  # under API; placeholders {user_id}, {session_id} and those of OWNED
     user: int
     other_user: int
     admin: int
@@ -45,8 +57,14 @@ class Row:
 
 NEW_PASSWORD = "another long passphrase"
 
-# The item, the session and the target user all belong to `user`'s side of the world:
-# `user` owns the item and the session; the target user is a third, plain account.
+# What `user` owns, created through the API for each case: {placeholder: (collection,
+# body)}. A new resource that its creator owns adds its line here and its rows below.
+OWNED = {
+    "item_id": ("/items", {"title": "User's item"}),
+}
+
+# The owned rows, the session and the target user all belong to `user`'s side of the
+# world: `user` owns them and the session; the target user is a third, plain account.
 ROWS = [
     Row("GET", "/users/me", 200, 200, 200),
     Row("PATCH", "/users/me", 200, 200, 200, {"name": "Renamed"}),
@@ -81,14 +99,10 @@ class World:
     """Everything a row may need, made fresh for each case."""
 
     accounts: dict[str, Account]
-    target: Account
-    item_id: str
-    session_id: str
+    ids: dict[str, str]  # what the placeholders of a row's path stand for
 
     def url(self, row: Row) -> str:
-        return API + row.path.format(
-            user_id=self.target.id, item_id=self.item_id, session_id=self.session_id
-        )
+        return API + row.path.format(**self.ids)
 
     def headers(self, caller: str) -> dict[str, str]:
         return {} if caller == "anonymous" else self.accounts[caller].headers
@@ -106,33 +120,27 @@ def world(
     # refused as "the last active admin": only authorization decides.
     make_account("second-admin@example.com", role=Role.ADMIN)
     target = make_account("target@example.com", name="Target")
-    item = client.post(f"{API}/items", json={"title": "User's item"}, headers=user.headers)
-    assert item.status_code == 201, item.text
+    ids = {"user_id": str(target.id)}
+    for placeholder, (collection, body) in OWNED.items():
+        created = client.post(API + collection, json=body, headers=user.headers)
+        assert created.status_code == 201, created.text
+        ids[placeholder] = created.json()["id"]
     second_sign_in = login(client, user.email)
     sessions = client.get(f"{API}/auth/sessions", headers=bearer(second_sign_in["accessToken"]))
     assert sessions.status_code == 200, sessions.text
-    [session_id] = [entry["id"] for entry in sessions.json() if entry["current"]]
-    return World(
-        accounts={"user": user, "other_user": other_user, "admin": admin},
-        target=target,
-        item_id=item.json()["id"],
-        session_id=session_id,
-    )
+    [ids["session_id"]] = [entry["id"] for entry in sessions.json() if entry["current"]]
+    return World(accounts={"user": user, "other_user": other_user, "admin": admin}, ids=ids)
 
 
-def snapshot(db: Session) -> tuple[list[Any], list[Any], list[Any]]:
-    """Every row a denied request could have touched."""
+def snapshot(db: Session) -> dict[str, list[Any]]:
+    """Every row of every table: all a denied request could have touched."""
     db.rollback()
-    db.expire_all()
-    users = db.exec(select(User).order_by(col(User.email))).all()
-    items = db.exec(select(Item).order_by(col(Item.id))).all()
-    sessions = db.exec(select(AuthSession).order_by(col(AuthSession.id))).all()
+    rows = {
+        table.name: list(db.execute(select(table).order_by(*table.primary_key.columns)))
+        for table in SQLModel.metadata.sorted_tables
+    }
     db.commit()
-    return (
-        [(u.id, u.email, u.name, u.role, u.is_active, u.password_hash) for u in users],
-        [(i.id, i.title, i.description, i.owner_id) for i in items],
-        [(s.id, s.revoked_at, s.refresh_token_hash) for s in sessions],
-    )
+    return rows
 
 
 def _case_id(row: Row, caller: str) -> str:
@@ -201,34 +209,32 @@ def test_bad_tokens_are_401(client: TestClient, db: Session, world: World, row: 
 
 
 def _routes(client: TestClient) -> set[tuple[str, str]]:
-    """(method, path under API) of every path operation the app serves.
+    """(method, full path) of every path operation the app serves.
 
     Since FastAPI 0.137 `app.routes` holds included routers as lazy nodes, not their
     `APIRoute`s; `iter_route_contexts` flattens them (one context per endpoint).
     """
     app: FastAPI = client.app  # type: ignore[assignment]
     return {
-        (method, (context.path or "").removeprefix(API))
+        (method, context.path or "")
         for context in iter_route_contexts(app.routes)
         if isinstance(context.original_route, APIRoute)
         for method in context.methods or ()
     }
 
 
-def test_every_guarded_route_has_a_row(client: TestClient) -> None:
-    guarded = {
-        (method, path)
-        for method, path in _routes(client)
-        if (API + path).startswith(GUARDED_PREFIXES)
-    }
-    table = {row.key for row in ROWS}
+def test_every_route_is_public_or_has_a_row(client: TestClient) -> None:
+    routes = _routes(client)
+    table = {(method, API + path) for method, path in (row.key for row in ROWS)}
 
-    assert len(guarded) >= 14  # the discovery itself works
-    assert guarded - table == set(), "routes without a row in the authorization table"
+    assert len(routes) >= len(PUBLIC_ROUTES) + 18  # the discovery itself works
+    assert routes >= PUBLIC_ROUTES, "a public route that does not exist"
+    assert routes - PUBLIC_ROUTES - table == set(), "routes without a row in the table"
 
 
 def test_every_row_names_a_real_route(client: TestClient) -> None:
-    keys = [row.key for row in ROWS]
+    keys = [(method, API + path) for method, path in (row.key for row in ROWS)]
 
     assert len(keys) == len(set(keys)), "duplicate rows"
     assert set(keys) - _routes(client) == set()
+    assert set(keys) & PUBLIC_ROUTES == set(), "a route both public and guarded"
