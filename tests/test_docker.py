@@ -5,7 +5,7 @@ import json
 import re
 import shlex
 
-from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
 
 from app.__main__ import build_parser
 from app.config import Settings
@@ -42,8 +42,8 @@ def test_healthcheck_asks_the_health_route_with_python() -> None:
     url = re.search(r"http://127\.0\.0\.1:8000(/[\w/]*)", argv[2])
     assert url is not None
     settings = Settings(_env_file=None, environment="test", database_url="sqlite://")
-    paths = {route.path for route in create_app(settings).routes if isinstance(route, APIRoute)}
-    assert url.group(1) in paths
+    with TestClient(create_app(settings)) as client:
+        assert client.get(url.group(1)).status_code == 200
 
 
 def test_runtime_defaults_and_user() -> None:
