@@ -14,9 +14,10 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
 from app.config import Settings
+from app.errors import ErrorCode
 from app.main import create_app
 from app.models import User
-from tests.helpers import API, PASSWORD, Account
+from tests.helpers import API, PASSWORD, Account, assert_unauthorized, error_body
 
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 OPERATION_ID = re.compile(r"[a-z]+(-[a-z]+)*")
@@ -161,7 +162,7 @@ def test_an_unhandled_error_is_a_bare_500(crashing_client: TestClient, path: str
     response = crashing_client.get(path)
 
     assert response.status_code == 500
-    assert response.json() == {"detail": "Internal server error", "code": "INTERNAL_ERROR"}
+    assert response.json() == error_body(ErrorCode.INTERNAL_ERROR)
     assert response.headers["content-type"] == "application/json"
     for leak in ("Traceback", "RuntimeError", "sensitive internal detail", "File "):
         assert leak not in response.text
@@ -488,6 +489,23 @@ def test_the_token_url_resolves_to_the_token_endpoint(
 
 
 @pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (ErrorCode.EMAIL_ALREADY_REGISTERED, "Email already registered"),
+        (ErrorCode.LOGIN_BAD_CREDENTIALS, "Invalid email or password"),
+        (ErrorCode.REFRESH_TOKEN_INVALID, "Invalid refresh token"),
+        (ErrorCode.USER_NOT_FOUND, "User not found"),
+        (ErrorCode.ITEM_NOT_FOUND, "Item not found"),
+        (ErrorCode.SESSION_NOT_FOUND, "Session not found"),
+        (ErrorCode.INTERNAL_ERROR, "Internal server error"),
+    ],
+)
+def test_error_bodies_keep_their_wording(code: ErrorCode, message: str) -> None:
+    # Tests compare whole error bodies with `error_body(code)`; this pins the words.
+    assert error_body(code) == {"detail": message, "code": code.name}
+
+
+@pytest.mark.parametrize(
     "password", ["Qz7!shx", "Qz7!" + "\u00e9" * 40], ids=["too-short", "over-72-bytes"]
 )
 def test_validation_errors_keep_the_list_shape_and_hide_the_input(
@@ -536,8 +554,7 @@ def test_validation_errors_do_not_echo_a_rejected_email(client: TestClient) -> N
 def test_refresh_accepts_snake_and_camel_case(client: TestClient, field: str) -> None:
     response = client.post(f"{API}/auth/refresh", json={field: "not-a-valid-token"})
 
-    assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert_unauthorized(response)
 
 
 @pytest.mark.parametrize("field", ["refresh_token", "refreshToken"])

@@ -15,25 +15,32 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 from jwt.warnings import InsecureKeyLengthWarning
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from app import accounts
-from app.config import Settings
+from app.errors import ErrorCode
 from app.fields import utcnow
 from app.models import User
-from app.state import app_state
 from app.tokens import create_reset_token, create_session_token
-from tests.helpers import API, PASSWORD, Account, bearer, login
+from tests.helpers import (
+    API,
+    ME,
+    PASSWORD,
+    USER_FIELDS,
+    Account,
+    assert_unauthorized,
+    bearer,
+    count_rows,
+    error_body,
+    login,
+    refresh,
+    session_id,
+    settings_of,
+    timestamp,
+    unverified_claims,
+)
 
-EMAIL_TAKEN = {"detail": "Email already registered", "code": "EMAIL_ALREADY_REGISTERED"}
-BAD_CREDENTIALS = {"detail": "Invalid email or password", "code": "LOGIN_BAD_CREDENTIALS"}
-USER_PUBLIC_KEYS = {"id", "email", "name", "role", "isActive", "createdAt", "updatedAt"}
 EURO = "\u20ac"  # three bytes in UTF-8
-
-
-def settings_of(client: TestClient) -> Settings:
-    settings: Settings = app_state(client.app).settings
-    return settings
 
 
 def register(client: TestClient, body: dict[str, Any]) -> Any:
@@ -45,28 +52,11 @@ def token_form(client: TestClient, data: dict[str, str]) -> Any:
 
 
 def me(client: TestClient, token: str) -> Any:
-    return client.get(f"{API}/users/me", headers=bearer(token))
-
-
-def unverified_claims(token: str) -> dict[str, Any]:
-    claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
-    return claims
+    return client.get(ME, headers=bearer(token))
 
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def aware(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    assert parsed.tzinfo is not None, value
-    assert parsed.utcoffset() is not None, value
-    return parsed
-
-
-def assert_bearer_401(response: Any) -> None:
-    assert response.status_code == 401, response.text
-    assert response.headers.get("www-authenticate") == "Bearer"
 
 
 # Registration
@@ -78,13 +68,13 @@ def test_register_returns_the_public_user(client: TestClient, db: Session) -> No
     )
     assert response.status_code == 201, response.text
     body = response.json()
-    assert set(body) == USER_PUBLIC_KEYS
+    assert set(body) == USER_FIELDS
     assert uuid.UUID(body["id"])
     assert body["email"] == "new@example.com"
     assert body["name"] == "New"
     assert body["role"] == "USER"
     assert body["isActive"] is True
-    assert aware(body["createdAt"]) <= aware(body["updatedAt"]) + timedelta(seconds=1)
+    assert timestamp(body["createdAt"]) <= timestamp(body["updatedAt"]) + timedelta(seconds=1)
     for secret in ("password", "passwordHash", "password_hash", "hashedPassword"):
         assert secret not in body
     assert "long enough" not in response.text
@@ -131,7 +121,7 @@ def test_register_stores_the_email_lower_cased(client: TestClient, db: Session) 
 def test_register_refuses_a_taken_email(client: TestClient, user: Account, email: str) -> None:
     response = register(client, {"email": email, "password": "another password"})
     assert response.status_code == 400
-    assert response.json() == EMAIL_TAKEN
+    assert response.json() == error_body(ErrorCode.EMAIL_ALREADY_REGISTERED)
     login(client, user.email)  # the original account is untouched
 
 
@@ -170,7 +160,7 @@ def test_register_refuses_invalid_input(
     response = register(client, body)
     assert response.status_code == 422, response.text
     assert isinstance(response.json()["detail"], list)
-    assert db.exec(select(func.count()).select_from(User)).one() == 0
+    assert count_rows(db, User) == 0
 
 
 @pytest.mark.parametrize(
@@ -224,11 +214,8 @@ def race_registrations(client: TestClient, db: Session, rounds: int) -> None:
             statuses = sorted(response.status_code for response in responses)
             assert statuses == [201, 400], [r.text for r in responses]
             loser = next(r for r in responses if r.status_code == 400)
-            assert loser.json() == EMAIL_TAKEN
-    count = db.exec(
-        select(func.count()).select_from(User).where(col(User.email).startswith("race"))
-    ).one()
-    assert count == rounds
+            assert loser.json() == error_body(ErrorCode.EMAIL_ALREADY_REGISTERED)
+    assert count_rows(db, User, col(User.email).startswith("race")) == rounds
 
 
 def test_concurrent_registrations_of_one_email(client: TestClient, db: Session) -> None:
@@ -262,7 +249,7 @@ def test_registration_race_lost_at_the_unique_constraint_is_400(
     assert first.status_code == 201, first.text
     second = register(client, {"email": "DUP@example.com", "password": "long enough"})
     assert second.status_code == 400, second.text
-    assert second.json() == EMAIL_TAKEN
+    assert second.json() == error_body(ErrorCode.EMAIL_ALREADY_REGISTERED)
     # the app is still healthy afterwards (the failed transaction was rolled back)
     third = register(client, {"email": "other@example.com", "password": "long enough"})
     assert third.status_code == 201, third.text
@@ -294,8 +281,8 @@ def test_login_with_a_wrong_password_or_unknown_email_look_the_same(
         f"{API}/auth/login", json={"email": "nobody@example.com", "password": "wrong pw!"}
     )
     for response in (wrong, unknown):
-        assert_bearer_401(response)
-        assert response.json() == BAD_CREDENTIALS
+        assert_unauthorized(response)
+        assert response.json() == error_body(ErrorCode.LOGIN_BAD_CREDENTIALS)
     assert wrong.status_code == unknown.status_code
     assert wrong.json() == unknown.json()
     assert wrong.headers.get("www-authenticate") == unknown.headers.get("www-authenticate")
@@ -421,7 +408,7 @@ def test_token_endpoint_returns_rfc6749_snake_case(client: TestClient, user: Acc
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == 1800
     assert me(client, body["access_token"]).json()["id"] == str(user.id)
-    refreshed = client.post(f"{API}/auth/refresh", json={"refreshToken": body["refresh_token"]})
+    refreshed = refresh(client, body["refresh_token"])
     assert refreshed.status_code == 200, refreshed.text
 
 
@@ -441,8 +428,8 @@ def test_token_endpoint_refuses_bad_credentials(
     client: TestClient, user: Account, email: str
 ) -> None:
     response = token_form(client, {"username": email, "password": "wrong pw!"})
-    assert_bearer_401(response)
-    assert response.json() == BAD_CREDENTIALS
+    assert_unauthorized(response)
+    assert response.json() == error_body(ErrorCode.LOGIN_BAD_CREDENTIALS)
 
 
 @pytest.mark.parametrize(
@@ -494,7 +481,7 @@ def test_token_endpoint_refuses_inactive_users(client: TestClient, inactive_user
 
 
 def test_me_without_a_token_is_401(client: TestClient) -> None:
-    assert_bearer_401(client.get(f"{API}/users/me"))
+    assert_unauthorized(client.get(ME))
 
 
 @pytest.mark.parametrize(
@@ -509,18 +496,18 @@ def test_me_without_a_token_is_401(client: TestClient) -> None:
     ],
 )
 def test_me_with_a_garbage_token_is_401(client: TestClient, authorization: str) -> None:
-    response = client.get(f"{API}/users/me", headers={"Authorization": authorization})
-    assert_bearer_401(response)
+    response = client.get(ME, headers={"Authorization": authorization})
+    assert_unauthorized(response)
 
 
 def test_me_with_a_valid_token_is_200(client: TestClient, user: Account) -> None:
     response = me(client, user.access_token)
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == USER_PUBLIC_KEYS
+    assert set(body) == USER_FIELDS
     assert body["email"] == user.email
-    aware(body["createdAt"])
-    aware(body["updatedAt"])
+    timestamp(body["createdAt"])
+    timestamp(body["updatedAt"])
 
 
 def test_token_signed_with_another_key_is_401(client: TestClient, user: Account) -> None:
@@ -528,7 +515,7 @@ def test_token_signed_with_another_key_is_401(client: TestClient, user: Account)
     own = jwt.encode(claims, settings_of(client).secret_key, algorithm="HS256")
     assert me(client, own).status_code == 200  # control: re-signing keeps it valid
     forged = jwt.encode(claims, "another-secret-key-" + "k" * 45, algorithm="HS256")
-    assert_bearer_401(me(client, forged))
+    assert_unauthorized(me(client, forged))
 
 
 def test_token_with_alg_none_is_401(client: TestClient, user: Account) -> None:
@@ -536,9 +523,9 @@ def test_token_with_alg_none_is_401(client: TestClient, user: Account) -> None:
     for alg in ("none", "None", "NONE"):
         header = b64url(json.dumps({"alg": alg, "typ": "JWT"}).encode())
         payload = b64url(json.dumps(claims).encode())
-        assert_bearer_401(me(client, f"{header}.{payload}."))
+        assert_unauthorized(me(client, f"{header}.{payload}."))
         original_signature = user.access_token.rsplit(".", 1)[1]
-        assert_bearer_401(me(client, f"{header}.{payload}.{original_signature}"))
+        assert_unauthorized(me(client, f"{header}.{payload}.{original_signature}"))
 
 
 def test_token_with_another_hmac_algorithm_is_401(client: TestClient, user: Account) -> None:
@@ -547,7 +534,7 @@ def test_token_with_another_hmac_algorithm_is_401(client: TestClient, user: Acco
         with warnings.catch_warnings():  # the test key is short for these algorithms
             warnings.simplefilter("ignore", InsecureKeyLengthWarning)
             other = jwt.encode(claims, settings_of(client).secret_key, algorithm=algorithm)
-        assert_bearer_401(me(client, other))
+        assert_unauthorized(me(client, other))
 
 
 def test_token_with_a_tampered_payload_is_401(
@@ -557,11 +544,11 @@ def test_token_with_a_tampered_payload_is_401(
     claims = unverified_claims(user.access_token)
     claims["sub"] = str(other_user.id)
     tampered = f"{header}.{b64url(json.dumps(claims).encode())}.{signature}"
-    assert_bearer_401(me(client, tampered))
+    assert_unauthorized(me(client, tampered))
 
 
 def test_refresh_token_is_not_an_access_token(client: TestClient, user: Account) -> None:
-    assert_bearer_401(me(client, user.refresh_token))
+    assert_unauthorized(me(client, user.refresh_token))
     assert me(client, user.access_token).status_code == 200
 
 
@@ -571,37 +558,37 @@ def test_reset_token_is_not_an_access_token(client: TestClient, user: Account, d
     reset = create_reset_token(
         settings_of(client), user_id=user.id, password_hash=stored.password_hash
     )
-    assert_bearer_401(me(client, reset))
+    assert_unauthorized(me(client, reset))
 
 
 def test_expired_access_token_is_401(client: TestClient, user: Account) -> None:
     settings = settings_of(client)
-    session_id = uuid.UUID(unverified_claims(user.access_token)["sid"])
+    sid = session_id(user.access_token)
 
     def access(expires_at: datetime) -> str:
         return create_session_token(
-            settings, "access", user_id=user.id, session_id=session_id, expires_at=expires_at
+            settings, "access", user_id=user.id, session_id=sid, expires_at=expires_at
         )
 
     assert me(client, access(utcnow() + timedelta(minutes=5))).status_code == 200  # control
-    assert_bearer_401(me(client, access(utcnow() - timedelta(seconds=5))))
-    assert_bearer_401(me(client, access(utcnow() - timedelta(days=1))))
+    assert_unauthorized(me(client, access(utcnow() - timedelta(seconds=5))))
+    assert_unauthorized(me(client, access(utcnow() - timedelta(days=1))))
 
 
 def test_access_token_of_an_unknown_session_or_user_is_401(
     client: TestClient, user: Account
 ) -> None:
     settings = settings_of(client)
-    session_id = uuid.UUID(unverified_claims(user.access_token)["sid"])
+    sid = session_id(user.access_token)
     later = utcnow() + timedelta(minutes=5)
     unknown_session = create_session_token(
         settings, "access", user_id=user.id, session_id=uuid.uuid4(), expires_at=later
     )
-    assert_bearer_401(me(client, unknown_session))
+    assert_unauthorized(me(client, unknown_session))
     unknown_user = create_session_token(
-        settings, "access", user_id=uuid.uuid4(), session_id=session_id, expires_at=later
+        settings, "access", user_id=uuid.uuid4(), session_id=sid, expires_at=later
     )
-    assert_bearer_401(me(client, unknown_user))
+    assert_unauthorized(me(client, unknown_user))
 
 
 @pytest.mark.parametrize(
@@ -634,4 +621,4 @@ def test_access_token_with_missing_or_odd_claims_is_401(
         else:
             claims[key] = value
     token = jwt.encode(claims, settings_of(client).secret_key, algorithm="HS256")
-    assert_bearer_401(me(client, token))
+    assert_unauthorized(me(client, token))

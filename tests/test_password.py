@@ -2,7 +2,6 @@
 
 import logging
 import shutil
-import socket
 import ssl
 import subprocess
 import time
@@ -27,47 +26,32 @@ from app.config import Settings
 from app.fields import utcnow
 from app.mail import send_password_reset
 from app.models import User
-from app.state import app_state
 from app.tokens import create_reset_token, create_token, fingerprint
 from tests.conftest import TEST_SECRET
-from tests.helpers import API, PASSWORD, Account, bearer, login
+from tests.helpers import (
+    API,
+    NEW_PASSWORD,
+    PASSWORD,
+    Account,
+    assert_unauthorized,
+    change_password,
+    confirm_reset,
+    free_port,
+    login,
+    login_status,
+    me_status,
+    refresh_status,
+    settings_of,
+    unverified_claims,
+)
 
-NEW_PASSWORD = "a brand new password"
 FRONTEND = "https://app.example"
 SMTP_USER = "mailer"
 SMTP_PASSWORD = "mailer-secret"
 
 
-def settings_of(client: TestClient) -> Settings:
-    settings: Settings = app_state(client.app).settings
-    return settings
-
-
-def change_password(client: TestClient, token: str, body: dict[str, Any]) -> Any:
-    return client.patch(f"{API}/users/me/password", json=body, headers=bearer(token))
-
-
-def login_status(client: TestClient, email: str, password: str) -> int:
-    response = client.post(f"{API}/auth/login", json={"email": email, "password": password})
-    return response.status_code
-
-
-def me_status(client: TestClient, token: str) -> int:
-    return client.get(f"{API}/users/me", headers=bearer(token)).status_code
-
-
-def refresh_status(client: TestClient, token: str) -> int:
-    return client.post(f"{API}/auth/refresh", json={"refreshToken": token}).status_code
-
-
 def request_reset(client: TestClient, email: str) -> Any:
     return client.post(f"{API}/auth/password-reset", json={"email": email})
-
-
-def confirm_reset(client: TestClient, token: str, new_password: str = NEW_PASSWORD) -> Any:
-    return client.post(
-        f"{API}/auth/password-reset/confirm", json={"token": token, "newPassword": new_password}
-    )
 
 
 def reset_token_for(client: TestClient, db: Session, account: Account) -> str:
@@ -149,8 +133,7 @@ def test_change_password_needs_a_signed_in_user(client: TestClient) -> None:
         f"{API}/users/me/password",
         json={"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD},
     )
-    assert response.status_code == 401
-    assert response.headers.get("www-authenticate") == "Bearer"
+    assert_unauthorized(response)
 
 
 def test_change_password_keeps_this_session_and_ends_the_others(
@@ -235,13 +218,6 @@ class Mailbox:
         while len(self.messages) < count and time.monotonic() < deadline:
             time.sleep(0.01)
         return self.messages
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -611,7 +587,7 @@ def test_reset_confirm_refuses_a_token_signed_with_another_key(
     client: TestClient, user: Account, db: Session
 ) -> None:
     token = reset_token_for(client, db, user)
-    claims = jwt.decode(token, options={"verify_signature": False})
+    claims = unverified_claims(token)
     forged = jwt.encode(claims, "another-secret-key-" + "k" * 45, algorithm="HS256")
     assert confirm_reset(client, forged).status_code == 400
     assert confirm_reset(client, token).status_code == 204  # control

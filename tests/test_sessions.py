@@ -12,24 +12,25 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event
 from sqlmodel import Session, col, select
 
+from app.errors import ErrorCode
 from app.fields import utcnow
 from app.models import AuthSession, User
 from app.state import app_state
 from app.tokens import create_session_token
 from tests.conftest import TEST_SECRET
-from tests.helpers import API, Account, bearer, login
-
-
-def refresh(client: TestClient, token: str) -> Any:
-    return client.post(f"{API}/auth/refresh", json={"refreshToken": token})
-
-
-def me_status(client: TestClient, access_token: str) -> int:
-    return client.get(f"{API}/users/me", headers=bearer(access_token)).status_code
-
-
-def session_id(token: str) -> uuid.UUID:
-    return uuid.UUID(jwt.decode(token, options={"verify_signature": False})["sid"])
+from tests.helpers import (
+    API,
+    Account,
+    assert_unauthorized,
+    bearer,
+    error_body,
+    login,
+    me_status,
+    refresh,
+    session_id,
+    settings_of,
+    unverified_claims,
+)
 
 
 @contextmanager
@@ -90,9 +91,7 @@ def test_reusing_a_spent_refresh_token_revokes_the_session(
     client: TestClient, user: Account
 ) -> None:
     rotated = refresh(client, user.refresh_token).json()
-    reuse = refresh(client, user.refresh_token)
-    assert reuse.status_code == 401
-    assert reuse.headers["WWW-Authenticate"] == "Bearer"
+    assert_unauthorized(refresh(client, user.refresh_token))
     assert refresh(client, rotated["refreshToken"]).status_code == 401
     assert me_status(client, rotated["accessToken"]) == 401
     assert me_status(client, user.access_token) == 401
@@ -127,7 +126,7 @@ def test_refresh_updates_last_used_and_extends_expiry(
         pytest.param(lambda account: account.refresh_token + "x", id="bad-signature"),
         pytest.param(
             lambda account: jwt.encode(
-                jwt.decode(account.refresh_token, options={"verify_signature": False}),
+                unverified_claims(account.refresh_token),
                 "another-secret-key-of-sufficient-length",
                 algorithm="HS256",
             ),
@@ -140,12 +139,12 @@ def test_refresh_refuses_tokens_that_are_not_live_refresh_tokens(
 ) -> None:
     response = refresh(client, make_token(user))
     assert response.status_code == 401
-    assert response.json() == {"detail": "Invalid refresh token", "code": "REFRESH_TOKEN_INVALID"}
+    assert response.json() == error_body(ErrorCode.REFRESH_TOKEN_INVALID)
     assert refresh(client, user.refresh_token).status_code == 200  # session unharmed
 
 
 def test_expired_refresh_token_is_refused(client: TestClient, user: Account) -> None:
-    settings = app_state(client.app).settings
+    settings = settings_of(client)
     expired = create_session_token(
         settings,
         "refresh",
@@ -230,7 +229,7 @@ def test_revoking_someone_elses_or_an_unknown_session_is_404(
     for target in (session_id(other_user.access_token), uuid.uuid4()):
         response = client.delete(f"{API}/auth/sessions/{target}", headers=user.headers)
         assert response.status_code == 404
-        assert response.json() == {"detail": "Session not found", "code": "SESSION_NOT_FOUND"}
+        assert response.json() == error_body(ErrorCode.SESSION_NOT_FOUND)
     assert me_status(client, other_user.access_token) == 200
     bad = client.delete(f"{API}/auth/sessions/not-a-uuid", headers=user.headers)
     assert bad.status_code == 422
@@ -280,7 +279,7 @@ def test_sign_in_deletes_the_users_dead_sessions(
 def test_a_session_from_the_token_of_another_user_is_refused(
     client: TestClient, user: Account, other_user: Account
 ) -> None:
-    settings = app_state(client.app).settings
+    settings = settings_of(client)
     forged = create_session_token(
         settings,
         "access",

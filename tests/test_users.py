@@ -9,69 +9,33 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
-from sqlalchemy import ColumnElement
-from sqlmodel import Session, col, func, select, update
+from sqlmodel import Session, col, update
 
 from app import accounts
+from app.errors import ErrorCode
 from app.models import AuthSession, Item, Role, User
-from tests.helpers import API, PASSWORD, Account, bearer, login
-
-USERS = f"{API}/users"
-ME = f"{USERS}/me"
-PUBLIC_FIELDS = {"id", "email", "name", "role", "isActive", "createdAt", "updatedAt"}
-NEW_PASSWORD = "a brand new passphrase"
-
-
-# Helpers
-
-
-def fresh(db: Session) -> Session:
-    """Forget what `db` has loaded, so the next reads see what the app committed."""
-    db.rollback()
-    db.expire_all()
-    return db
-
-
-def stored_user(db: Session, user_id: uuid.UUID) -> User | None:
-    return fresh(db).get(User, user_id)
-
-
-def count_rows(db: Session, model: type[Any], *where: ColumnElement[bool]) -> int:
-    total: int = fresh(db).exec(select(func.count()).select_from(model).where(*where)).one()
-    db.commit()
-    return total
-
-
-def active_admins(db: Session) -> int:
-    return count_rows(db, User, col(User.role) == Role.ADMIN, col(User.is_active).is_(True))
-
-
-def timestamp(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value)
-    assert parsed.tzinfo is not None, value
-    return parsed
-
-
-def assert_unauthorized(response: Response) -> None:
-    assert response.status_code == 401, response.text
-    assert response.headers.get("www-authenticate") == "Bearer"
-
-
-def login_status(client: TestClient, email: str, password: str = PASSWORD) -> int:
-    response = client.post(f"{API}/auth/login", json={"email": email, "password": password})
-    return response.status_code
-
-
-def refresh_status(client: TestClient, refresh_token: str) -> int:
-    response = client.post(f"{API}/auth/refresh", json={"refreshToken": refresh_token})
-    return response.status_code
-
-
-def create_item(client: TestClient, account: Account, title: str = "An item") -> str:
-    response = client.post(f"{API}/items", json={"title": title}, headers=account.headers)
-    assert response.status_code == 201, response.text
-    item_id: str = response.json()["id"]
-    return item_id
+from tests.helpers import (
+    API,
+    ME,
+    NEW_PASSWORD,
+    PASSWORD,
+    USER_FIELDS,
+    USERS,
+    Account,
+    active_admins,
+    assert_unauthorized,
+    bearer,
+    count_rows,
+    create_item,
+    error_body,
+    fresh,
+    login,
+    login_status,
+    race,
+    refresh_status,
+    stored,
+    timestamp,
+)
 
 
 def list_users(client: TestClient, admin: Account, **params: Any) -> Response:
@@ -91,7 +55,7 @@ def test_read_me(client: TestClient, user: Account) -> None:
 
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == PUBLIC_FIELDS
+    assert set(body) == USER_FIELDS
     assert body["id"] == str(user.id)
     assert body["email"] == "user@example.com"
     assert body["name"] == "User"
@@ -118,14 +82,14 @@ def test_update_me_changes_name_and_lower_cases_email(
 
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == PUBLIC_FIELDS
+    assert set(body) == USER_FIELDS
     assert body["email"] == "new.address@example.com"
     assert body["name"] == "Renamed"
     assert body["createdAt"] == before["createdAt"]
     assert timestamp(body["updatedAt"]) > timestamp(before["updatedAt"])
-    stored = stored_user(db, user.id)
-    assert stored is not None
-    assert (stored.email, stored.name) == ("new.address@example.com", "Renamed")
+    row = stored(db, User, user.id)
+    assert row is not None
+    assert (row.email, row.name) == ("new.address@example.com", "Renamed")
     assert client.get(ME, headers=user.headers).json() == body
     assert login_status(client, "NEW.address@example.com") == 200
 
@@ -145,13 +109,10 @@ def test_update_me_email_taken_is_conflict(
     response = client.patch(ME, json={"email": email}, headers=user.headers)
 
     assert response.status_code == 409, response.text
-    assert response.json() == {
-        "detail": "Email already registered",
-        "code": "EMAIL_ALREADY_REGISTERED",
-    }
-    stored = stored_user(db, user.id)
-    assert stored is not None
-    assert stored.email == "user@example.com"
+    assert response.json() == error_body(ErrorCode.EMAIL_ALREADY_REGISTERED)
+    row = stored(db, User, user.id)
+    assert row is not None
+    assert row.email == "user@example.com"
 
 
 def test_update_me_own_email_in_other_case_is_no_conflict(
@@ -170,9 +131,9 @@ def test_update_me_invalid_email_is_422(
     response = client.patch(ME, json=body, headers=user.headers)
 
     assert response.status_code == 422, response.text
-    stored = stored_user(db, user.id)
-    assert stored is not None
-    assert stored.email == "user@example.com"
+    row = stored(db, User, user.id)
+    assert row is not None
+    assert row.email == "user@example.com"
 
 
 def test_update_me_null_name_clears_it(client: TestClient, user: Account, db: Session) -> None:
@@ -180,9 +141,9 @@ def test_update_me_null_name_clears_it(client: TestClient, user: Account, db: Se
 
     assert response.status_code == 200, response.text
     assert response.json()["name"] is None
-    stored = stored_user(db, user.id)
-    assert stored is not None
-    assert stored.name is None
+    row = stored(db, User, user.id)
+    assert row is not None
+    assert row.name is None
 
 
 def test_update_me_cannot_change_role_or_status(
@@ -193,9 +154,9 @@ def test_update_me_cannot_change_role_or_status(
     )
 
     assert response.status_code in (200, 422), response.text
-    stored = stored_user(db, user.id)
-    assert stored is not None
-    assert (stored.role, stored.is_active) == (Role.USER, True)
+    row = stored(db, User, user.id)
+    assert row is not None
+    assert (row.role, row.is_active) == (Role.USER, True)
     assert client.get(ME, headers=user.headers).status_code == 200
 
 
@@ -207,7 +168,7 @@ def test_delete_me_removes_account_items_and_sessions(
 ) -> None:
     create_item(client, user, "mine 1")
     create_item(client, user, "mine 2")
-    kept_item = create_item(client, other_user, "theirs")
+    kept_item = create_item(client, other_user, "theirs")["id"]
     login(client, user.email)  # a second session
     assert count_rows(db, AuthSession, col(AuthSession.user_id) == user.id) == 2
 
@@ -215,7 +176,7 @@ def test_delete_me_removes_account_items_and_sessions(
 
     assert response.status_code == 204, response.text
     assert response.content == b""
-    assert stored_user(db, user.id) is None
+    assert stored(db, User, user.id) is None
     assert count_rows(db, Item, col(Item.owner_id) == user.id) == 0
     assert count_rows(db, AuthSession, col(AuthSession.user_id) == user.id) == 0
     assert count_rows(db, Item, col(Item.id) == uuid.UUID(kept_item)) == 1
@@ -233,7 +194,7 @@ def test_delete_me_last_active_admin_is_conflict(
     response = client.delete(ME, headers=admin.headers)
 
     assert response.status_code == 409, response.text
-    assert stored_user(db, admin.id) is not None
+    assert stored(db, User, admin.id) is not None
     assert client.get(ME, headers=admin.headers).status_code == 200
 
 
@@ -245,7 +206,7 @@ def test_delete_me_admin_when_another_active_admin_exists(
     response = client.delete(ME, headers=admin.headers)
 
     assert response.status_code == 204, response.text
-    assert stored_user(db, admin.id) is None
+    assert stored(db, User, admin.id) is None
     assert active_admins(db) == 1
 
 
@@ -274,7 +235,7 @@ def test_list_users_page(
         account.email for account in population.values()
     }
     for entry in body["items"]:
-        assert set(entry) == PUBLIC_FIELDS
+        assert set(entry) == USER_FIELDS
 
 
 @pytest.mark.parametrize(
@@ -544,17 +505,17 @@ def test_create_user_honours_role_and_status(
 
     assert response.status_code == 201, response.text
     body = response.json()
-    assert set(body) == PUBLIC_FIELDS
+    assert set(body) == USER_FIELDS
     assert body["email"] == "created@example.com"
     assert (body["name"], body["role"], body["isActive"]) == ("Created", "ADMIN", False)
-    stored = stored_user(db, uuid.UUID(body["id"]))
-    assert stored is not None
-    assert (stored.email, stored.role, stored.is_active) == (
+    row = stored(db, User, body["id"])
+    assert row is not None
+    assert (row.email, row.role, row.is_active) == (
         "created@example.com",
         Role.ADMIN,
         False,
     )
-    assert stored.password_hash != NEW_PASSWORD
+    assert row.password_hash != NEW_PASSWORD
     assert login_status(client, "created@example.com", NEW_PASSWORD) == 403
 
 
@@ -589,10 +550,7 @@ def test_create_user_email_taken_is_conflict(
     )
 
     assert response.status_code == 409, response.text
-    assert response.json() == {
-        "detail": "Email already registered",
-        "code": "EMAIL_ALREADY_REGISTERED",
-    }
+    assert response.json() == error_body(ErrorCode.EMAIL_ALREADY_REGISTERED)
 
 
 @pytest.mark.parametrize(
@@ -633,7 +591,7 @@ def test_read_user(client: TestClient, admin: Account, user: Account) -> None:
 
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == PUBLIC_FIELDS
+    assert set(body) == USER_FIELDS
     assert (body["id"], body["email"], body["name"]) == (str(user.id), user.email, "User")
 
 
@@ -641,7 +599,7 @@ def test_read_unknown_user_is_404(client: TestClient, admin: Account) -> None:
     response = client.get(f"{USERS}/{uuid.uuid4()}", headers=admin.headers)
 
     assert response.status_code == 404, response.text
-    assert response.json() == {"detail": "User not found", "code": "USER_NOT_FOUND"}
+    assert response.json() == error_body(ErrorCode.USER_NOT_FOUND)
 
 
 @pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
@@ -676,7 +634,7 @@ def test_update_user_every_field(
 
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == PUBLIC_FIELDS
+    assert set(body) == USER_FIELDS
     assert (body["email"], body["name"], body["role"], body["isActive"]) == (
         "promoted@example.com",
         "Promoted",
@@ -684,9 +642,9 @@ def test_update_user_every_field(
         True,
     )
     assert timestamp(body["updatedAt"]) > timestamp(before["updatedAt"])
-    stored = stored_user(db, user.id)
-    assert stored is not None
-    assert (stored.email, stored.role) == ("promoted@example.com", Role.ADMIN)
+    row = stored(db, User, user.id)
+    assert row is not None
+    assert (row.email, row.role) == ("promoted@example.com", Role.ADMIN)
     assert client.get(USERS, headers=user.headers).status_code == 200
 
 
@@ -775,9 +733,9 @@ def test_update_user_invalid_body_is_422(
     response = client.patch(f"{USERS}/{user.id}", json=body, headers=admin.headers)
 
     assert response.status_code == 422, response.text
-    stored = stored_user(db, user.id)
-    assert stored is not None
-    assert (stored.email, stored.role, stored.is_active) == (user.email, Role.USER, True)
+    row = stored(db, User, user.id)
+    assert row is not None
+    assert (row.email, row.role, row.is_active) == (user.email, Role.USER, True)
 
 
 @pytest.mark.parametrize("email", ["other@example.com", "Other@EXAMPLE.com"])
@@ -787,10 +745,7 @@ def test_update_user_email_taken_is_conflict(
     response = client.patch(f"{USERS}/{user.id}", json={"email": email}, headers=admin.headers)
 
     assert response.status_code == 409, response.text
-    assert response.json() == {
-        "detail": "Email already registered",
-        "code": "EMAIL_ALREADY_REGISTERED",
-    }
+    assert response.json() == error_body(ErrorCode.EMAIL_ALREADY_REGISTERED)
 
 
 def test_update_unknown_user_is_404(client: TestClient, admin: Account) -> None:
@@ -813,9 +768,9 @@ def test_last_active_admin_cannot_be_demoted_or_deactivated(
 
     assert response.status_code == 409, response.text
     assert response.json()["detail"]
-    stored = stored_user(db, admin.id)
-    assert stored is not None
-    assert (stored.role, stored.is_active) == (Role.ADMIN, True)
+    row = stored(db, User, admin.id)
+    assert row is not None
+    assert (row.role, row.is_active) == (Role.ADMIN, True)
     assert active_admins(db) == 1
     assert client.get(USERS, headers=admin.headers).status_code == 200
 
@@ -865,13 +820,13 @@ def test_delete_user_cascades_items_and_sessions(
 ) -> None:
     create_item(client, user, "first")
     create_item(client, user, "second")
-    kept = create_item(client, other_user, "kept")
+    kept = create_item(client, other_user, "kept")["id"]
     login(client, user.email)
 
     response = client.delete(f"{USERS}/{user.id}", headers=admin.headers)
 
     assert response.status_code == 204, response.text
-    assert stored_user(db, user.id) is None
+    assert stored(db, User, user.id) is None
     assert count_rows(db, Item, col(Item.owner_id) == user.id) == 0
     assert count_rows(db, AuthSession, col(AuthSession.user_id) == user.id) == 0
     assert count_rows(db, Item, col(Item.id) == uuid.UUID(kept)) == 1
@@ -888,7 +843,7 @@ def test_delete_last_active_admin_is_conflict(
     response = client.delete(f"{USERS}/{admin.id}", headers=admin.headers)
 
     assert response.status_code == 409, response.text
-    assert stored_user(db, admin.id) is not None
+    assert stored(db, User, admin.id) is not None
     assert client.get(ME, headers=admin.headers).status_code == 200
 
 
@@ -900,7 +855,7 @@ def test_delete_admin_when_another_active_admin_exists(
     response = client.delete(f"{USERS}/{peer.id}", headers=admin.headers)
 
     assert response.status_code == 204, response.text
-    assert stored_user(db, peer.id) is None
+    assert stored(db, User, peer.id) is None
     assert active_admins(db) == 1
 
 
@@ -912,7 +867,7 @@ def test_delete_inactive_admin_beside_the_last_active_one(
     response = client.delete(f"{USERS}/{sleeping.id}", headers=admin.headers)
 
     assert response.status_code == 204, response.text
-    assert stored_user(db, sleeping.id) is None
+    assert stored(db, User, sleeping.id) is None
 
 
 def test_delete_unknown_user_is_404(client: TestClient, admin: Account) -> None:
@@ -940,27 +895,6 @@ def fresh_admin_pair(
         return pair
 
     return make
-
-
-def race(
-    client: TestClient, calls: list[tuple[str, str, Account, dict[str, Any] | None]]
-) -> list[int]:
-    """Send the requests `(method, url, caller, body)` at the same moment from threads."""
-    barrier = threading.Barrier(len(calls))
-    statuses: list[int] = [0] * len(calls)
-
-    def send(index: int) -> None:
-        method, url, caller, body = calls[index]
-        barrier.wait()
-        statuses[index] = client.request(method, url, json=body, headers=caller.headers).status_code
-
-    threads = [threading.Thread(target=send, args=(index,)) for index in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    return statuses
 
 
 @pytest.mark.parametrize(
