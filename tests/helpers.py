@@ -130,6 +130,11 @@ def change_password(client: TestClient, access_token: str, body: dict[str, Any])
     return client.patch(f"{ME}/password", json=body, headers=bearer(access_token))
 
 
+def request_reset(client: TestClient, email: str) -> Response:
+    """`POST /auth/password-reset` for `email`."""
+    return client.post(f"{API}/auth/password-reset", json={"email": email})
+
+
 def confirm_reset(client: TestClient, token: str, new_password: str = NEW_PASSWORD) -> Response:
     """`POST /auth/password-reset/confirm` with a reset token and a new password."""
     return client.post(
