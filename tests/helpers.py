@@ -4,6 +4,7 @@ and checks many test files make, and reading the database beside the app."""
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -153,6 +154,34 @@ def create_item(
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+def ids_of(response: Response) -> list[str]:
+    """The ids of the entries on a page of a list (asserting 200)."""
+    assert response.status_code == 200, response.text
+    return [entry["id"] for entry in response.json()["items"]]
+
+
+def assert_pages_in_total_order(
+    page: Callable[[str, int], list[str]], field: str, ids: set[str], limit: int
+) -> None:
+    """Rows that tie on `field` come in one order, page after page, both ways.
+
+    `page(sort, offset)` gives the ids on a page of `limit` rows sorted by `sort`;
+    `ids` are all the rows, two full pages and one row more.
+    """
+    assert len(ids) == 2 * limit + 1
+    orders = {}
+    for sort in (field, f"-{field}"):
+        pages = [page(sort, 0), page(sort, limit), page(sort, 2 * limit)]
+        seen = [row_id for chunk in pages for row_id in chunk]
+        assert [len(chunk) for chunk in pages] == [limit, limit, 1], sort
+        assert len(seen) == len(set(seen)) == len(ids), sort
+        assert set(seen) == ids, sort
+        assert [page(sort, 0), page(sort, limit), page(sort, 2 * limit)] == pages, sort
+        orders[sort] = seen
+    # The order is total (a tie-breaker decides), so descending is ascending reversed.
+    assert orders[f"-{field}"] == orders[field][::-1]
 
 
 # Values in answers

@@ -10,7 +10,7 @@ from httpx2 import Response
 from sqlmodel import Session
 
 from app.models import User
-from tests.helpers import USER_FIELDS, USERS, Account
+from tests.helpers import USER_FIELDS, USERS, Account, assert_pages_in_total_order, ids_of
 
 
 def list_users(client: TestClient, admin: Account, **params: Any) -> Response:
@@ -177,35 +177,32 @@ def test_list_users_ignores_unknown_query_parameters(
     assert len(response.json()["items"]) == 4
 
 
-@pytest.mark.parametrize(("limit", "returned"), [(1, 1), (3, 3), (4, 4), (100, 4)])
-def test_list_users_limit_edges(
+@pytest.mark.parametrize(
+    ("param", "value", "returned"),
+    [
+        ("limit", 1, 1),
+        ("limit", 3, 3),
+        ("limit", 4, 4),
+        ("limit", 100, 4),
+        ("offset", 0, 4),
+        ("offset", 3, 1),
+        ("offset", 4, 0),
+        ("offset", 1000, 0),
+    ],
+)
+def test_list_users_limit_and_offset_edges(
     client: TestClient,
     admin: Account,
     population: dict[str, Account],
-    limit: int,
+    param: str,
+    value: int,
     returned: int,
 ) -> None:
-    response = list_users(client, admin, limit=limit)
+    response = list_users(client, admin, **{param: value})
 
     assert response.status_code == 200, response.text
     body = response.json()
-    assert (len(body["items"]), body["total"], body["limit"]) == (returned, 4, limit)
-    assert response.headers["X-Total-Count"] == "4"
-
-
-@pytest.mark.parametrize(("offset", "returned"), [(0, 4), (3, 1), (4, 0), (1000, 0)])
-def test_list_users_offset_edges(
-    client: TestClient,
-    admin: Account,
-    population: dict[str, Account],
-    offset: int,
-    returned: int,
-) -> None:
-    response = list_users(client, admin, offset=offset)
-
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert (len(body["items"]), body["total"], body["offset"]) == (returned, 4, offset)
+    assert (len(body["items"]), body["total"], body[param]) == (returned, 4, value)
     assert response.headers["X-Total-Count"] == "4"
 
 
@@ -273,19 +270,9 @@ def test_list_users_pages_are_deterministic_on_ties(
         response = list_users(client, admin, q="tie", sort=sort, offset=offset, limit=3)
         assert response.status_code == 200, response.text
         assert response.json()["total"] == 7
-        return [entry["id"] for entry in response.json()["items"]]
+        return ids_of(response)
 
-    orders = {}
-    for sort in (field, f"-{field}"):
-        pages = [page(sort, 0), page(sort, 3), page(sort, 6)]
-        seen = [user_id for chunk in pages for user_id in chunk]
-        assert [len(chunk) for chunk in pages] == [3, 3, 1], sort
-        assert len(seen) == len(set(seen)) == 7, sort
-        assert set(seen) == ids, sort
-        assert [page(sort, 0), page(sort, 3), page(sort, 6)] == pages, sort
-        orders[sort] = seen
-    # The order is total (a tie-breaker decides), so descending is ascending reversed.
-    assert orders[f"-{field}"] == orders[field][::-1]
+    assert_pages_in_total_order(page, field, ids, limit=3)
 
 
 def test_list_users_requires_admin(client: TestClient, user: Account) -> None:
