@@ -6,8 +6,8 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, TypeVar
+from datetime import datetime, timedelta
+from typing import Any, Literal, TypeVar
 
 import jwt
 from fastapi.testclient import TestClient
@@ -17,8 +17,10 @@ from sqlmodel import Session, SQLModel, col, func, select
 
 from app.config import Settings
 from app.errors import ErrorCode
+from app.fields import utcnow
 from app.models import Role, User
 from app.state import app_state
+from app.tokens import create_session_token
 
 API = "/api/v1"
 USERS = f"{API}/users"
@@ -86,6 +88,24 @@ def unverified_claims(token: str) -> dict[str, Any]:
 def session_id(token: str) -> uuid.UUID:
     """The session (`sid`) an access or refresh token belongs to."""
     return uuid.UUID(unverified_claims(token)["sid"])
+
+
+def session_token(
+    client: TestClient,
+    kind: Literal["access", "refresh"],
+    *,
+    user_id: uuid.UUID,
+    session_id: uuid.UUID,
+    expires_in: timedelta,
+) -> str:
+    """An access or refresh token signed with the app's key, expiring `expires_in` from now."""
+    return create_session_token(
+        settings_of(client),
+        kind,
+        user_id=user_id,
+        session_id=session_id,
+        expires_at=utcnow() + expires_in,
+    )
 
 
 def login(client: TestClient, email: str, password: str = PASSWORD) -> dict[str, Any]:

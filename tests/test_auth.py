@@ -7,7 +7,7 @@ import uuid
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import bcrypt
@@ -19,9 +19,8 @@ from sqlmodel import Session, col, select
 
 from app import accounts
 from app.errors import ErrorCode
-from app.fields import utcnow
 from app.models import User
-from app.tokens import create_reset_token, create_session_token
+from app.tokens import create_reset_token
 from tests.helpers import (
     API,
     ME,
@@ -35,6 +34,7 @@ from tests.helpers import (
     login,
     refresh,
     session_id,
+    session_token,
     settings_of,
     timestamp,
     unverified_claims,
@@ -562,31 +562,29 @@ def test_reset_token_is_not_an_access_token(client: TestClient, user: Account, d
 
 
 def test_expired_access_token_is_401(client: TestClient, user: Account) -> None:
-    settings = settings_of(client)
     sid = session_id(user.access_token)
 
-    def access(expires_at: datetime) -> str:
-        return create_session_token(
-            settings, "access", user_id=user.id, session_id=sid, expires_at=expires_at
+    def access(expires_in: timedelta) -> str:
+        return session_token(
+            client, "access", user_id=user.id, session_id=sid, expires_in=expires_in
         )
 
-    assert me(client, access(utcnow() + timedelta(minutes=5))).status_code == 200  # control
-    assert_unauthorized(me(client, access(utcnow() - timedelta(seconds=5))))
-    assert_unauthorized(me(client, access(utcnow() - timedelta(days=1))))
+    assert me(client, access(timedelta(minutes=5))).status_code == 200  # control
+    assert_unauthorized(me(client, access(-timedelta(seconds=5))))
+    assert_unauthorized(me(client, access(-timedelta(days=1))))
 
 
 def test_access_token_of_an_unknown_session_or_user_is_401(
     client: TestClient, user: Account
 ) -> None:
-    settings = settings_of(client)
     sid = session_id(user.access_token)
-    later = utcnow() + timedelta(minutes=5)
-    unknown_session = create_session_token(
-        settings, "access", user_id=user.id, session_id=uuid.uuid4(), expires_at=later
+    later = timedelta(minutes=5)
+    unknown_session = session_token(
+        client, "access", user_id=user.id, session_id=uuid.uuid4(), expires_in=later
     )
     assert_unauthorized(me(client, unknown_session))
-    unknown_user = create_session_token(
-        settings, "access", user_id=uuid.uuid4(), session_id=sid, expires_at=later
+    unknown_user = session_token(
+        client, "access", user_id=uuid.uuid4(), session_id=sid, expires_in=later
     )
     assert_unauthorized(me(client, unknown_user))
 
