@@ -13,29 +13,7 @@ from app import accounts
 from app.models import Role, User
 from tests.helpers import ME, USERS, Account, active_admins, fresh, race, stored
 
-
-def test_delete_me_last_active_admin_is_conflict(
-    client: TestClient, admin: Account, make_account: Callable[..., Account], db: Session
-) -> None:
-    make_account("sleeping-admin@example.com", role=Role.ADMIN, is_active=False)
-
-    response = client.delete(ME, headers=admin.headers)
-
-    assert response.status_code == 409, response.text
-    assert stored(db, User, admin.id) is not None
-    assert client.get(ME, headers=admin.headers).status_code == 200
-
-
-def test_delete_me_admin_when_another_active_admin_exists(
-    client: TestClient, admin: Account, make_account: Callable[..., Account], db: Session
-) -> None:
-    make_account("second-admin@example.com", role=Role.ADMIN)
-
-    response = client.delete(ME, headers=admin.headers)
-
-    assert response.status_code == 204, response.text
-    assert stored(db, User, admin.id) is None
-    assert active_admins(db) == 1
+# Demoting or deactivating
 
 
 @pytest.mark.parametrize("change", [{"role": "USER"}, {"isActive": False}])
@@ -96,27 +74,42 @@ def test_admin_may_be_demoted_or_deactivated_when_another_remains(
     assert victim_status == (403 if "role" in change else 401)
 
 
+# Deleting
+
+
+@pytest.mark.parametrize("by", ["me", "id"])
 def test_delete_last_active_admin_is_conflict(
-    client: TestClient, admin: Account, make_account: Callable[..., Account], db: Session
+    client: TestClient,
+    admin: Account,
+    make_account: Callable[..., Account],
+    db: Session,
+    by: str,
 ) -> None:
     make_account("sleeping-admin@example.com", role=Role.ADMIN, is_active=False)
 
-    response = client.delete(f"{USERS}/{admin.id}", headers=admin.headers)
+    response = client.delete(ME if by == "me" else f"{USERS}/{admin.id}", headers=admin.headers)
 
     assert response.status_code == 409, response.text
     assert stored(db, User, admin.id) is not None
     assert client.get(ME, headers=admin.headers).status_code == 200
 
 
+@pytest.mark.parametrize("target", ["self", "peer"])
 def test_delete_admin_when_another_active_admin_exists(
-    client: TestClient, admin: Account, make_account: Callable[..., Account], db: Session
+    client: TestClient,
+    admin: Account,
+    make_account: Callable[..., Account],
+    db: Session,
+    target: str,
 ) -> None:
     peer = make_account("peer-admin@example.com", role=Role.ADMIN)
+    # An admin deletes their own account through /users/me, or a peer's by id.
+    victim, url = (admin, ME) if target == "self" else (peer, f"{USERS}/{peer.id}")
 
-    response = client.delete(f"{USERS}/{peer.id}", headers=admin.headers)
+    response = client.delete(url, headers=admin.headers)
 
     assert response.status_code == 204, response.text
-    assert stored(db, User, peer.id) is None
+    assert stored(db, User, victim.id) is None
     assert active_admins(db) == 1
 
 
