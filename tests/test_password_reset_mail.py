@@ -259,18 +259,13 @@ def tls_smtp_port(mailbox: Mailbox, certificate: tuple[Path, Path]) -> Iterator[
     controller.stop()
 
 
-def test_reset_mail_over_starttls_with_auth(
-    make_client: Callable[..., TestClient],
-    mailbox: Mailbox,
-    tls_smtp_port: int,
-    certificate: tuple[Path, Path],
-    user: Account,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.set_level(logging.WARNING, logger="app.mail")
-    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
-    secure = make_client(
+@pytest.fixture
+def starttls_client(
+    make_client: Callable[..., TestClient], tls_smtp_port: int
+) -> Callable[[], TestClient]:
+    """Start an app that mails over STARTTLS as SMTP_USER; call it once the environment
+    names the certificates to trust."""
+    return lambda: make_client(
         smtp_host="127.0.0.1",
         smtp_port=tls_smtp_port,
         smtp_starttls=True,
@@ -278,6 +273,19 @@ def test_reset_mail_over_starttls_with_auth(
         smtp_password=SMTP_PASSWORD,
         frontend_url=FRONTEND,
     )
+
+
+def test_reset_mail_over_starttls_with_auth(
+    starttls_client: Callable[[], TestClient],
+    mailbox: Mailbox,
+    certificate: tuple[Path, Path],
+    user: Account,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="app.mail")
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    secure = starttls_client()
     assert request_reset(secure, user.email).status_code == 202
     (message,) = mailbox.wait_for(1)
     assert [r.getMessage() for r in caplog.records if r.name == "app.mail"] == []
@@ -289,9 +297,8 @@ def test_reset_mail_over_starttls_with_auth(
 
 
 def test_starttls_refuses_an_untrusted_certificate(
-    make_client: Callable[..., TestClient],
+    starttls_client: Callable[[], TestClient],
     mailbox: Mailbox,
-    tls_smtp_port: int,
     user: Account,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
@@ -302,13 +309,7 @@ def test_starttls_refuses_an_untrusted_certificate(
     empty_store.write_text("")
     monkeypatch.setenv("SSL_CERT_FILE", str(empty_store))
     monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "no-such-dir"))
-    secure = make_client(
-        smtp_host="127.0.0.1",
-        smtp_port=tls_smtp_port,
-        smtp_starttls=True,
-        smtp_user=SMTP_USER,
-        smtp_password=SMTP_PASSWORD,
-    )
+    secure = starttls_client()
     assert request_reset(secure, user.email).status_code == 202
     time.sleep(0.05)
     assert mailbox.messages == []
