@@ -27,6 +27,7 @@ USERS = f"{API}/users"
 ME = f"{USERS}/me"
 ITEMS = f"{API}/items"
 PASSWORD = "correct horse battery"
+EURO = "\u20ac"  # three bytes in UTF-8
 NEW_PASSWORD = "a brand new password"
 USER_FIELDS = {"id", "email", "name", "role", "isActive", "createdAt", "updatedAt"}
 
@@ -122,9 +123,14 @@ def login_status(client: TestClient, email: str, password: str = PASSWORD) -> in
     return response.status_code
 
 
+def me(client: TestClient, access_token: str) -> Response:
+    """`GET /users/me` with `access_token`."""
+    return client.get(ME, headers=bearer(access_token))
+
+
 def me_status(client: TestClient, access_token: str) -> int:
     """The status of `GET /users/me` with `access_token`."""
-    return client.get(ME, headers=bearer(access_token)).status_code
+    return me(client, access_token).status_code
 
 
 def refresh(client: TestClient, refresh_token: str) -> Response:
