@@ -13,12 +13,12 @@ import jwt
 from fastapi.testclient import TestClient
 from httpx2 import Response
 from sqlalchemy import ColumnElement
-from sqlmodel import Session, SQLModel, col, func, select
+from sqlmodel import Session, SQLModel, func, select
 
 from app.config import Settings
 from app.errors import ErrorCode
 from app.fields import utcnow
-from app.models import Role, User
+from app.models import Role
 from app.state import app_state
 from app.tokens import create_session_token
 
@@ -243,11 +243,6 @@ def count_rows(db: Session, model: type[SQLModel], *where: ColumnElement[bool]) 
     total: int = fresh(db).exec(select(func.count()).select_from(model).where(*where)).one()
     db.commit()
     return total
-
-
-def active_admins(db: Session) -> int:
-    """How many active admins there are."""
-    return count_rows(db, User, col(User.role) == Role.ADMIN, col(User.is_active).is_(True))
 
 
 # Concurrency
