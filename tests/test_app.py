@@ -14,9 +14,10 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
 from app.config import Settings
+from app.errors import ErrorCode
 from app.main import create_app
 from app.models import User
-from tests.helpers import API, PASSWORD, Account
+from tests.helpers import API, PASSWORD, Account, assert_unauthorized, error_body
 
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 OPERATION_ID = re.compile(r"[a-z]+(-[a-z]+)*")
@@ -161,7 +162,7 @@ def test_an_unhandled_error_is_a_bare_500(crashing_client: TestClient, path: str
     response = crashing_client.get(path)
 
     assert response.status_code == 500
-    assert response.json() == {"detail": "Internal server error", "code": "INTERNAL_ERROR"}
+    assert response.json() == error_body(ErrorCode.INTERNAL_ERROR)
     assert response.headers["content-type"] == "application/json"
     for leak in ("Traceback", "RuntimeError", "sensitive internal detail", "File "):
         assert leak not in response.text
@@ -452,6 +453,21 @@ def test_no_response_schema_has_a_password_field(openapi: dict[str, Any]) -> Non
     assert {"email", "isActive"} <= property_names(user_public, openapi)
 
 
+def test_openapi_responses_never_contain_a_password(openapi: dict[str, Any]) -> None:
+    components = openapi["components"]["schemas"]
+    responses = [operation["responses"] for _, _, operation in operations(openapi)]
+    refs: set[str] = set()
+    names = property_names(responses, openapi, refs)
+    seen = {ref.rsplit("/", 1)[-1] for ref in refs}
+
+    assert {"UserPublic", "ItemPublic", "TokenPair"} <= seen  # the walk reaches them
+    assert {name for name in names if "password" in name.lower()} == set()
+    for name in seen - {"ErrorCode"}:  # codes such as CURRENT_PASSWORD_WRONG are no data
+        assert "password" not in str(components[name]).lower(), name
+    # The request side does carry passwords, so the search would find one there.
+    assert "password" in components["UserCreate"]["properties"]
+
+
 def test_every_path_is_under_the_api_prefix_except_health(openapi: dict[str, Any]) -> None:
     paths = set(openapi["paths"])
 
@@ -485,6 +501,23 @@ def test_the_token_url_resolves_to_the_token_endpoint(
 
 
 # Wire format
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (ErrorCode.EMAIL_ALREADY_REGISTERED, "Email already registered"),
+        (ErrorCode.LOGIN_BAD_CREDENTIALS, "Invalid email or password"),
+        (ErrorCode.REFRESH_TOKEN_INVALID, "Invalid refresh token"),
+        (ErrorCode.USER_NOT_FOUND, "User not found"),
+        (ErrorCode.ITEM_NOT_FOUND, "Item not found"),
+        (ErrorCode.SESSION_NOT_FOUND, "Session not found"),
+        (ErrorCode.INTERNAL_ERROR, "Internal server error"),
+    ],
+)
+def test_error_bodies_keep_their_wording(code: ErrorCode, message: str) -> None:
+    # Tests compare whole error bodies with `error_body(code)`; this pins the words.
+    assert error_body(code) == {"detail": message, "code": code.name}
 
 
 @pytest.mark.parametrize(
@@ -536,8 +569,7 @@ def test_validation_errors_do_not_echo_a_rejected_email(client: TestClient) -> N
 def test_refresh_accepts_snake_and_camel_case(client: TestClient, field: str) -> None:
     response = client.post(f"{API}/auth/refresh", json={field: "not-a-valid-token"})
 
-    assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert_unauthorized(response)
 
 
 @pytest.mark.parametrize("field", ["refresh_token", "refreshToken"])

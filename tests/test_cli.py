@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from app.fields import utcnow
 from app.migrations import PROJECT_ROOT
 from app.models import AuthSession, LoginThrottle, Role, User
 from tests.conftest import TEST_SECRET
+from tests.helpers import free_port
 
 ADMIN_PASSWORD = "admin password 1"
 
@@ -204,13 +204,6 @@ def test_configuration_errors_are_one_clear_line(
     assert error.count("\n") == 0
     assert "JWT_SECRET_KEY" in error
     assert "Traceback" not in error
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_real_serve_migrates_serves_and_stops_on_sigterm(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from starlette.requests import ClientDisconnect
 
 from app.models import Role
 from app.passwords import PasswordHasher, RequestAbandoned
-from tests.helpers import API, PASSWORD, Account, bearer, login
+from tests.helpers import API, PASSWORD, Account, bearer, login, me_status
 
 
 def test_a_tiny_pool_serves_many_concurrent_requests_without_deadlock(
@@ -37,7 +37,7 @@ def test_a_dropped_connection_is_retried_for_the_sign_in_check(
 ) -> None:
     if backend != "postgresql":
         pytest.skip("only a database server can drop its connections")
-    assert client.get(f"{API}/users/me", headers=user.headers).status_code == 200
+    assert me_status(client, user.access_token) == 200
     admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         killed = connection.execute(
@@ -48,7 +48,7 @@ def test_a_dropped_connection_is_retried_for_the_sign_in_check(
         ).scalar_one()
     admin.dispose()
     assert killed >= 1
-    assert client.get(f"{API}/users/me", headers=user.headers).status_code == 200
+    assert me_status(client, user.access_token) == 200
 
 
 def test_no_hash_is_computed_for_a_client_that_left() -> None:

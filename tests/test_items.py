@@ -8,48 +8,24 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
-from sqlalchemy import ColumnElement
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col
 
+from app.errors import ErrorCode
 from app.models import Item, Role
-from tests.helpers import API, Account
+from tests.helpers import (
+    API,
+    ITEMS,
+    Account,
+    assert_pages_in_total_order,
+    count_rows,
+    create_item,
+    error_body,
+    ids_of,
+    stored,
+    timestamp,
+)
 
-ITEMS = f"{API}/items"
 PUBLIC_FIELDS = {"id", "title", "description", "ownerId", "createdAt", "updatedAt"}
-
-
-def fresh(db: Session) -> Session:
-    """Forget what `db` has loaded, so the next reads see what the app committed."""
-    db.rollback()
-    db.expire_all()
-    return db
-
-
-def stored_item(db: Session, item_id: str | uuid.UUID) -> Item | None:
-    item = fresh(db).get(Item, uuid.UUID(str(item_id)))
-    db.commit()
-    return item
-
-
-def count_items(db: Session, *where: ColumnElement[bool]) -> int:
-    total: int = fresh(db).exec(select(func.count()).select_from(Item).where(*where)).one()
-    db.commit()
-    return total
-
-
-def timestamp(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value)
-    assert parsed.tzinfo is not None, value
-    return parsed
-
-
-def create(
-    client: TestClient, account: Account, title: str = "An item", **extra: Any
-) -> dict[str, Any]:
-    response = client.post(ITEMS, json={"title": title, **extra}, headers=account.headers)
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def listing(client: TestClient, account: Account, **params: Any) -> Response:
@@ -76,9 +52,9 @@ def test_create_item(client: TestClient, user: Account, db: Session) -> None:
     assert body["ownerId"] == str(user.id)
     uuid.UUID(body["id"])
     assert timestamp(body["createdAt"]) <= timestamp(body["updatedAt"])
-    stored = stored_item(db, body["id"])
-    assert stored is not None
-    assert (stored.title, stored.description, stored.owner_id) == (
+    row = stored(db, Item, body["id"])
+    assert row is not None
+    assert (row.title, row.description, row.owner_id) == (
         "Groceries",
         "milk, eggs",
         user.id,
@@ -89,7 +65,7 @@ def test_create_item(client: TestClient, user: Account, db: Session) -> None:
 def test_create_item_description_is_optional_and_nullable(
     client: TestClient, user: Account, extra: dict[str, Any]
 ) -> None:
-    body = create(client, user, "No description", **extra)
+    body = create_item(client, user, "No description", **extra)
 
     assert body["description"] is None
 
@@ -97,13 +73,15 @@ def test_create_item_description_is_optional_and_nullable(
 def test_create_item_owner_cannot_be_chosen(
     client: TestClient, user: Account, other_user: Account
 ) -> None:
-    body = create(client, user, "Mine", ownerId=str(other_user.id), owner_id=str(other_user.id))
+    body = create_item(
+        client, user, "Mine", ownerId=str(other_user.id), owner_id=str(other_user.id)
+    )
 
     assert body["ownerId"] == str(user.id)
 
 
 def test_create_item_title_of_255_chars_is_accepted(client: TestClient, user: Account) -> None:
-    assert create(client, user, "x" * 255)["title"] == "x" * 255
+    assert create_item(client, user, "x" * 255)["title"] == "x" * 255
 
 
 INVALID_TITLES = [
@@ -132,7 +110,7 @@ def test_create_item_invalid_title_is_422(
 
     assert response.status_code == 422, response.text
     assert isinstance(response.json()["detail"], list)
-    assert count_items(db) == 0
+    assert count_rows(db, Item) == 0
 
 
 # GET /items: visibility
@@ -144,9 +122,9 @@ def three_items(
 ) -> dict[str, dict[str, Any]]:
     """Two items of `user`, one of `other_user`."""
     return {
-        "first": create(client, user, "first of user"),
-        "second": create(client, user, "second of user"),
-        "theirs": create(client, other_user, "of other user"),
+        "first": create_item(client, user, "first of user"),
+        "second": create_item(client, user, "second of user"),
+        "theirs": create_item(client, other_user, "of other user"),
     }
 
 
@@ -163,16 +141,13 @@ def test_list_items_shows_only_own_items(
     assert set(body) == {"items", "total", "offset", "limit"}
     assert (body["total"], body["offset"], body["limit"]) == (2, 0, 50)
     assert response.headers["X-Total-Count"] == "2"
-    assert {entry["id"] for entry in body["items"]} == {
-        three_items["first"]["id"],
-        three_items["second"]["id"],
-    }
+    assert set(ids_of(response)) == {three_items["first"]["id"], three_items["second"]["id"]}
     for entry in body["items"]:
         assert set(entry) == PUBLIC_FIELDS
         assert entry["ownerId"] == str(user.id)
 
     theirs = listing(client, other_user)
-    assert [entry["id"] for entry in theirs.json()["items"]] == [three_items["theirs"]["id"]]
+    assert ids_of(theirs) == [three_items["theirs"]["id"]]
     assert theirs.headers["X-Total-Count"] == "1"
 
 
@@ -186,20 +161,15 @@ def test_list_items_admin_sees_all_and_filters_by_owner(
     everything = listing(client, admin)
     assert everything.status_code == 200, everything.text
     assert everything.json()["total"] == 3
-    assert {entry["id"] for entry in everything.json()["items"]} == {
-        item["id"] for item in three_items.values()
-    }
+    assert set(ids_of(everything)) == {item["id"] for item in three_items.values()}
 
     of_user = listing(client, admin, ownerId=str(user.id))
-    assert {entry["id"] for entry in of_user.json()["items"]} == {
-        three_items["first"]["id"],
-        three_items["second"]["id"],
-    }
+    assert set(ids_of(of_user)) == {three_items["first"]["id"], three_items["second"]["id"]}
     assert of_user.json()["total"] == 2
     assert of_user.headers["X-Total-Count"] == "2"
 
     of_other = listing(client, admin, ownerId=str(other_user.id))
-    assert [entry["id"] for entry in of_other.json()["items"]] == [three_items["theirs"]["id"]]
+    assert ids_of(of_other) == [three_items["theirs"]["id"]]
 
     of_nobody = listing(client, admin, ownerId=str(uuid.uuid4()))
     assert (of_nobody.json()["items"], of_nobody.json()["total"]) == ([], 0)
@@ -287,9 +257,9 @@ def test_list_items_search_titles(
     expected: set[str],
 ) -> None:
     for title in ("Buy Milk", "milk shake", "100% juice", "snake_case", "snakeXcase 1000"):
-        create(client, user, title)
-    create(client, user, "Bread", description="eggs and milk")
-    create(client, other_user, "Milk of another user")
+        create_item(client, user, title)
+    create_item(client, user, "Bread", description="eggs and milk")
+    create_item(client, other_user, "Milk of another user")
 
     response = listing(client, user, q=q)
 
@@ -301,9 +271,9 @@ def test_list_items_search_titles(
 def test_list_items_search_for_admin_covers_every_owner(
     client: TestClient, admin: Account, user: Account, other_user: Account
 ) -> None:
-    create(client, user, "Milk")
-    create(client, other_user, "more MILK")
-    create(client, other_user, "Bread")
+    create_item(client, user, "Milk")
+    create_item(client, other_user, "more MILK")
+    create_item(client, other_user, "Bread")
 
     assert set(titles_of(listing(client, admin, q="milk"))) == {"Milk", "more MILK"}
     assert titles_of(listing(client, admin, q="milk", ownerId=str(user.id))) == ["Milk"]
@@ -312,9 +282,9 @@ def test_list_items_search_for_admin_covers_every_owner(
 @pytest.fixture
 def sortable(client: TestClient, user: Account) -> None:
     """Titles bravo, alpha, charlie created in that order, then bravo changed."""
-    bravo = create(client, user, "bravo")
-    create(client, user, "alpha")
-    create(client, user, "charlie")
+    bravo = create_item(client, user, "bravo")
+    create_item(client, user, "alpha")
+    create_item(client, user, "charlie")
     touched = client.patch(
         f"{ITEMS}/{bravo['id']}", json={"description": "touched"}, headers=user.headers
     )
@@ -381,26 +351,16 @@ def test_list_items_pages_are_deterministic_on_ties(
         response = listing(client, user, sort=sort, offset=offset, limit=2)
         assert response.status_code == 200, response.text
         assert response.json()["total"] == 5
-        return [entry["id"] for entry in response.json()["items"]]
+        return ids_of(response)
 
-    orders = {}
-    for sort in (field, f"-{field}"):
-        pages = [page(sort, 0), page(sort, 2), page(sort, 4)]
-        seen = [item_id for chunk in pages for item_id in chunk]
-        assert [len(chunk) for chunk in pages] == [2, 2, 1], sort
-        assert len(seen) == len(set(seen)) == 5, sort
-        assert set(seen) == ids, sort
-        assert [page(sort, 0), page(sort, 2), page(sort, 4)] == pages, sort
-        orders[sort] = seen
-    # The order is total (a tie-breaker decides), so descending is ascending reversed.
-    assert orders[f"-{field}"] == orders[field][::-1]
+    assert_pages_in_total_order(page, field, ids, limit=2)
 
 
 # GET / PATCH / DELETE /items/{id}
 
 
 def test_owner_reads_item(client: TestClient, user: Account) -> None:
-    item = create(client, user, "Readable", description="text")
+    item = create_item(client, user, "Readable", description="text")
 
     response = client.get(f"{ITEMS}/{item['id']}", headers=user.headers)
 
@@ -409,7 +369,7 @@ def test_owner_reads_item(client: TestClient, user: Account) -> None:
 
 
 def test_owner_updates_item(client: TestClient, user: Account, db: Session) -> None:
-    item = create(client, user, "Before", description="old")
+    item = create_item(client, user, "Before", description="old")
 
     response = client.patch(
         f"{ITEMS}/{item['id']}",
@@ -424,14 +384,14 @@ def test_owner_updates_item(client: TestClient, user: Account, db: Session) -> N
     assert body["ownerId"] == str(user.id)
     assert body["createdAt"] == item["createdAt"]
     assert timestamp(body["updatedAt"]) > timestamp(item["updatedAt"])
-    stored = stored_item(db, item["id"])
-    assert stored is not None
-    assert (stored.title, stored.description) == ("After", "new")
+    row = stored(db, Item, item["id"])
+    assert row is not None
+    assert (row.title, row.description) == ("After", "new")
     assert client.get(f"{ITEMS}/{item['id']}", headers=user.headers).json() == body
 
 
 def test_partial_update_keeps_other_fields(client: TestClient, user: Account) -> None:
-    item = create(client, user, "Title stays", description="old")
+    item = create_item(client, user, "Title stays", description="old")
 
     only_description = client.patch(
         f"{ITEMS}/{item['id']}", json={"description": "new"}, headers=user.headers
@@ -450,7 +410,7 @@ def test_partial_update_keeps_other_fields(client: TestClient, user: Account) ->
 def test_update_cannot_move_an_item_to_another_owner(
     client: TestClient, user: Account, other_user: Account, db: Session
 ) -> None:
-    item = create(client, user, "Mine")
+    item = create_item(client, user, "Mine")
 
     response = client.patch(
         f"{ITEMS}/{item['id']}",
@@ -459,14 +419,14 @@ def test_update_cannot_move_an_item_to_another_owner(
     )
 
     assert response.status_code in (200, 422), response.text
-    stored = stored_item(db, item["id"])
-    assert stored is not None
-    assert stored.owner_id == user.id
+    row = stored(db, Item, item["id"])
+    assert row is not None
+    assert row.owner_id == user.id
     assert listing(client, other_user).json()["total"] == 0
 
 
 def test_null_description_clears_it(client: TestClient, user: Account, db: Session) -> None:
-    item = create(client, user, "Clear me", description="something")
+    item = create_item(client, user, "Clear me", description="something")
 
     response = client.patch(
         f"{ITEMS}/{item['id']}", json={"description": None}, headers=user.headers
@@ -475,35 +435,35 @@ def test_null_description_clears_it(client: TestClient, user: Account, db: Sessi
     assert response.status_code == 200, response.text
     assert response.json()["description"] is None
     assert response.json()["title"] == "Clear me"
-    stored = stored_item(db, item["id"])
-    assert stored is not None
-    assert stored.description is None
+    row = stored(db, Item, item["id"])
+    assert row is not None
+    assert row.description is None
 
 
 @pytest.mark.parametrize("body", INVALID_TITLES)
 def test_update_item_invalid_title_is_422(
     client: TestClient, user: Account, db: Session, body: dict[str, Any]
 ) -> None:
-    item = create(client, user, "Keep me")
+    item = create_item(client, user, "Keep me")
 
     response = client.patch(f"{ITEMS}/{item['id']}", json=body, headers=user.headers)
 
     assert response.status_code == 422, response.text
-    stored = stored_item(db, item["id"])
-    assert stored is not None
-    assert stored.title == "Keep me"
+    row = stored(db, Item, item["id"])
+    assert row is not None
+    assert row.title == "Keep me"
 
 
 def test_owner_deletes_item(client: TestClient, user: Account, db: Session) -> None:
-    item = create(client, user, "Doomed")
-    kept = create(client, user, "Kept")
+    item = create_item(client, user, "Doomed")
+    kept = create_item(client, user, "Kept")
 
     response = client.delete(f"{ITEMS}/{item['id']}", headers=user.headers)
 
     assert response.status_code == 204, response.text
     assert response.content == b""
-    assert stored_item(db, item["id"]) is None
-    assert stored_item(db, kept["id"]) is not None
+    assert stored(db, Item, item["id"]) is None
+    assert stored(db, Item, kept["id"]) is not None
     assert client.get(f"{ITEMS}/{item['id']}", headers=user.headers).status_code == 404
     assert client.delete(f"{ITEMS}/{item['id']}", headers=user.headers).status_code == 404
 
@@ -520,7 +480,7 @@ def test_another_users_item_is_404(
     method: str,
     body: dict[str, Any] | None,
 ) -> None:
-    item = create(client, user, "Private", description="secret")
+    item = create_item(client, user, "Private", description="secret")
     unknown = client.request(
         method, f"{ITEMS}/{uuid.uuid4()}", json=body, headers=other_user.headers
     )
@@ -530,18 +490,16 @@ def test_another_users_item_is_404(
     )
 
     assert response.status_code == 404, response.text
-    assert (
-        response.json() == unknown.json() == {"detail": "Item not found", "code": "ITEM_NOT_FOUND"}
-    )
-    stored = stored_item(db, item["id"])
-    assert stored is not None
-    assert (stored.title, stored.description, stored.owner_id) == ("Private", "secret", user.id)
+    assert response.json() == unknown.json() == error_body(ErrorCode.ITEM_NOT_FOUND)
+    row = stored(db, Item, item["id"])
+    assert row is not None
+    assert (row.title, row.description, row.owner_id) == ("Private", "secret", user.id)
 
 
 def test_admin_reads_changes_and_deletes_any_item(
     client: TestClient, admin: Account, user: Account, db: Session
 ) -> None:
-    item = create(client, user, "User's", description="theirs")
+    item = create_item(client, user, "User's", description="theirs")
     url = f"{ITEMS}/{item['id']}"
 
     read = client.get(url, headers=admin.headers)
@@ -556,7 +514,7 @@ def test_admin_reads_changes_and_deletes_any_item(
 
     deleted = client.delete(url, headers=admin.headers)
     assert deleted.status_code == 204, deleted.text
-    assert stored_item(db, item["id"]) is None
+    assert stored(db, Item, item["id"]) is None
 
 
 @pytest.mark.parametrize(
@@ -577,7 +535,7 @@ def test_unknown_item_is_404(
     response = client.request(method, f"{ITEMS}/{uuid.uuid4()}", json=body, headers=caller.headers)
 
     assert response.status_code == 404, response.text
-    assert response.json() == {"detail": "Item not found", "code": "ITEM_NOT_FOUND"}
+    assert response.json() == error_body(ErrorCode.ITEM_NOT_FOUND)
 
 
 @pytest.mark.parametrize(
@@ -599,21 +557,21 @@ def test_item_path_id_must_be_a_uuid(
 def test_deleting_a_user_deletes_their_items(
     client: TestClient, admin: Account, user: Account, other_user: Account, db: Session
 ) -> None:
-    mine = [create(client, user, f"item {number}")["id"] for number in range(3)]
-    theirs = create(client, other_user, "survives")["id"]
-    own_admin_item = create(client, admin, "admin's")["id"]
+    mine = [create_item(client, user, f"item {number}")["id"] for number in range(3)]
+    theirs = create_item(client, other_user, "survives")["id"]
+    own_admin_item = create_item(client, admin, "admin's")["id"]
 
     response = client.delete(f"{API}/users/{user.id}", headers=admin.headers)
 
     assert response.status_code == 204, response.text
-    assert count_items(db, col(Item.owner_id) == user.id) == 0
+    assert count_rows(db, Item, col(Item.owner_id) == user.id) == 0
     for item_id in mine:
-        assert stored_item(db, item_id) is None
+        assert stored(db, Item, item_id) is None
         assert client.get(f"{ITEMS}/{item_id}", headers=admin.headers).status_code == 404
-    assert stored_item(db, theirs) is not None
-    assert stored_item(db, own_admin_item) is not None
+    assert stored(db, Item, theirs) is not None
+    assert stored(db, Item, own_admin_item) is not None
     remaining = listing(client, admin)
-    assert {entry["id"] for entry in remaining.json()["items"]} == {theirs, own_admin_item}
+    assert set(ids_of(remaining)) == {theirs, own_admin_item}
     assert remaining.headers["X-Total-Count"] == "2"
     assert listing(client, admin, ownerId=str(user.id)).json()["total"] == 0
 
@@ -623,7 +581,7 @@ def test_item_of_a_demoted_admin_is_still_theirs(
 ) -> None:
     """Visibility follows the caller's current role, read on every request."""
     peer = make_account("peer-admin@example.com", role=Role.ADMIN)
-    item = create(client, admin, "Admin's own")
+    item = create_item(client, admin, "Admin's own")
     assert client.get(f"{ITEMS}/{item['id']}", headers=peer.headers).status_code == 200
 
     demoted = client.patch(f"{API}/users/{peer.id}", json={"role": "USER"}, headers=admin.headers)

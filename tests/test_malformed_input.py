@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from tests.conftest import TEST_SECRET
-from tests.helpers import API, PASSWORD, Account, bearer
+from tests.helpers import API, PASSWORD, Account, bearer, create_item
 
 MAX_BODY = 1024 * 1024
 HUGE = 100_000
@@ -192,10 +192,9 @@ def take_snapshot(engine: Engine) -> list[list[tuple[Any, ...]]]:
 @pytest.fixture
 def hostile(client: TestClient, engine: Engine, user: Account, admin: Account) -> Iterator[Hostile]:
     """The test's hostile client; after the test, the database is checked."""
-    created = client.post(f"{API}/items", json={"title": "Kept"}, headers=user.headers)
-    assert created.status_code == 201, created.text
+    item_id = create_item(client, user, "Kept")["id"]
     safe = TestClient(client.app, raise_server_exceptions=False)
-    state = Hostile(safe, engine, user, admin, created.json()["id"])
+    state = Hostile(safe, engine, user, admin, item_id)
     state.snapshot = take_snapshot(engine)
     yield state
     assert_still_usable(state)
@@ -207,8 +206,7 @@ def assert_still_usable(state: Hostile) -> None:
     client, user, admin = state.client, state.user, state.admin
     me = client.get(f"{API}/users/me", headers=user.headers)
     assert me.status_code == 200, me.text
-    created = client.post(f"{API}/items", json={"title": "After"}, headers=user.headers)
-    assert created.status_code == 201, created.text
+    create_item(client, user, "After")
     listed = client.get(f"{API}/items", params={"q": "After"}, headers=admin.headers)
     assert listed.status_code == 200, listed.text
     assert listed.json()["total"] == 1

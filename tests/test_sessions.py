@@ -9,27 +9,33 @@ from typing import Any
 import jwt
 import pytest
 from fastapi.testclient import TestClient
+from httpx2 import Response
 from sqlalchemy import Engine, event
 from sqlmodel import Session, col, select
 
+from app.errors import ErrorCode
 from app.fields import utcnow
 from app.models import AuthSession, User
 from app.state import app_state
-from app.tokens import create_session_token
 from tests.conftest import TEST_SECRET
-from tests.helpers import API, Account, bearer, login
+from tests.helpers import (
+    API,
+    Account,
+    assert_unauthorized,
+    bearer,
+    error_body,
+    login,
+    me_status,
+    refresh,
+    session_id,
+    session_token,
+    unverified_claims,
+)
 
 
-def refresh(client: TestClient, token: str) -> Any:
-    return client.post(f"{API}/auth/refresh", json={"refreshToken": token})
-
-
-def me_status(client: TestClient, access_token: str) -> int:
-    return client.get(f"{API}/users/me", headers=bearer(access_token)).status_code
-
-
-def session_id(token: str) -> uuid.UUID:
-    return uuid.UUID(jwt.decode(token, options={"verify_signature": False})["sid"])
+def revoke(client: TestClient, caller: Account, target: uuid.UUID | str) -> Response:
+    """`DELETE /auth/sessions/{target}` as `caller`."""
+    return client.delete(f"{API}/auth/sessions/{target}", headers=caller.headers)
 
 
 @contextmanager
@@ -90,9 +96,7 @@ def test_reusing_a_spent_refresh_token_revokes_the_session(
     client: TestClient, user: Account
 ) -> None:
     rotated = refresh(client, user.refresh_token).json()
-    reuse = refresh(client, user.refresh_token)
-    assert reuse.status_code == 401
-    assert reuse.headers["WWW-Authenticate"] == "Bearer"
+    assert_unauthorized(refresh(client, user.refresh_token))
     assert refresh(client, rotated["refreshToken"]).status_code == 401
     assert me_status(client, rotated["accessToken"]) == 401
     assert me_status(client, user.access_token) == 401
@@ -127,7 +131,7 @@ def test_refresh_updates_last_used_and_extends_expiry(
         pytest.param(lambda account: account.refresh_token + "x", id="bad-signature"),
         pytest.param(
             lambda account: jwt.encode(
-                jwt.decode(account.refresh_token, options={"verify_signature": False}),
+                unverified_claims(account.refresh_token),
                 "another-secret-key-of-sufficient-length",
                 algorithm="HS256",
             ),
@@ -140,18 +144,17 @@ def test_refresh_refuses_tokens_that_are_not_live_refresh_tokens(
 ) -> None:
     response = refresh(client, make_token(user))
     assert response.status_code == 401
-    assert response.json() == {"detail": "Invalid refresh token", "code": "REFRESH_TOKEN_INVALID"}
+    assert response.json() == error_body(ErrorCode.REFRESH_TOKEN_INVALID)
     assert refresh(client, user.refresh_token).status_code == 200  # session unharmed
 
 
 def test_expired_refresh_token_is_refused(client: TestClient, user: Account) -> None:
-    settings = app_state(client.app).settings
-    expired = create_session_token(
-        settings,
+    expired = session_token(
+        client,
         "refresh",
         user_id=user.id,
         session_id=session_id(user.refresh_token),
-        expires_at=utcnow() - timedelta(seconds=1),
+        expires_in=-timedelta(seconds=1),
     )
     assert refresh(client, expired).status_code == 401
 
@@ -216,24 +219,21 @@ def test_sessions_list_shows_live_sessions_and_marks_the_current(
 def test_revoking_one_of_my_sessions(client: TestClient, user: Account) -> None:
     second = login(client, user.email)
     target = session_id(second["accessToken"])
-    response = client.delete(f"{API}/auth/sessions/{target}", headers=user.headers)
-    assert response.status_code == 204
+    assert revoke(client, user, target).status_code == 204
     assert me_status(client, second["accessToken"]) == 401
     assert me_status(client, user.access_token) == 200
-    again = client.delete(f"{API}/auth/sessions/{target}", headers=user.headers)
-    assert again.status_code == 404
+    assert revoke(client, user, target).status_code == 404
 
 
 def test_revoking_someone_elses_or_an_unknown_session_is_404(
     client: TestClient, user: Account, other_user: Account
 ) -> None:
     for target in (session_id(other_user.access_token), uuid.uuid4()):
-        response = client.delete(f"{API}/auth/sessions/{target}", headers=user.headers)
+        response = revoke(client, user, target)
         assert response.status_code == 404
-        assert response.json() == {"detail": "Session not found", "code": "SESSION_NOT_FOUND"}
+        assert response.json() == error_body(ErrorCode.SESSION_NOT_FOUND)
     assert me_status(client, other_user.access_token) == 200
-    bad = client.delete(f"{API}/auth/sessions/not-a-uuid", headers=user.headers)
-    assert bad.status_code == 422
+    assert revoke(client, user, "not-a-uuid").status_code == 422
 
 
 def test_deactivating_in_the_database_stops_existing_tokens(
@@ -280,12 +280,11 @@ def test_sign_in_deletes_the_users_dead_sessions(
 def test_a_session_from_the_token_of_another_user_is_refused(
     client: TestClient, user: Account, other_user: Account
 ) -> None:
-    settings = app_state(client.app).settings
-    forged = create_session_token(
-        settings,
+    forged = session_token(
+        client,
         "access",
         user_id=user.id,
         session_id=session_id(other_user.access_token),
-        expires_at=utcnow() + timedelta(minutes=5),
+        expires_in=timedelta(minutes=5),
     )
     assert me_status(client, forged) == 401

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select, update
 
 from app.fields import utcnow
 from app.models import LoginThrottle
-from tests.helpers import API, Account, bearer
+from tests.helpers import API, Account, me_status
 
 WRONG = "wrong password"
 EMAIL_LIMIT = 5
@@ -83,7 +83,7 @@ def test_fifth_failure_is_still_a_401(client: TestClient, user: Account) -> None
 def test_throttling_keeps_existing_sessions(client: TestClient, user: Account) -> None:
     fail(client, user.email, EMAIL_LIMIT)
     assert attempt(client, user.email, user.password).status_code == 429
-    assert client.get(f"{API}/users/me", headers=user.headers).status_code == 200
+    assert me_status(client, user.access_token) == 200
 
 
 def test_throttle_is_per_email(client: TestClient, user: Account, other_user: Account) -> None:
@@ -178,7 +178,7 @@ def test_logins_work_again_after_the_window(client: TestClient, user: Account, d
     end_the_window(db)
     response = attempt(client, user.email, user.password)
     assert response.status_code == 200, response.text
-    assert client.get(f"{API}/users/me", headers=bearer(response.json()["accessToken"])).is_success
+    assert me_status(client, response.json()["accessToken"]) == 200
 
 
 def test_a_new_window_starts_counting_from_one(
