@@ -1,3 +1,4 @@
+// @vitest-environment node
 /** The committed generated client is what `npm run generate` makes from the committed openapi.json. */
 
 import { execFile } from "node:child_process";
