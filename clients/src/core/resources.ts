@@ -116,8 +116,11 @@ async function settleAll<A, R>(
   return results;
 }
 
+const isBlank = (value: unknown) => value === undefined || value === null || value === "";
+
+/** Whether a form value leaves the record unchanged (a blank input over a missing value does). */
 function sameValue(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
+  if (a === b || (isBlank(a) && isBlank(b))) return true;
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
   return JSON.stringify(a) === JSON.stringify(b);
 }
@@ -324,7 +327,8 @@ export class Resources {
 
   /**
    * PATCH a row. With `previousData`, only the fields that changed are sent (so
-   * a form that shows every field does not resend, say, an unchanged email).
+   * a form that shows every field does not resend, say, an unchanged email, nor
+   * an empty "new password" input the record never had).
    */
   async update<T extends Row = Row>(
     resource: string,
