@@ -63,6 +63,23 @@ function pythonCommand(root: string): string[] {
   );
 }
 
+/**
+ * Runs `python -m app ...` with a watchdog thread: when the test runner goes away
+ * however it ends (even killed), the server's stdin closes: the server deletes
+ * its temporary folder (its working directory) and stops itself, so nothing
+ * outlives the test run.
+ */
+const WATCHED_MAIN = [
+  "import os, runpy, shutil, signal, sys, threading",
+  "def _watch():",
+  "    while os.read(0, 4096): pass",
+  "    shutil.rmtree(os.environ['CLIENTS_TEST_FOLDER'], ignore_errors=True)",
+  "    os.kill(os.getpid(), signal.SIGTERM)",
+  "threading.Thread(target=_watch, daemon=True).start()",
+  "sys.argv[0] = 'app'",
+  "runpy.run_module('app', run_name='__main__', alter_sys=True)",
+].join("\n");
+
 function exited(child: ChildProcess): Promise<void> {
   return new Promise((done) => {
     if (child.exitCode !== null || child.signalCode !== null) done();
@@ -109,6 +126,7 @@ export async function startApi(options: { timeoutMs?: number; env?: Record<strin
     // read and nothing is written to the repository), importing the app from root.
     PYTHONPATH: [root, process.env.PYTHONPATH].filter(Boolean).join(delimiter),
     PYTHONUNBUFFERED: "1",
+    CLIENTS_TEST_FOLDER: folder,
     DATABASE_URL: `sqlite:///${join(folder, "api.db")}`,
     ENVIRONMENT: "development",
     JWT_SECRET_KEY: jwtSecret,
@@ -130,10 +148,10 @@ export async function startApi(options: { timeoutMs?: number; env?: Record<strin
     const port = await freePort();
     const baseUrl = `http://127.0.0.1:${port}`;
     const [program, ...args] = command as [string, ...string[]];
-    const child = spawn(program, [...args, "-m", "app", "serve", "--host", "127.0.0.1", "--port", String(port)], {
+    const child = spawn(program, [...args, "-c", WATCHED_MAIN, "serve", "--host", "127.0.0.1", "--port", String(port)], {
       cwd: folder,
       env,
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: ["pipe", "pipe", "pipe"], // stdin: the watchdog's lifeline, never written to
       detached: true, // its own process group, so stop() also ends a `uv run` child
     });
     let output = "";
@@ -146,6 +164,7 @@ export async function startApi(options: { timeoutMs?: number; env?: Record<strin
     spawnFailed.catch(() => undefined);
 
     const stop = async () => {
+      child.stdin?.end();
       if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
         const done = exited(child);
         try {
