@@ -540,7 +540,7 @@ describe("token refresh as react-admin sees it", () => {
       dataProvider.getMany("items", { ids: [item.id] }),
       dataProvider.getList("sessions", { pagination: { page: 1, perPage: 5 } }),
     ];
-    await until(() => transport.calls.filter((call) => call.status === 401).length === calls.length);
+    await until(() => transport.calls.filter((call) => call.status === 401).length >= calls.length);
     open();
     const results = await Promise.all(calls);
     expect(results.every((result) => result.data)).toBe(true);
