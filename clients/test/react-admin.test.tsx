@@ -468,6 +468,22 @@ describe("authProvider through react-admin's auth hooks", () => {
     expect(reuse.status).toBe(401);
   });
 
+  test("checkAuth: after a reload it refreshes; offline it keeps the session; signed out it rejects", async () => {
+    const admin = await signedInAdmin();
+    const reloaded = newSession({ storage: admin.storage });
+    await expect(setup(reloaded).authProvider.checkAuth({})).resolves.toBeUndefined();
+    expect(reloaded.transport.refreshes).toBe(1);
+
+    const offline = newSession({
+      storage: admin.storage,
+      fetch: () => Promise.reject(new TypeError("Failed to fetch")),
+    });
+    await expect(createReactAdminProviders({ session: offline.session }).authProvider.checkAuth({})).resolves.toBeUndefined();
+    expect(offline.session.hasSession()).toBe(true);
+
+    await expect(setup().authProvider.checkAuth({})).rejects.toThrow("ra.auth.auth_check_error");
+  });
+
   test("checkError signs out only when the refresh fails", async () => {
     const admin = await signedInAdmin();
     const user = await signedInAs(admin.session);

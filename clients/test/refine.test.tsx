@@ -314,6 +314,14 @@ describe("authProvider and access control through Refine's auth hooks", () => {
     await waitFor(() => expect(check.current.data).toMatchObject({ authenticated: false, redirectTo: "/login" }));
   });
 
+  test("check: after a reload it refreshes; signed out it says where to go", async () => {
+    const admin = await signedInAdmin();
+    const reloaded = newSession({ storage: admin.storage });
+    expect(await setup(reloaded).authProvider.check()).toEqual({ authenticated: true });
+    expect(reloaded.transport.refreshes).toBe(1);
+    expect(await setup().authProvider.check()).toMatchObject({ authenticated: false, logout: true, redirectTo: "/login" });
+  });
+
   test("onError signs out only when the refresh fails", async () => {
     const admin = await signedInAdmin();
     const user = await signedInAs(admin.session);

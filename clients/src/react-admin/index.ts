@@ -193,7 +193,10 @@ export function createAuthProvider(session: ApiSession, options: AccessOptions =
     },
 
     checkAuth: async () => {
-      if ((await session.getAccessToken()) === null) throw new Error("ra.auth.auth_check_error");
+      // Refreshes a missing access token; a refused refresh ends the session, an
+      // unanswered one (offline) keeps it.
+      await session.getAccessToken();
+      if (!session.hasSession()) throw new Error("ra.auth.auth_check_error");
     },
 
     checkError: async (error: { status?: number } | null | undefined) => {

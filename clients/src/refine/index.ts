@@ -258,7 +258,10 @@ export function createAuthProvider(session: ApiSession, options: RefineAuthOptio
     },
 
     check: async (): Promise<CheckResponse> => {
-      if ((await session.getAccessToken()) !== null) return { authenticated: true };
+      // Refreshes a missing access token; a refused refresh ends the session, an
+      // unanswered one (offline) keeps it.
+      await session.getAccessToken();
+      if (session.hasSession()) return { authenticated: true };
       return {
         authenticated: false,
         logout: true,
