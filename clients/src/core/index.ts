@@ -1,0 +1,33 @@
+export { createApiClient } from "./client";
+export {
+  ApiError,
+  apiErrorFrom,
+  describeValidationIssues,
+  fieldErrorsOf,
+  isApiError,
+  messageOf,
+  networkError,
+} from "./errors";
+export type { ErrorBody, ValidationIssue } from "./errors";
+export { DEFAULT_RESOURCES, MAX_PAGE_SIZE, Resources } from "./resources";
+export type {
+  ListRequest,
+  ListResult,
+  Operation,
+  ResourceConfig,
+  ResourceMap,
+  Row,
+  SortSpec,
+} from "./resources";
+export { canAccess, DEFAULT_ADMIN_ONLY_RESOURCES } from "./access";
+export type { AccessOptions } from "./access";
+export { ApiSession, isAbortError, toQueryString } from "./session";
+export type {
+  ApiResponse,
+  ApiSessionOptions,
+  LockRunner,
+  QueryParams,
+  RequestOptions,
+  SessionEndReason,
+  TokenStorage,
+} from "./session";
