@@ -111,8 +111,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         port=args.port,
         workers=None if args.reload else args.workers or default_workers(settings),
         reload=args.reload,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
+        proxy_headers=False,  # the app reads them itself (app/proxies.py)
         log_config=logging_config(settings.log_level),
         server_header=False,
     )

@@ -120,18 +120,21 @@ def set_password(
     *,
     password_hash: str,
     expected_hash: str | None = None,
+    expected_email: str | None = None,
     keep_session: uuid.UUID | None = None,
 ) -> bool:
     """The one way a password changes: store `password_hash` and end every session of
     the user but `keep_session`.
 
-    With `expected_hash` it is a compare-and-swap: nothing changes (and `False` comes
-    back) unless the stored hash is still that one, so of two concurrent changes
-    made from the same old password, one wins.
+    With `expected_hash` (and `expected_email`) it is a compare-and-swap: nothing
+    changes (and `False` comes back) unless the stored values are still those, so of
+    two concurrent changes made from the same old password, one wins.
     """
     statement = update(User).where(col(User.id) == user.id)
     if expected_hash is not None:
         statement = statement.where(col(User.password_hash) == expected_hash)
+    if expected_email is not None:
+        statement = statement.where(col(User.email) == expected_email)
     swapped = db.exec(statement.values(password_hash=password_hash, updated_at=utcnow()))
     if swapped.rowcount != 1:
         return False

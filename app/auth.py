@@ -108,13 +108,13 @@ async def refresh(body: RefreshRequest, database: DatabaseDep, settings: Setting
     operation_id="auth-password-reset-request",
 )
 async def request_password_reset(
-    body: PasswordResetRequest, state: State, background: BackgroundTasks
+    body: PasswordResetRequest, state: State, client: Client, background: BackgroundTasks
 ) -> Message:
     """Email a single-use reset link (valid for PASSWORD_RESET_EXPIRE_MINUTES).
 
     The answer is the same whether or not the email belongs to an account.
     """
-    reset = await credentials.reset_mail(state, email=body.email)
+    reset = await credentials.reset_mail(state, email=body.email, client=client)
     if reset is not None:
         background.add_task(mail.send_password_reset, state.settings, *reset)
     return Message(detail=RESET_REQUESTED)

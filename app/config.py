@@ -1,6 +1,7 @@
 """Settings, read from the environment and `.env` (see `.env.example`)."""
 
 import contextlib
+import ipaddress
 import os
 import secrets
 from functools import lru_cache
@@ -62,6 +63,9 @@ class Settings(BaseSettings):
     login_max_failures_per_email: int = Field(5, ge=1)
     login_max_failures_per_ip: int = Field(100, ge=1)
     login_throttle_window_minutes: int = Field(15, ge=1)
+    password_reset_max_per_email: int = Field(3, ge=1)
+    password_reset_max_per_ip: int = Field(20, ge=1)
+    password_reset_window_minutes: int = Field(60, ge=1)
 
     smtp_host: str | None = None
     smtp_port: int = Field(587, ge=1, le=65535)
@@ -81,6 +85,17 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        for entry in (entry.strip() for entry in value.split(",")):
+            if entry and entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"{entry!r} is not an IP address or network") from None
         return value
 
     @field_validator("database_url")

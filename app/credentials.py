@@ -1,9 +1,12 @@
-"""Use cases that check or set a password: sign-in, sign-up, password change and reset.
+"""Use cases that check or set a password: sign-in, sign-up, password and email change,
+password reset.
 
 Each runs its database steps as units and checks or hashes passwords on the hasher's
 threads between them, so no connection is held while bcrypt runs, and a caller is
-authorized before any hashing is spent on them. No HTTP here: the API's routes call
-these, and so can any other front end.
+authorized before any hashing is spent on them. Every password check is reserved
+against the sign-in budgets first (`throttle`), so no burst of guesses is ever
+evaluated past the limit. No HTTP here: the API's routes call these, and so can any
+other front end.
 """
 
 import uuid
@@ -14,34 +17,57 @@ from sqlmodel import Session, col, select
 from app import accounts, sessions, throttle
 from app.caller import Caller
 from app.config import Settings
-from app.errors import AppError, ErrorCode, too_many_attempts
+from app.errors import AppError, ErrorCode
 from app.fields import utcnow
 from app.models import LoginRequest, TokenPair, User, UserCreate, UserRegister
-from app.passwords import Abandoned
+from app.passwords import Abandoned, RequestAbandoned
 from app.sessions import ClientInfo
 from app.state import AppState
+from app.throttle import Budget, Reservation
 from app.tokens import (
     InvalidTokenError,
     create_reset_token,
     decode_reset_token,
-    matches_fingerprint,
+    matches_account,
 )
 
 # Registration answers a taken email with 400 (its original contract), not 409.
 REGISTRATION_TAKEN_STATUS = 400
+Keys = list[tuple[Budget, str]]
 
 
-def _throttled_lookup(
-    db: Session, *, settings: Settings, keys: list[str], email: str
-) -> tuple[int | None, User | None]:
-    wait = throttle.retry_after(db, settings=settings, keys=keys, now=utcnow())
-    return wait, None if wait else accounts.find_by_email(db, email)
+def _reserve_and_find(db: Session, *, keys: Keys, email: str) -> tuple[User | None, Reservation]:
+    reservation = throttle.reserve(db, keys, now=utcnow())
+    return accounts.find_by_email(db, email), reservation
+
+
+def _reserve_for(
+    db: Session, user: User, *, settings: Settings, ip_address: str | None
+) -> tuple[User, Reservation]:
+    keys = throttle.sign_in_keys(settings, email=user.email, ip_address=ip_address)
+    return user, throttle.reserve(db, keys, now=utcnow())
+
+
+async def _verify(
+    state: AppState,
+    password: str,
+    password_hash: str | None,
+    reservation: Reservation,
+    abandoned: Abandoned | None = None,
+) -> bool:
+    """Check a password whose attempt is reserved; a check that never ran (the client
+    left first) gives the reservation back."""
+    try:
+        return await state.hasher.verify(password, password_hash, abandoned=abandoned)
+    except RequestAbandoned:
+        await state.database.run(throttle.give_back, reservation)
+        raise
 
 
 def _start_session(
-    db: Session, *, user: User, settings: Settings, client: ClientInfo, email_key: str
+    db: Session, *, user: User, settings: Settings, client: ClientInfo, reservation: Reservation
 ) -> TokenPair:
-    throttle.clear(db, key=email_key)
+    throttle.give_back(db, reservation)
     return sessions.open_session(db, user, settings=settings, client=client)
 
 
@@ -58,23 +84,17 @@ async def sign_in(
     same answer as a wrong password.
     """
     settings, database = state.settings, state.database
-    keys = throttle.keys_for(credentials.email, client.ip_address)
-    wait, user = await database.read(
-        _throttled_lookup, settings=settings, keys=keys, email=credentials.email
-    )
-    if wait is not None:
-        raise too_many_attempts(wait)
+    keys = throttle.sign_in_keys(settings, email=credentials.email, ip_address=client.ip_address)
+    user, reservation = await database.run(_reserve_and_find, keys=keys, email=credentials.email)
     password_hash = user.password_hash if user else None
-    password_ok = await state.hasher.verify(
-        credentials.password, password_hash, abandoned=abandoned
-    )
+    password_ok = await _verify(state, credentials.password, password_hash, reservation, abandoned)
     if user is None or not password_ok:
-        await database.run(throttle.record_failure, settings=settings, keys=keys, now=utcnow())
         raise AppError(ErrorCode.LOGIN_BAD_CREDENTIALS)
     if not user.is_active:
+        await database.run(throttle.give_back, reservation)
         raise AppError(ErrorCode.ACCOUNT_DISABLED)
     return await database.run(
-        _start_session, user=user, settings=settings, client=client, email_key=keys[0]
+        _start_session, user=user, settings=settings, client=client, reservation=reservation
     )
 
 
@@ -122,31 +142,104 @@ async def update_user(
     )
 
 
+async def _confirm_current_password(
+    caller: Caller, state: AppState, *, password: str, client: ClientInfo
+) -> tuple[User, Reservation]:
+    """The caller, once `password` is proven theirs; a wrong one is 400 and counts as
+    a failed sign-in for the account (429 once throttled)."""
+    user, reservation = await caller.run(
+        _reserve_for, settings=state.settings, ip_address=client.ip_address
+    )
+    if not await _verify(state, password, user.password_hash, reservation):
+        raise AppError(ErrorCode.CURRENT_PASSWORD_WRONG)
+    return user, reservation
+
+
+def _update_profile(
+    db: Session, user: User, *, changes: dict[str, Any], reservation: Reservation
+) -> User:
+    throttle.give_back(db, reservation)
+    return accounts.update_user(db, user, changes=changes)
+
+
+async def update_profile(
+    caller: Caller,
+    state: AppState,
+    *,
+    changes: dict[str, Any],
+    current_password: str | None,
+    client: ClientInfo,
+) -> User:
+    """The caller changes their name or email; a new email needs the current password."""
+    reservation: Reservation = {}
+    if "email" in changes:
+        if current_password is None:  # the request model makes sure it is there
+            raise AppError(ErrorCode.CURRENT_PASSWORD_WRONG)
+        _user, reservation = await _confirm_current_password(
+            caller, state, password=current_password, client=client
+        )
+    return await caller.run(_update_profile, changes=changes, reservation=reservation)
+
+
+def _set_new_password(
+    db: Session,
+    user: User,
+    *,
+    password_hash: str,
+    expected_hash: str,
+    keep_session: uuid.UUID,
+    reservation: Reservation,
+) -> bool:
+    throttle.give_back(db, reservation)
+    return accounts.set_password(
+        db,
+        user,
+        password_hash=password_hash,
+        expected_hash=expected_hash,
+        keep_session=keep_session,
+    )
+
+
 async def change_password(
-    caller: Caller, state: AppState, *, current_password: str, new_password: str
+    caller: Caller,
+    state: AppState,
+    *,
+    current_password: str,
+    new_password: str,
+    client: ClientInfo,
 ) -> None:
     """The caller changes their password; their other sessions are signed out."""
-    user = await caller.me()
-    if not await state.hasher.verify(current_password, user.password_hash):
-        raise AppError(ErrorCode.CURRENT_PASSWORD_WRONG)
+    user, reservation = await _confirm_current_password(
+        caller, state, password=current_password, client=client
+    )
     password_hash = await state.hasher.hash(new_password)
     changed = await caller.run(
-        accounts.set_password,
+        _set_new_password,
         password_hash=password_hash,
         expected_hash=user.password_hash,
         keep_session=caller.claims.session_id,
+        reservation=reservation,
     )
     if not changed:  # another change won meanwhile: this current password is stale
         raise AppError(ErrorCode.CURRENT_PASSWORD_WRONG)
 
 
-async def reset_mail(state: AppState, *, email: str) -> tuple[str, str] | None:
+async def reset_mail(state: AppState, *, email: str, client: ClientInfo) -> tuple[str, str] | None:
     """The address and token of a password reset mail for `email`, or `None` when no
-    active account uses it (the caller answers the same either way)."""
-    user = await state.database.read(accounts.find_by_email, email)
+    active account uses it or its mail budget is spent (the caller answers the same
+    either way, so neither is revealed)."""
+    keys = throttle.reset_mail_keys(state.settings, email=email, ip_address=client.ip_address)
+    try:
+        user, _reservation = await state.database.run(_reserve_and_find, keys=keys, email=email)
+    except AppError as error:
+        if error.code is ErrorCode.TOO_MANY_ATTEMPTS:
+            return None
+        raise
     if user is None or not user.is_active:
         return None
-    token = create_reset_token(state.settings, user_id=user.id, password_hash=user.password_hash)
+    token = create_reset_token(
+        state.settings, user_id=user.id, email=user.email, password_hash=user.password_hash
+    )
     return user.email, token
 
 
@@ -156,17 +249,32 @@ def _active_user(db: Session, user_id: uuid.UUID) -> User | None:
     ).first()
 
 
-def _reset(db: Session, *, user_id: uuid.UUID, expected_hash: str, password_hash: str) -> bool:
+def _matches(settings: Settings, user: User | None, expected: str) -> bool:
+    return user is not None and matches_account(
+        settings, email=user.email, password_hash=user.password_hash, expected=expected
+    )
+
+
+def _reset(
+    db: Session, *, settings: Settings, user_id: uuid.UUID, fingerprint: str, password_hash: str
+) -> bool:
     user = _active_user(db, user_id)
-    if user is None:
+    if user is None or not _matches(settings, user, fingerprint):
         return False
-    return accounts.set_password(db, user, password_hash=password_hash, expected_hash=expected_hash)
+    return accounts.set_password(
+        db,
+        user,
+        password_hash=password_hash,
+        expected_hash=user.password_hash,
+        expected_email=user.email,
+    )
 
 
 async def reset_password(state: AppState, *, token: str, new_password: str) -> None:
     """Set a new password with a reset token; every session of the user is signed out.
 
-    The token is bound to the password it was issued for, so it dies once used.
+    The token is bound to the account's email and password when it was issued, so
+    it dies once used, or once either has changed.
     """
     settings = state.settings
     try:
@@ -174,13 +282,15 @@ async def reset_password(state: AppState, *, token: str, new_password: str) -> N
     except InvalidTokenError:
         raise AppError(ErrorCode.RESET_TOKEN_INVALID) from None
     user = await state.database.read(_active_user, claims.user_id)
-    if user is None or not matches_fingerprint(
-        settings, user.password_hash, claims.password_fingerprint
-    ):
+    if not _matches(settings, user, claims.account_fingerprint):
         raise AppError(ErrorCode.RESET_TOKEN_INVALID)
     password_hash = await state.hasher.hash(new_password)
     swapped = await state.database.run(
-        _reset, user_id=user.id, expected_hash=user.password_hash, password_hash=password_hash
+        _reset,
+        settings=settings,
+        user_id=claims.user_id,
+        fingerprint=claims.account_fingerprint,
+        password_hash=password_hash,
     )
     if not swapped:
         raise AppError(ErrorCode.RESET_TOKEN_INVALID)

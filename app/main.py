@@ -4,9 +4,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
-from app import auth, handlers, health, items, middleware, openapi, users
+from app import auth, handlers, health, items, openapi, users
 from app.config import Settings, get_settings
+from app.middleware import (
+    REQUEST_ID_HEADER,
+    BodySizeLimitMiddleware,
+    RequestIdMiddleware,
+    UnhandledErrorMiddleware,
+)
+from app.proxies import ForwardedHeadersMiddleware
 from app.state import AppState, app_state
 
 API_ROUTERS = (auth.router, auth.signed_in_router, auth.sessions_router, users.router, items.router)
@@ -17,6 +25,24 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Close the app's connections and hashing threads when it stops."""
     yield
     app_state(app).close()
+
+
+def add_middleware(app: FastAPI, settings: Settings) -> None:
+    """The middleware runs outermost last: proxy headers > request id > CORS > body
+    limit > last-resort error handling."""
+    app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Total-Count", REQUEST_ID_HEADER],
+        )
+    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(ForwardedHeadersMiddleware, trusted=settings.forwarded_allow_ips)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -35,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.app_state = AppState.start(settings)
     handlers.install(app)
     openapi.install(app)
-    middleware.install(app, settings)
+    add_middleware(app, settings)
     for router in API_ROUTERS:
         app.include_router(router, prefix=prefix)
     app.include_router(health.router)

@@ -4,13 +4,11 @@ import logging
 import re
 import uuid
 
-from fastapi import FastAPI, HTTPException, status
-from fastapi.middleware.cors import CORSMiddleware
+from fastapi import HTTPException, status
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.config import Settings
 from app.errors import ErrorCode
 from app.logs import request_id_var
 from app.passwords import RequestAbandoned
@@ -136,20 +134,3 @@ class UnhandledErrorMiddleware(HttpMiddleware):
             body = {"detail": failure.message, "code": failure}
             response = JSONResponse(body, status_code=500)
             await response(scope, receive, send)
-
-
-def install(app: FastAPI, settings: Settings) -> None:
-    """Add the middleware to `app`; it runs outermost last: request id > CORS > body
-    limit > error handling."""
-    app.add_middleware(UnhandledErrorMiddleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_credentials=True,
-            allow_methods=["*"],
-            allow_headers=["*"],
-            expose_headers=["X-Total-Count", REQUEST_ID_HEADER],
-        )
-    app.add_middleware(RequestIdMiddleware)

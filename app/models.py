@@ -9,9 +9,10 @@ types and base classes live in `fields.py`.
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 import sqlalchemy as sa
+from pydantic import model_validator
 from sqlmodel import Field, SQLModel
 
 from app.fields import (
@@ -82,12 +83,24 @@ class UserCreate(UserRegister):
     is_active: bool = True
 
 
-class UserUpdateMe(InputModel):
+class _ProfileUpdate(InputModel):
     email: Omittable[Email] = None
     name: Name | None = None
 
 
-class UserUpdate(UserUpdateMe):
+class UserUpdateMe(_ProfileUpdate):
+    current_password: Annotated[
+        str | None, Field(max_length=1024, description="Required to change `email`")
+    ] = None
+
+    @model_validator(mode="after")
+    def _email_needs_current_password(self) -> Self:
+        if "email" in self.model_fields_set and self.current_password is None:
+            raise ValueError("currentPassword is required to change email")
+        return self
+
+
+class UserUpdate(_ProfileUpdate):
     role: Omittable[Role] = None
     is_active: Omittable[bool] = None
     password: Omittable[Password] = None

@@ -44,6 +44,7 @@ def _issue_tokens(
         "access",
         user_id=user_id,
         session_id=session_id,
+        issued_at=now,
         expires_at=min(now + lifetime, session_expires_at),
     )
     refresh = create_session_token(
@@ -51,6 +52,7 @@ def _issue_tokens(
         "refresh",
         user_id=user_id,
         session_id=session_id,
+        issued_at=now,
         expires_at=session_expires_at,
     )
     pair = TokenPair(

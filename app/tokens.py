@@ -29,10 +29,11 @@ class SessionClaims:
 
 @dataclass(frozen=True, slots=True)
 class ResetClaims:
-    """What a password reset token says: whose it is and which password it may replace."""
+    """What a password reset token says: whose it is, and a fingerprint of the account's
+    email and password when it was issued (it works only while both are unchanged)."""
 
     user_id: uuid.UUID
-    password_fingerprint: str
+    account_fingerprint: str
 
 
 def create_token(
@@ -40,15 +41,20 @@ def create_token(
     *,
     token_type: TokenType,
     subject: uuid.UUID,
+    issued_at: datetime,
     expires_at: datetime,
     claims: dict[str, str],
 ) -> str:
-    """A signed JWT for one purpose (`type`) with `sub`, `iat`, `exp`, `jti` and `claims`."""
+    """A signed JWT for one purpose (`type`) with `sub`, `iat`, `exp`, `jti` and `claims`.
+
+    `iat` and `exp` come from the caller's one reading of the clock, so a token
+    lives exactly as long as the response says.
+    """
     payload: dict[str, Any] = {
         **claims,
         "sub": str(subject),
         "type": token_type,
-        "iat": utcnow(),
+        "iat": issued_at,
         "exp": expires_at,
         "jti": uuid.uuid4().hex,
     }
@@ -86,6 +92,7 @@ def create_session_token(
     *,
     user_id: uuid.UUID,
     session_id: uuid.UUID,
+    issued_at: datetime,
     expires_at: datetime,
 ) -> str:
     """An access or refresh token of one session."""
@@ -93,6 +100,7 @@ def create_session_token(
         settings,
         token_type=token_type,
         subject=user_id,
+        issued_at=issued_at,
         expires_at=expires_at,
         claims={"sid": str(session_id)},
     )
@@ -109,22 +117,38 @@ def decode_session_token(
         raise InvalidTokenError(str(exc)) from exc
 
 
-def create_reset_token(settings: Settings, *, user_id: uuid.UUID, password_hash: str) -> str:
-    """A password reset token, valid once: it names the password it may replace."""
-    minutes = settings.password_reset_expire_minutes
+def account_fingerprint(settings: Settings, *, email: str, password_hash: str) -> str:
+    """A keyed fingerprint of an account's email and password hash."""
+    return fingerprint(settings, f"{email}\n{password_hash}")
+
+
+def matches_account(settings: Settings, *, email: str, password_hash: str, expected: str) -> bool:
+    """Whether an account's email and password hash have the fingerprint `expected`
+    (a constant-time comparison)."""
+    actual = account_fingerprint(settings, email=email, password_hash=password_hash)
+    return hmac.compare_digest(actual, expected)
+
+
+def create_reset_token(
+    settings: Settings, *, user_id: uuid.UUID, email: str, password_hash: str
+) -> str:
+    """A password reset token: valid once, and only while the email and password it
+    was issued for are unchanged."""
+    now = utcnow()
     return create_token(
         settings,
         token_type="reset",
         subject=user_id,
-        expires_at=utcnow() + timedelta(minutes=minutes),
-        claims={"pwd": fingerprint(settings, password_hash)},
+        issued_at=now,
+        expires_at=now + timedelta(minutes=settings.password_reset_expire_minutes),
+        claims={"acct": account_fingerprint(settings, email=email, password_hash=password_hash)},
     )
 
 
 def decode_reset_token(settings: Settings, token: str) -> ResetClaims:
     """The claims of a valid reset token; raises `InvalidTokenError`."""
-    user_id, password_fingerprint = _decode(settings, token, "reset", "pwd")
-    return ResetClaims(user_id=user_id, password_fingerprint=password_fingerprint)
+    user_id, account = _decode(settings, token, "reset", "acct")
+    return ResetClaims(user_id=user_id, account_fingerprint=account)
 
 
 def hash_token(token: str) -> str:
@@ -133,10 +157,5 @@ def hash_token(token: str) -> str:
 
 
 def fingerprint(settings: Settings, value: str) -> str:
-    """A keyed, non-reversible fingerprint of `value` (binds reset tokens to a password)."""
+    """A keyed, non-reversible fingerprint of `value`."""
     return hmac.new(settings.secret_key.encode(), value.encode(), hashlib.sha256).hexdigest()[:32]
-
-
-def matches_fingerprint(settings: Settings, value: str, expected: str) -> bool:
-    """Whether `value` has the fingerprint `expected` (constant-time comparison)."""
-    return hmac.compare_digest(fingerprint(settings, value), expected)

@@ -12,7 +12,7 @@ from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session, col
 
 from app import accounts, credentials
-from app.deps import SignedIn, SignedInAdmin, State
+from app.deps import Client, SignedIn, SignedInAdmin, State
 from app.errors import ADMIN_ONLY, SIGNED_IN, ErrorCode, responses
 from app.models import PasswordChange, Role, User, UserCreate, UserPublic, UserUpdate, UserUpdateMe
 from app.pagination import ListQuery, Page, counted, fetch_page
@@ -51,11 +51,25 @@ async def read_me(caller: SignedIn) -> UserPublic:
 
 
 @router.patch(
-    "/me", operation_id="users-me-update", responses=responses(ErrorCode.EMAIL_ALREADY_REGISTERED)
+    "/me",
+    operation_id="users-me-update",
+    responses=responses(
+        ErrorCode.EMAIL_ALREADY_REGISTERED,
+        ErrorCode.CURRENT_PASSWORD_WRONG,
+        ErrorCode.TOO_MANY_ATTEMPTS,
+    ),
 )
-async def update_me(body: UserUpdateMe, caller: SignedIn) -> UserPublic:
-    """Change the caller's name or email."""
-    user = await caller.run(accounts.update_user, changes=body.model_dump(exclude_unset=True))
+async def update_me(
+    body: UserUpdateMe, caller: SignedIn, state: State, client: Client
+) -> UserPublic:
+    """Change the caller's name or email (a new email needs `currentPassword`)."""
+    user = await credentials.update_profile(
+        caller,
+        state,
+        changes=body.model_dump(exclude_unset=True, exclude={"current_password"}),
+        current_password=body.current_password,
+        client=client,
+    )
     return UserPublic.model_validate(user)
 
 
@@ -63,12 +77,18 @@ async def update_me(body: UserUpdateMe, caller: SignedIn) -> UserPublic:
     "/me/password",
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="users-me-change-password",
-    responses=responses(ErrorCode.CURRENT_PASSWORD_WRONG),
+    responses=responses(ErrorCode.CURRENT_PASSWORD_WRONG, ErrorCode.TOO_MANY_ATTEMPTS),
 )
-async def change_my_password(body: PasswordChange, caller: SignedIn, state: State) -> None:
+async def change_my_password(
+    body: PasswordChange, caller: SignedIn, state: State, client: Client
+) -> None:
     """Change the caller's password; their other sessions are signed out."""
     await credentials.change_password(
-        caller, state, current_password=body.current_password, new_password=body.new_password
+        caller,
+        state,
+        current_password=body.current_password,
+        new_password=body.new_password,
+        client=client,
     )
 
 

@@ -1,10 +1,11 @@
 """What tests share besides fixtures: the API's paths, accounts, signing in, the calls
 and checks many test files make, and reading the database beside the app."""
 
+import functools
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
@@ -100,12 +101,14 @@ def session_token(
     expires_in: timedelta,
 ) -> str:
     """An access or refresh token signed with the app's key, expiring `expires_in` from now."""
+    now = utcnow()
     return create_session_token(
         settings_of(client),
         kind,
         user_id=user_id,
         session_id=session_id,
-        expires_at=utcnow() + expires_in,
+        issued_at=now,
+        expires_at=now + expires_in,
     )
 
 
@@ -248,23 +251,32 @@ def count_rows(db: Session, model: type[SQLModel], *where: ColumnElement[bool]) 
 # Concurrency
 
 
+def at_once(sends: Sequence[Callable[[], Any]], *, timeout: float = 120) -> list[Any]:
+    """Run the calls `sends` from one thread each, released together by a barrier;
+    returns their results in order (generous timeouts: a busy machine is slow)."""
+    barrier = threading.Barrier(len(sends), timeout=timeout)
+    results: list[Any] = [None] * len(sends)
+
+    def run(index: int) -> None:
+        barrier.wait()
+        results[index] = sends[index]()
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(sends))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    assert not any(thread.is_alive() for thread in threads)
+    return results
+
+
 def race(
     client: TestClient, calls: list[tuple[str, str, Account, dict[str, Any] | None]]
 ) -> list[int]:
     """Send the requests `(method, url, caller, body)` at the same moment from threads;
     returns their statuses in the order of `calls`."""
-    barrier = threading.Barrier(len(calls))
-    statuses: list[int] = [0] * len(calls)
 
-    def send(index: int) -> None:
-        method, url, caller, body = calls[index]
-        barrier.wait()
-        statuses[index] = client.request(method, url, json=body, headers=caller.headers).status_code
+    def send(method: str, url: str, caller: Account, body: dict[str, Any] | None) -> int:
+        return client.request(method, url, json=body, headers=caller.headers).status_code
 
-    threads = [threading.Thread(target=send, args=(index,)) for index in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    return statuses
+    return at_once([functools.partial(send, *call) for call in calls])

@@ -110,7 +110,10 @@ def test_reset_token_is_not_an_access_token(client: TestClient, user: Account, d
     stored = db.get(User, user.id)
     assert stored is not None
     reset = create_reset_token(
-        settings_of(client), user_id=user.id, password_hash=stored.password_hash
+        settings_of(client),
+        user_id=user.id,
+        email=stored.email,
+        password_hash=stored.password_hash,
     )
     assert_unauthorized(me(client, reset))
 

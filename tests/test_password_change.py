@@ -50,6 +50,19 @@ def test_change_password_with_a_wrong_current_password_is_400(
     assert login_status(client, user.email, NEW_PASSWORD) == 401
 
 
+def test_wrong_current_passwords_count_as_failed_sign_ins(
+    client: TestClient, user: Account
+) -> None:
+    guess = {"currentPassword": "a guess", "newPassword": NEW_PASSWORD}
+    statuses = [change_password(client, user.access_token, guess).status_code for _ in range(30)]
+    assert statuses == [400] * 5 + [429] * 25
+    right = {"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD}
+    throttled = change_password(client, user.access_token, right)
+    assert throttled.status_code == 429, throttled.text
+    assert int(throttled.headers["retry-after"]) > 0
+    assert login_status(client, user.email, PASSWORD) == 429  # the account's own budget
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from app.fields import utcnow
 from app.models import User
-from app.tokens import create_reset_token, create_token, fingerprint
+from app.tokens import account_fingerprint, create_reset_token, create_token
 from tests.helpers import (
     API,
     NEW_PASSWORD,
@@ -37,7 +37,10 @@ def reset_token_for(client: TestClient, db: Session, account: Account) -> str:
     assert stored is not None
     db.commit()
     return create_reset_token(
-        settings_of(client), user_id=account.id, password_hash=stored.password_hash
+        settings_of(client),
+        user_id=account.id,
+        email=stored.email,
+        password_hash=stored.password_hash,
     )
 
 
@@ -111,15 +114,19 @@ def test_reset_confirm_refuses_an_expired_token(
     settings = settings_of(client)
     stored = db.get(User, user.id)
     assert stored is not None
-    claims = {"pwd": fingerprint(settings, stored.password_hash)}
+    fingerprint = account_fingerprint(
+        settings, email=stored.email, password_hash=stored.password_hash
+    )
 
     def reset_token(minutes: int) -> str:
+        now = utcnow()
         return create_token(
             settings,
             token_type="reset",
             subject=user.id,
-            expires_at=utcnow() + timedelta(minutes=minutes),
-            claims=claims,
+            issued_at=now,
+            expires_at=now + timedelta(minutes=minutes),
+            claims={"acct": fingerprint},
         )
 
     expired = confirm_reset(client, reset_token(-1))
@@ -153,7 +160,10 @@ def test_reset_confirm_refuses_a_token_of_an_unknown_user(
     stored = db.get(User, user.id)
     assert stored is not None
     token = create_reset_token(
-        settings_of(client), user_id=uuid.uuid4(), password_hash=stored.password_hash
+        settings_of(client),
+        user_id=uuid.uuid4(),
+        email=stored.email,
+        password_hash=stored.password_hash,
     )
     assert confirm_reset(client, token).status_code == 400
 

@@ -11,7 +11,9 @@ from sqlmodel import Session, col
 from app.errors import ErrorCode
 from app.models import AuthSession, Item, Role, User
 from tests.helpers import (
+    API,
     ME,
+    PASSWORD,
     USER_FIELDS,
     Account,
     assert_unauthorized,
@@ -55,7 +57,9 @@ def test_update_me_changes_name_and_lower_cases_email(
     before = client.get(ME, headers=user.headers).json()
 
     response = client.patch(
-        ME, json={"name": "Renamed", "email": "New.Address@Example.COM"}, headers=user.headers
+        ME,
+        json={"name": "Renamed", "email": "New.Address@Example.COM", "currentPassword": PASSWORD},
+        headers=user.headers,
     )
 
     assert response.status_code == 200, response.text
@@ -84,7 +88,8 @@ def test_update_me_partial_keeps_other_fields(client: TestClient, user: Account)
 def test_update_me_email_taken_is_conflict(
     client: TestClient, user: Account, other_user: Account, db: Session, email: str
 ) -> None:
-    response = client.patch(ME, json={"email": email}, headers=user.headers)
+    body = {"email": email, "currentPassword": PASSWORD}
+    response = client.patch(ME, json=body, headers=user.headers)
 
     assert response.status_code == 409, response.text
     assert response.json() == error_body(ErrorCode.EMAIL_ALREADY_REGISTERED)
@@ -96,13 +101,23 @@ def test_update_me_email_taken_is_conflict(
 def test_update_me_own_email_in_other_case_is_no_conflict(
     client: TestClient, user: Account
 ) -> None:
-    response = client.patch(ME, json={"email": "USER@example.com"}, headers=user.headers)
+    body = {"email": "USER@example.com", "currentPassword": PASSWORD}
+    response = client.patch(ME, json=body, headers=user.headers)
 
     assert response.status_code == 200, response.text
     assert response.json()["email"] == "user@example.com"
 
 
-@pytest.mark.parametrize("body", [{"email": None}, {"email": "not-an-email"}, {"email": ""}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"email": None, "currentPassword": PASSWORD},
+        {"email": "not-an-email", "currentPassword": PASSWORD},
+        {"email": "", "currentPassword": PASSWORD},
+        {"email": "new@example.com"},  # a new email needs the current password
+        {"email": "new@example.com", "currentPassword": None},
+    ],
+)
 def test_update_me_invalid_email_is_422(
     client: TestClient, user: Account, db: Session, body: dict[str, Any]
 ) -> None:
@@ -112,6 +127,34 @@ def test_update_me_invalid_email_is_422(
     row = stored(db, User, user.id)
     assert row is not None
     assert row.email == "user@example.com"
+
+
+def test_a_new_email_needs_the_right_current_password(
+    client: TestClient, user: Account, db: Session
+) -> None:
+    body = {"email": "new@example.com", "currentPassword": "not my password"}
+
+    response = client.patch(ME, json=body, headers=user.headers)
+
+    assert response.status_code == 400, response.text
+    assert response.json() == error_body(ErrorCode.CURRENT_PASSWORD_WRONG)
+    row = stored(db, User, user.id)
+    assert row is not None
+    assert row.email == "user@example.com"
+
+
+def test_wrong_current_passwords_on_email_change_count_as_failed_sign_ins(
+    client: TestClient, user: Account
+) -> None:
+    wrong = {"email": "new@example.com", "currentPassword": "not my password"}
+    for _ in range(5):
+        assert client.patch(ME, json=wrong, headers=user.headers).status_code == 400
+    right = {"email": "new@example.com", "currentPassword": PASSWORD}
+    throttled = client.patch(ME, json=right, headers=user.headers)
+    assert throttled.status_code == 429, throttled.text
+    assert int(throttled.headers["retry-after"]) > 0
+    login = client.post(f"{API}/auth/login", json={"email": user.email, "password": PASSWORD})
+    assert login.status_code == 429  # the same budget as sign-ins to the account
 
 
 def test_update_me_null_name_clears_it(client: TestClient, user: Account, db: Session) -> None:
