@@ -11,11 +11,12 @@ from contextlib import contextmanager
 
 import uvicorn
 from pydantic import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session
 
 from app import accounts, sessions, throttle
 from app.config import Settings, describe_validation_error, get_settings
-from app.db import Database
+from app.db import Database, describe_unreachable
 from app.fields import utcnow
 from app.logs import logging_config
 from app.migrations import migrate
@@ -112,6 +113,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         workers=None if args.reload else args.workers or default_workers(settings),
         reload=args.reload,
         proxy_headers=False,  # the app reads them itself (app/proxies.py)
+        http="app.server:BoundedHttpToolsProtocol",
         log_config=logging_config(settings.log_level),
         server_header=False,
     )
@@ -186,7 +188,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.config.dictConfig(logging_config(settings.log_level))
     handler: Handler = args.handler
-    return handler(settings, args)
+    try:
+        return handler(settings, args)
+    except (OperationalError, InterfaceError) as exc:
+        print(
+            f"Database error: {describe_unreachable(exc, settings.database_url)}", file=sys.stderr
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, func, select, update
 
+from app.db import flush_or
 from app.errors import AppError, ErrorCode
 from app.fields import utcnow
 from app.models import Role, User, UserRegister
@@ -94,7 +95,7 @@ def update_user(db: Session, user: User, *, changes: dict[str, Any]) -> User:
     user.updated_at = utcnow()
     db.add(user)
     try:
-        db.flush()
+        flush_or(db, ErrorCode.USER_NOT_FOUND)
     except IntegrityError:
         raise AppError(ErrorCode.EMAIL_ALREADY_REGISTERED) from None
     if was_active_admin and not _is_active_admin(user) and _active_admins_left(db) == 0:
@@ -109,7 +110,9 @@ def delete_user(db: Session, user: User) -> None:
     was_active_admin = _is_active_admin(user)
     if was_active_admin:
         _lock_active_admins(db)
-    db.exec(delete(User).where(col(User.id) == user.id))
+    deleted = db.exec(delete(User).where(col(User.id) == user.id))
+    if deleted.rowcount != 1:  # another request deleted it meanwhile
+        raise AppError(ErrorCode.USER_NOT_FOUND)
     if was_active_admin and _active_admins_left(db) == 0:
         raise AppError(ErrorCode.LAST_ADMIN)
 

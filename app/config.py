@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     frontend_url: str = "http://localhost:3000"
 
     max_request_body_bytes: int = Field(1024 * 1024, ge=1)
+    max_request_header_bytes: int = Field(32 * 1024, ge=1024)
+    max_request_headers: int = Field(100, ge=10)
     web_concurrency: int | None = Field(None, ge=1)
     forwarded_allow_ips: str = "127.0.0.1"
 

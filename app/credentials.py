@@ -9,21 +9,24 @@ evaluated past the limit. No HTTP here: the API's routes call these, and so can 
 other front end.
 """
 
+import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import anyio
 from sqlmodel import Session, col, select
 
 from app import accounts, sessions, throttle
 from app.caller import Caller
 from app.config import Settings
-from app.errors import AppError, ErrorCode
+from app.errors import AppError, ErrorCode, too_many_attempts
 from app.fields import utcnow
 from app.models import LoginRequest, TokenPair, User, UserCreate, UserRegister
 from app.passwords import Abandoned, RequestAbandoned
 from app.sessions import ClientInfo
 from app.state import AppState
-from app.throttle import Budget, Reservation
+from app.throttle import Keys, Reservation
 from app.tokens import (
     InvalidTokenError,
     create_reset_token,
@@ -33,7 +36,28 @@ from app.tokens import (
 
 # Registration answers a taken email with 400 (its original contract), not 409.
 REGISTRATION_TAKEN_STATUS = 400
-Keys = list[tuple[Budget, str]]
+# How long a password check waits for the checks in flight that hold its budget.
+BUSY_POLL_SECONDS = 0.05
+BUSY_WAIT_SECONDS = 30
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+async def _reserved(
+    run: Callable[..., Any], unit: Callable[Concatenate[Session, P], T], /, **kwargs: Any
+) -> T:
+    """`await run(unit, **kwargs)` (a unit that reserves a password check), again
+    while the budget is held by checks in flight; 429 if that lasts too long."""
+    deadline = time.monotonic() + BUSY_WAIT_SECONDS
+    while True:
+        try:
+            result: T = await run(unit, **kwargs)
+        except throttle.Busy:
+            if time.monotonic() > deadline:
+                raise too_many_attempts(1) from None
+            await anyio.sleep(BUSY_POLL_SECONDS)
+        else:
+            return result
 
 
 def _reserve_and_find(db: Session, *, keys: Keys, email: str) -> tuple[User | None, Reservation]:
@@ -55,19 +79,22 @@ async def _verify(
     reservation: Reservation,
     abandoned: Abandoned | None = None,
 ) -> bool:
-    """Check a password whose attempt is reserved; a check that never ran (the client
-    left first) gives the reservation back."""
+    """Check a password whose attempt is reserved. A wrong one settles the reservation
+    as a failure; a check that never ran (the client left first) as nothing."""
     try:
-        return await state.hasher.verify(password, password_hash, abandoned=abandoned)
+        matches = await state.hasher.verify(password, password_hash, abandoned=abandoned)
     except RequestAbandoned:
-        await state.database.run(throttle.give_back, reservation)
+        await state.database.run(throttle.settle, reservation, failed=False)
         raise
+    if not matches:  # also for no hash at all: an unknown account
+        await state.database.run(throttle.settle, reservation, failed=True)
+    return matches
 
 
 def _start_session(
     db: Session, *, user: User, settings: Settings, client: ClientInfo, reservation: Reservation
 ) -> TokenPair:
-    throttle.give_back(db, reservation)
+    throttle.settle(db, reservation, failed=False)
     return sessions.open_session(db, user, settings=settings, client=client)
 
 
@@ -85,13 +112,15 @@ async def sign_in(
     """
     settings, database = state.settings, state.database
     keys = throttle.sign_in_keys(settings, email=credentials.email, ip_address=client.ip_address)
-    user, reservation = await database.run(_reserve_and_find, keys=keys, email=credentials.email)
+    user, reservation = await _reserved(
+        database.run, _reserve_and_find, keys=keys, email=credentials.email
+    )
     password_hash = user.password_hash if user else None
     password_ok = await _verify(state, credentials.password, password_hash, reservation, abandoned)
     if user is None or not password_ok:
         raise AppError(ErrorCode.LOGIN_BAD_CREDENTIALS)
     if not user.is_active:
-        await database.run(throttle.give_back, reservation)
+        await database.run(throttle.settle, reservation, failed=False)
         raise AppError(ErrorCode.ACCOUNT_DISABLED)
     return await database.run(
         _start_session, user=user, settings=settings, client=client, reservation=reservation
@@ -147,8 +176,8 @@ async def _confirm_current_password(
 ) -> tuple[User, Reservation]:
     """The caller, once `password` is proven theirs; a wrong one is 400 and counts as
     a failed sign-in for the account (429 once throttled)."""
-    user, reservation = await caller.run(
-        _reserve_for, settings=state.settings, ip_address=client.ip_address
+    user, reservation = await _reserved(
+        caller.run, _reserve_for, settings=state.settings, ip_address=client.ip_address
     )
     if not await _verify(state, password, user.password_hash, reservation):
         raise AppError(ErrorCode.CURRENT_PASSWORD_WRONG)
@@ -158,7 +187,7 @@ async def _confirm_current_password(
 def _update_profile(
     db: Session, user: User, *, changes: dict[str, Any], reservation: Reservation
 ) -> User:
-    throttle.give_back(db, reservation)
+    throttle.settle(db, reservation, failed=False)
     return accounts.update_user(db, user, changes=changes)
 
 
@@ -190,7 +219,7 @@ def _set_new_password(
     keep_session: uuid.UUID,
     reservation: Reservation,
 ) -> bool:
-    throttle.give_back(db, reservation)
+    throttle.settle(db, reservation, failed=False)
     return accounts.set_password(
         db,
         user,
@@ -230,7 +259,7 @@ async def reset_mail(state: AppState, *, email: str, client: ClientInfo) -> tupl
     either way, so neither is revealed)."""
     keys = throttle.reset_mail_keys(state.settings, email=email, ip_address=client.ip_address)
     try:
-        user, _reservation = await state.database.run(_reserve_and_find, keys=keys, email=email)
+        user = await state.database.run(_spend_and_find, keys=keys, email=email)
     except AppError as error:
         if error.code is ErrorCode.TOO_MANY_ATTEMPTS:
             return None
@@ -241,6 +270,11 @@ async def reset_mail(state: AppState, *, email: str, client: ClientInfo) -> tupl
         state.settings, user_id=user.id, email=user.email, password_hash=user.password_hash
     )
     return user.email, token
+
+
+def _spend_and_find(db: Session, *, keys: Keys, email: str) -> User | None:
+    throttle.spend(db, keys, now=utcnow())
+    return accounts.find_by_email(db, email)
 
 
 def _active_user(db: Session, user_id: uuid.UUID) -> User | None:

@@ -15,11 +15,13 @@ from functools import partial
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from anyio import CapacityLimiter, to_thread
-from sqlalchemy import Engine, QueuePool, create_engine, event
+from sqlalchemy import Engine, QueuePool, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session
 
 from app.config import Settings
+from app.errors import AppError, ErrorCode
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -29,7 +31,9 @@ def create_db_engine(settings: Settings, *, autocommit: bool = False) -> Engine:
     """An engine for SQLite (the embedded default) or PostgreSQL (psycopg2).
 
     SQLite gets foreign keys (so deletes cascade), WAL (readers never wait for the
-    writer) and a busy timeout; PostgreSQL gets a liveness ping on checkout.
+    writer) and a busy timeout; in production `synchronous=FULL`, so every
+    acknowledged write survives a power loss (NORMAL, elsewhere, survives a crash
+    of the process only); PostgreSQL gets a liveness ping on checkout.
 
     `autocommit` makes an engine for reads: no BEGIN, COMMIT or ROLLBACK round
     trips, no ping (`Database.read` retries once on a dropped connection), and a
@@ -50,7 +54,8 @@ def create_db_engine(settings: Settings, *, autocommit: bool = False) -> Engine:
             connect_args={"check_same_thread": False, "timeout": 30},
             **options,
         )
-        event.listen(engine, "connect", _configure_sqlite)
+        synchronous = "FULL" if settings.environment == "production" else "NORMAL"
+        event.listen(engine, "connect", partial(_configure_sqlite, synchronous=synchronous))
         return engine
     return create_engine(
         settings.database_url,
@@ -60,13 +65,47 @@ def create_db_engine(settings: Settings, *, autocommit: bool = False) -> Engine:
     )
 
 
-def _configure_sqlite(dbapi_connection: Any, _record: object) -> None:
+def _configure_sqlite(dbapi_connection: Any, _record: object, *, synchronous: str) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA synchronous={synchronous}")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def describe_unreachable(exc: DBAPIError, database_url: str) -> str:
+    """One line saying why the database cannot be used, and what to do about it."""
+    url = make_url(database_url)
+    message = str(exc.orig or exc).strip().splitlines()[0]
+    if url.get_backend_name() == "sqlite":
+        return (
+            f"cannot open the SQLite database {url.database}: {message} "
+            "(does its directory exist, and may this user write there?)"
+        )
+    where = f"{url.host or 'localhost'}:{url.port or 5432}"
+    if "does not exist" in message and f'"{url.database}"' in message:
+        return (
+            f'database "{url.database}" does not exist on {where}: '
+            f"create it first (createdb -h {url.host or 'localhost'} -p {url.port or 5432} "
+            f"{url.database})"
+        )
+    if "Connection refused" in message:
+        return (
+            f"nothing answers at {where}: is PostgreSQL running there, and is DATABASE_URL right?"
+        )
+    if "could not translate host name" in message:
+        return f"unknown host {url.host!r}: check the host in DATABASE_URL"
+    return f"cannot use the database at {where}: {message}"
+
+
+def flush_or(db: Session, missing: ErrorCode) -> None:
+    """Flush pending changes; a row that another request deleted meanwhile makes the
+    change `missing` (a 404), not a 500."""
+    try:
+        db.flush()
+    except StaleDataError:
+        raise AppError(missing) from None
 
 
 def _in_transaction(

@@ -41,11 +41,17 @@ class ErrorCode(StrEnum):
     USER_NOT_FOUND = "USER_NOT_FOUND", 404, "User not found"
     ITEM_NOT_FOUND = "ITEM_NOT_FOUND", 404, "Item not found"
     SESSION_NOT_FOUND = "SESSION_NOT_FOUND", 404, "Session not found"
+    SERVICE_UNAVAILABLE = (
+        "SERVICE_UNAVAILABLE",
+        503,
+        "The service is temporarily unavailable; try again shortly",
+    )
     # Raised by the framework itself: their messages come from it.
     NOT_FOUND = "NOT_FOUND", 404, "Not Found"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED", 405, "Method Not Allowed"
     MALFORMED_REQUEST = "MALFORMED_REQUEST", 400, "Malformed request"
     BODY_TOO_LARGE = "BODY_TOO_LARGE", 413, "Request body too large"
+    HEADERS_TOO_LARGE = "HEADERS_TOO_LARGE", 431, "Request headers too large"
     VALIDATION_ERROR = "VALIDATION_ERROR", 422, "Invalid request"
     INTERNAL_ERROR = "INTERNAL_ERROR", 500, "Internal server error"
 

@@ -5,13 +5,20 @@ Starlette themselves (unknown path, wrong method, unreadable body, validation) g
 the code of their status here.
 """
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 
 from app.errors import AppError, ErrorCode
+
+logger = logging.getLogger(__name__)
+RETRY_AFTER_OUTAGE = 5  # seconds
 
 _FRAMEWORK_CODES = {
     400: ErrorCode.MALFORMED_REQUEST,
@@ -40,8 +47,21 @@ async def validation_error_handler(_request: Request, exc: RequestValidationErro
     return JSONResponse(body, 422)
 
 
+async def database_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
+    """The database does not answer (down, unreachable, locked, or no connection free
+    in time): 503 with `Retry-After`; the cause goes to the log with the request id."""
+    cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    logger.warning("Database unavailable on %s %s: %s", request.method, request.url.path, cause)
+    error = AppError(
+        ErrorCode.SERVICE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_OUTAGE)}
+    )
+    return await app_error_handler(request, error)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on `app`."""
     app.exception_handler(AppError)(app_error_handler)
     app.exception_handler(HTTPException)(http_error_handler)
     app.exception_handler(RequestValidationError)(validation_error_handler)
+    for unavailable in (OperationalError, InterfaceError, PoolTimeoutError):
+        app.exception_handler(unavailable)(database_unavailable_handler)

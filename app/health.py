@@ -1,12 +1,12 @@
 """Health checks for orchestrators and load balancers (outside the API prefix)."""
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from app.deps import DatabaseDep, SettingsDep
-from app.models import Health, Message, Readiness
+from app.errors import ErrorCode, responses
+from app.models import Health, Readiness
 
 router = APIRouter(tags=["health"])
 
@@ -22,16 +22,9 @@ async def health(settings: SettingsDep) -> Health:
 
 
 @router.get(
-    "/health/ready",
-    operation_id="health-ready",
-    responses={503: {"model": Message, "description": "The database does not answer"}},
+    "/health/ready", operation_id="health-ready", responses=responses(ErrorCode.SERVICE_UNAVAILABLE)
 )
 async def ready(database: DatabaseDep) -> Readiness:
-    """Readiness: the database answers."""
-    try:
-        await database.run(_ping)
-    except SQLAlchemyError:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, detail="Database unavailable"
-        ) from None
+    """Readiness: the database answers (503 when it does not)."""
+    await database.run(_ping)
     return Readiness()

@@ -11,7 +11,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response, status
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session, col
+from sqlmodel import delete as sql_delete
 
+from app.db import flush_or
 from app.deps import SignedIn
 from app.errors import SIGNED_IN, AppError, ErrorCode, responses
 from app.fields import utcnow
@@ -65,12 +67,16 @@ def update(db: Session, user: User, item_id: uuid.UUID, body: ItemUpdate) -> Ite
         item.sqlmodel_update(changes)
         item.updated_at = utcnow()
         db.add(item)
+        flush_or(db, ErrorCode.ITEM_NOT_FOUND)
     return item
 
 
 def delete(db: Session, user: User, item_id: uuid.UUID) -> None:
     """Delete an item `user` may see."""
-    db.delete(visible_item(db, user, item_id))
+    item = visible_item(db, user, item_id)
+    deleted = db.exec(sql_delete(Item).where(col(Item.id) == item.id))
+    if deleted.rowcount != 1:  # another request deleted it meanwhile
+        raise AppError(ErrorCode.ITEM_NOT_FOUND)
 
 
 @router.get("", operation_id="items-list")

@@ -147,12 +147,14 @@ class SessionPublic(OutputModel):
 
 
 class LoginThrottle(SQLModel, table=True):
-    """Failed sign-ins counted per key (`email:<address>` or `ip:<address>`) and window."""
+    """Attempts counted per key (`email:<address>`, `ip:<address>`, ...) and window:
+    those that failed (or were spent) and password checks still in flight."""
 
     __tablename__ = "login_throttles"
 
     key: str = Field(primary_key=True, max_length=300)
     failures: int
+    in_flight: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     window_started_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
 
 

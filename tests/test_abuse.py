@@ -72,3 +72,17 @@ def test_a_burst_from_one_address_checks_at_most_its_limit(
     ]
     statuses = at_once(sends)
     assert sorted(statuses) == [401] * 5 + [429] * 15
+
+
+def test_many_right_passwords_at_once_are_all_served(
+    make_client: Callable[..., TestClient], user: Account, db: Session
+) -> None:
+    # Checks in flight hold the budget only until their outcome is known: right
+    # passwords wait their turn instead of being refused for being many.
+    instances = [make_client(bcrypt_rounds=8), make_client(bcrypt_rounds=8)]
+    sends = [
+        functools.partial(sign_in, instances[number % 2], user.email, PASSWORD)
+        for number in range(16)
+    ]
+    assert at_once(sends) == [200] * 16
+    assert counted(db, f"email:{user.email}") is None  # nothing left counted

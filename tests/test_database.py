@@ -4,14 +4,18 @@ import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from starlette.requests import ClientDisconnect
 
+from app.config import Settings
+from app.db import Database
 from app.models import Role
 from app.passwords import PasswordHasher, RequestAbandoned
+from tests.conftest import TEST_SECRET
 from tests.helpers import API, PASSWORD, Account, bearer, login, me_status
 
 
@@ -129,3 +133,27 @@ def test_a_whole_table_past_the_exact_limit_gets_the_planner_estimate(
     # 9 users now; the whole table reports the estimate from the last ANALYZE,
     # a filtered list still counts exactly.
     assert totals() == (7, 8)
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"), [("production", 2), ("development", 1), ("test", 1)]
+)
+def test_sqlite_in_production_syncs_every_commit_to_disk(
+    tmp_path: Path, environment: str, expected: int
+) -> None:
+    # FULL (2) makes an acknowledged write survive a power loss; NORMAL (1) survives
+    # a crash of the process only, which is enough while developing.
+    settings = Settings(
+        _env_file=None,
+        environment=environment,
+        jwt_secret_key=TEST_SECRET,
+        database_url=f"sqlite:///{tmp_path / 'durable.db'}",
+    )
+    database = Database(settings)
+    try:
+        for engine in (database.engine, database.read_engine):
+            with engine.connect() as connection:
+                assert connection.execute(text("PRAGMA synchronous")).scalar() == expected
+                assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    finally:
+        database.dispose()

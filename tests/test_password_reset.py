@@ -196,6 +196,17 @@ def test_reset_token_dies_when_the_password_changes(
     assert login_status(client, user.email, NEW_PASSWORD) == 200
 
 
+def test_reset_token_dies_when_the_email_changes(
+    client: TestClient, user: Account, db: Session
+) -> None:
+    token = reset_token_for(client, db, user)
+    change = {"email": "moved@example.com", "currentPassword": PASSWORD}
+    moved = client.patch(f"{API}/users/me", json=change, headers=user.headers)
+    assert moved.status_code == 200, moved.text
+    assert confirm_reset(client, token).status_code == 400
+    assert login_status(client, "moved@example.com", PASSWORD) == 200
+
+
 def test_reset_token_dies_after_a_password_change_while_signed_in(
     client: TestClient, user: Account, db: Session
 ) -> None:

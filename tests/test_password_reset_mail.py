@@ -111,6 +111,35 @@ def token_from_link(text: str, frontend: str = FRONTEND) -> str:
     return tokens[0]
 
 
+def test_reset_mails_are_limited_per_address(
+    mail_client: TestClient, mailbox: Mailbox, user: Account
+) -> None:
+    answers = [request_reset(mail_client, user.email) for _ in range(30)]
+    assert {answer.status_code for answer in answers} == {202}
+    assert len({answer.content for answer in answers}) == 1  # nothing tells them apart
+    assert len(mailbox.wait_for(3)) == 3
+    assert len(mailbox.wait_for(4, timeout=0.5)) == 3
+
+
+def test_reset_mails_are_limited_per_client_address(
+    make_client: Callable[..., TestClient],
+    smtp_port: int,
+    mailbox: Mailbox,
+    make_account: Callable[..., Account],
+) -> None:
+    client = make_client(
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_port,
+        smtp_starttls=False,
+        password_reset_max_per_ip=4,
+    )
+    accounts = [make_account() for _ in range(6)]
+    answers = [request_reset(client, account.email) for account in accounts]
+    assert {answer.status_code for answer in answers} == {202}
+    assert len(mailbox.wait_for(4)) == 4
+    assert len(mailbox.wait_for(5, timeout=0.5)) == 4
+
+
 def test_reset_by_email_end_to_end(
     mail_client: TestClient, mailbox: Mailbox, user: Account, other_user: Account
 ) -> None:
