@@ -14,8 +14,9 @@ from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session
 
-from app import accounts, sessions, throttle
+from app import accounts, audit, sessions, throttle
 from app.config import Settings, describe_validation_error, get_settings
+from app.context import SYSTEM, actor_var
 from app.db import Database, describe_unreachable
 from app.fields import utcnow
 from app.logs import logging_config
@@ -143,17 +144,22 @@ def create_admin(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _purge(db: Session, *, settings: Settings) -> tuple[int, int]:
+def _purge(db: Session, *, settings: Settings) -> tuple[int, int, int]:
     now = utcnow()
     dead = sessions.purge_dead_sessions(db, now=now)
-    return dead, throttle.purge_expired(db, settings=settings, now=now)
+    counters = throttle.purge_expired(db, settings=settings, now=now)
+    return dead, counters, audit.prune(db, retention_days=settings.audit_retention_days, now=now)
 
 
 def cleanup(settings: Settings, _args: argparse.Namespace) -> int:
-    """`cleanup`: delete expired sessions and stale throttle counters."""
+    """`cleanup`: delete expired sessions, stale throttle counters and audit events
+    older than AUDIT_RETENTION_DAYS."""
     with open_database(settings) as database:
-        dead, counters = database.run_here(_purge, settings=settings)
-    print(f"deleted {dead} expired or revoked sessions, {counters} stale throttle counters")
+        dead, counters, events = database.run_here(_purge, settings=settings)
+    print(
+        f"deleted {dead} expired or revoked sessions, {counters} stale throttle counters, "
+        f"{events} audit events past retention"
+    )
     return 0
 
 
@@ -188,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.config.dictConfig(logging_config(settings.log_level))
     handler: Handler = args.handler
+    acting = actor_var.set(SYSTEM)  # what the command line changes is the system's doing
     try:
         return handler(settings, args)
     except (OperationalError, InterfaceError) as exc:
@@ -195,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Database error: {describe_unreachable(exc, settings.database_url)}", file=sys.stderr
         )
         return 1
+    finally:
+        actor_var.reset(acting)
 
 
 if __name__ == "__main__":

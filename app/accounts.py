@@ -5,7 +5,8 @@ them commits (see `db.py`). Functions that take a `user` or `admin` right after 
 can run through a `Caller`, which passes the signed-in user there. Rules kept here:
 emails are unique (case-insensitive, stored lower-cased); the last active admin can
 be neither demoted, deactivated nor deleted; a password changes in one way only
-(`set_password`), which signs the user out elsewhere; deactivation signs out at once.
+(`set_password`), which signs the user out elsewhere; deactivation signs out at once
+and revokes API tokens. Every change is written to the audit log in its transaction.
 """
 
 import uuid
@@ -14,6 +15,8 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, func, select, update
 
+from app import api_tokens, audit
+from app.audit import AuditAction
 from app.db import flush_or
 from app.errors import AppError, ErrorCode
 from app.fields import utcnow
@@ -42,19 +45,32 @@ def get_user(db: Session, user_id: uuid.UUID) -> User:
 
 
 def create_user(
-    db: Session, *, user_in: UserRegister, password_hash: str, taken_status: int | None = None
+    db: Session,
+    *,
+    user_in: UserRegister,
+    password_hash: str,
+    verified: bool = True,
+    taken_status: int | None = None,
 ) -> User:
-    """Insert a validated new user (a `UserCreate` may set role and active).
+    """Insert a validated new user (a `UserCreate` may set role and active), its email
+    `verified` or not.
 
     `EMAIL_ALREADY_REGISTERED` (with `taken_status` if given) when the email is in
     use, also when another request took it meanwhile.
     """
-    user = User.model_validate(user_in, update={"password_hash": password_hash})
+    user = User.model_validate(
+        user_in,
+        update={
+            "password_hash": password_hash,
+            "email_verified_at": utcnow() if verified else None,
+        },
+    )
     db.add(user)
     try:
         db.flush()
     except IntegrityError:
         raise AppError(ErrorCode.EMAIL_ALREADY_REGISTERED, status=taken_status) from None
+    audit.record(db, AuditAction.USER_CREATED, target=user, changes={"role": [None, user.role]})
     return user
 
 
@@ -80,12 +96,34 @@ def _active_admins_left(db: Session) -> int:
     ).one()
 
 
-def update_user(db: Session, user: User, *, changes: dict[str, Any]) -> User:
-    """Apply validated `changes` (email, name, role, is_active) to `user`.
+def _record_update(db: Session, user: User, changes: dict[str, Any]) -> None:
+    """One event per kind of change: role, deactivation, email, the rest."""
+    kinds = {"role": AuditAction.USER_ROLE_CHANGED, "email": AuditAction.EMAIL_CHANGED}
+    if changes.get("is_active", [None, None])[1] is False:
+        kinds["is_active"] = AuditAction.USER_DEACTIVATED
+    rest = {field: value for field, value in changes.items() if field not in kinds}
+    for field, action in kinds.items():
+        if field in changes:
+            audit.record(db, action, target=user, changes={field: changes[field]})
+    if rest:
+        audit.record(db, AuditAction.USER_UPDATED, target=user, changes=rest)
 
-    Raises `EMAIL_ALREADY_REGISTERED`, or `LAST_ADMIN` when the last active admin would be demoted
-    or deactivated. Deactivating a user ends their sessions at once.
+
+def update_user(
+    db: Session, user: User, *, changes: dict[str, Any], verification_required: bool = False
+) -> User:
+    """Apply validated `changes` (email, name, role, is_active, email_verified) to `user`.
+
+    Raises `EMAIL_ALREADY_REGISTERED`, or `LAST_ADMIN` when the last active admin would
+    be demoted or deactivated. Deactivation ends sessions and API tokens at once. A new
+    email is unverified while `verification_required`, unless `email_verified` says.
     """
+    changes = dict(changes)
+    before = audit.snapshot(user)
+    if "email_verified" in changes:
+        changes["email_verified_at"] = utcnow() if changes.pop("email_verified") else None
+    elif verification_required and changes.get("email", user.email) != user.email:
+        changes["email_verified_at"] = None
     if not changes:
         return user
     was_active_admin = _is_active_admin(user)
@@ -102,11 +140,13 @@ def update_user(db: Session, user: User, *, changes: dict[str, Any]) -> User:
         raise AppError(ErrorCode.LAST_ADMIN)
     if changes.get("is_active") is False:
         revoke_user_sessions(db, user.id)
+        api_tokens.revoke_all(db, user.id)
+    _record_update(db, user, audit.changes_of(user, before))
     return user
 
 
 def delete_user(db: Session, user: User) -> None:
-    """Delete `user` with their sessions and items; raises `LAST_ADMIN`."""
+    """Delete `user` with their sessions, tokens and items; raises `LAST_ADMIN`."""
     was_active_admin = _is_active_admin(user)
     if was_active_admin:
         _lock_active_admins(db)
@@ -115,6 +155,7 @@ def delete_user(db: Session, user: User) -> None:
         raise AppError(ErrorCode.USER_NOT_FOUND)
     if was_active_admin and _active_admins_left(db) == 0:
         raise AppError(ErrorCode.LAST_ADMIN)
+    audit.record(db, AuditAction.USER_DELETED, target=user)
 
 
 def set_password(
@@ -125,9 +166,10 @@ def set_password(
     expected_hash: str | None = None,
     expected_email: str | None = None,
     keep_session: uuid.UUID | None = None,
+    revoke_tokens: bool = False,
 ) -> bool:
     """The one way a password changes: store `password_hash` and end every session of
-    the user but `keep_session`.
+    the user but `keep_session` (and their API tokens if `revoke_tokens`).
 
     With `expected_hash` (and `expected_email`) it is a compare-and-swap: nothing
     changes (and `False` comes back) unless the stored values are still those, so of
@@ -142,6 +184,8 @@ def set_password(
     if swapped.rowcount != 1:
         return False
     revoke_user_sessions(db, user.id, keep=keep_session)
+    if revoke_tokens:
+        api_tokens.revoke_all(db, user.id)
     return True
 
 
@@ -164,7 +208,8 @@ def check_email_free(db: Session, _admin: User, *, email: str) -> None:
 def create_user_as_admin(
     db: Session, _admin: User, *, user_in: UserRegister, password_hash: str
 ) -> User:
-    """`create_user` for an admin (role and active state come from `user_in`)."""
+    """`create_user` for an admin (role and active state come from `user_in`; the
+    email counts as verified)."""
     return create_user(db, user_in=user_in, password_hash=password_hash)
 
 
@@ -180,11 +225,15 @@ def update_user_as_admin(
     user_id: uuid.UUID,
     changes: dict[str, Any],
     password_hash: str | None = None,
+    verification_required: bool = False,
 ) -> User:
     """Change any account field, and set its password when `password_hash` is given."""
-    user = update_user(db, get_user(db, user_id), changes=changes)
+    user = update_user(
+        db, get_user(db, user_id), changes=changes, verification_required=verification_required
+    )
     if password_hash is not None:
         set_password(db, user, password_hash=password_hash)
+        audit.record(db, AuditAction.USER_UPDATED, target=user, changes={"password": "changed"})
     return user
 
 

@@ -1,6 +1,6 @@
-"""Sign-up, sign-in, token refresh, sign-out, sessions and password reset (`/auth`).
+"""Sign-up, sign-in, token refresh, sign-out and sessions (`/auth`).
 
-Thin routes: the rules are in `credentials`, `sessions` and `accounts`.
+Thin routes: the rules are in `credentials`, `sign_in` and `sessions`.
 """
 
 import uuid
@@ -8,31 +8,23 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Form, Path, Request, status
 
-from app import credentials, mail, sessions
+from app import credentials, mail, sessions, sign_in
 from app.credentials import REGISTRATION_TAKEN_STATUS
-from app.deps import Client, DatabaseDep, SettingsDep, SignedIn, State
+from app.deps import Client, DatabaseDep, SettingsDep, SignedInWithSession, State
 from app.errors import SIGNED_IN, AppError, ErrorCode, responses
-from app.models import (
-    LoginRequest,
-    Message,
-    OAuth2Token,
-    PasswordGrant,
-    PasswordResetConfirm,
-    PasswordResetRequest,
-    RefreshRequest,
-    SessionPublic,
-    TokenPair,
-    UserPublic,
-    UserRegister,
-)
+from app.models import SessionPublic, UserPublic, UserRegister
+from app.payloads import LoginRequest, OAuth2Token, PasswordGrant, RefreshRequest, TokenPair
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 SessionId = Annotated[uuid.UUID, Path(alias="sessionId", description="The session's id")]
 
 SIGN_IN_ERRORS = responses(
-    ErrorCode.LOGIN_BAD_CREDENTIALS, ErrorCode.ACCOUNT_DISABLED, ErrorCode.TOO_MANY_ATTEMPTS
+    ErrorCode.LOGIN_BAD_CREDENTIALS,
+    ErrorCode.ACCOUNT_DISABLED,
+    ErrorCode.EMAIL_NOT_VERIFIED,
+    ErrorCode.TOO_MANY_ATTEMPTS,
 )
-RESET_REQUESTED = "If that email belongs to an account, a password reset link is on its way."
+SESSION_ONLY = responses(*SIGNED_IN, ErrorCode.API_TOKEN_NOT_ALLOWED)
 
 
 @router.post(
@@ -44,16 +36,23 @@ RESET_REQUESTED = "If that email belongs to an account, a password reset link is
         ErrorCode.REGISTRATION_DISABLED,
     ),
 )
-async def register(body: UserRegister, request: Request, state: State) -> UserPublic:
-    """Create an account (role USER)."""
-    user = await credentials.register(state, user_in=body, abandoned=request.is_disconnected)
+async def register(
+    body: UserRegister, request: Request, state: State, background: BackgroundTasks
+) -> UserPublic:
+    """Create an account (role USER); with REQUIRE_EMAIL_VERIFICATION, mail the link
+    that verifies its address."""
+    user, verification = await credentials.register(
+        state, user_in=body, abandoned=request.is_disconnected
+    )
+    if verification is not None:
+        background.add_task(mail.send, state.settings, verification)
     return UserPublic.model_validate(user)
 
 
 @router.post("/login", operation_id="auth-login", responses=SIGN_IN_ERRORS)
 async def login(body: LoginRequest, request: Request, state: State, client: Client) -> TokenPair:
     """Sign in with email and password; returns an access and a refresh token."""
-    return await credentials.sign_in(
+    return await sign_in.sign_in(
         state, credentials=body, client=client, abandoned=request.is_disconnected
     )
 
@@ -66,7 +65,7 @@ async def token(
     client: Client,
 ) -> OAuth2Token:
     """OAuth2 password flow (form fields `username` = email, `password`), for Swagger UI."""
-    pair = await credentials.sign_in(
+    pair = await sign_in.sign_in(
         state,
         credentials=LoginRequest(email=form.username, password=form.password),
         client=client,
@@ -91,60 +90,26 @@ async def refresh(body: RefreshRequest, database: DatabaseDep, settings: Setting
     return pair
 
 
-@router.post(
-    "/password-reset",
-    status_code=status.HTTP_202_ACCEPTED,
-    operation_id="auth-password-reset-request",
-)
-async def request_password_reset(
-    body: PasswordResetRequest, state: State, client: Client, background: BackgroundTasks
-) -> Message:
-    """Email a single-use reset link (valid for PASSWORD_RESET_EXPIRE_MINUTES).
-
-    The answer is the same whether or not the email belongs to an account.
-    """
-    reset = await credentials.reset_mail(state, email=body.email, client=client)
-    if reset is not None:
-        background.add_task(mail.send_password_reset, state.settings, *reset)
-    return Message(detail=RESET_REQUESTED)
-
-
-@router.post(
-    "/password-reset/confirm",
-    status_code=status.HTTP_204_NO_CONTENT,
-    operation_id="auth-password-reset-confirm",
-    responses=responses(ErrorCode.RESET_TOKEN_INVALID),
-)
-async def confirm_password_reset(body: PasswordResetConfirm, state: State) -> None:
-    """Set a new password with a reset token; every session of the user is signed out.
-
-    The token is bound to the password it was issued for, so it dies once used.
-    """
-    await credentials.reset_password(state, token=body.token, new_password=body.new_password)
-
-
-signed_in_router = APIRouter(prefix="/auth", tags=["auth"], responses=responses(*SIGNED_IN))
+signed_in_router = APIRouter(prefix="/auth", tags=["auth"], responses=SESSION_ONLY)
 
 
 @signed_in_router.post("/logout", status_code=204, operation_id="auth-logout")
-async def logout(caller: SignedIn) -> None:
+async def logout(caller: SignedInWithSession) -> None:
     """Sign out this session: its access and refresh tokens stop working at once."""
     await caller.run(sessions.end_session, session_id=caller.claims.session_id)
 
 
 @signed_in_router.post("/logout-all", status_code=204, operation_id="auth-logout-all")
-async def logout_all(caller: SignedIn) -> None:
+async def logout_all(caller: SignedInWithSession) -> None:
     """Sign out every session of the caller."""
     await caller.run(sessions.end_all_sessions)
 
 
-sessions_router = APIRouter(
-    prefix="/auth/sessions", tags=["sessions"], responses=responses(*SIGNED_IN)
-)
+sessions_router = APIRouter(prefix="/auth/sessions", tags=["sessions"], responses=SESSION_ONLY)
 
 
 @sessions_router.get("", operation_id="sessions-list")
-async def list_sessions(caller: SignedIn) -> list[SessionPublic]:
+async def list_sessions(caller: SignedInWithSession) -> list[SessionPublic]:
     """The caller's live sessions, newest first; `current` marks this one."""
     return await caller.read(sessions.live_sessions, current=caller.claims.session_id)
 
@@ -155,6 +120,6 @@ async def list_sessions(caller: SignedIn) -> list[SessionPublic]:
     operation_id="sessions-revoke",
     responses=responses(ErrorCode.SESSION_NOT_FOUND),
 )
-async def delete_session(session_id: SessionId, caller: SignedIn) -> None:
+async def delete_session(session_id: SessionId, caller: SignedInWithSession) -> None:
     """Sign out one of the caller's sessions (for example a lost device)."""
     await caller.run(sessions.revoke_session, session_id=session_id)

@@ -12,6 +12,7 @@ from pydantic import EmailStr, Field, SecretStr, ValidationError, field_validato
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIN_SECRET_LENGTH = 32
+MAX_PREVIOUS_KEYS = 3
 PLACEHOLDER_SECRETS = frozenset(
     {
         "change-me",
@@ -51,6 +52,7 @@ class Settings(BaseSettings):
     database_pool_pre_ping: bool = True
 
     jwt_secret_key: SecretStr | None = None
+    jwt_previous_secret_keys: Annotated[list[SecretStr], NoDecode] = []
     jwt_secret_key_file: Path = Path(".jwt-secret")
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
     access_token_expire_minutes: int = Field(30, ge=1)
@@ -59,6 +61,8 @@ class Settings(BaseSettings):
 
     cors_origins: Annotated[list[str], NoDecode] = []
     allow_registration: bool = True
+    require_email_verification: bool = False
+    audit_retention_days: int = Field(365, ge=0)
     first_admin_email: EmailStr | None = None
     first_admin_password: SecretStr | None = None
 
@@ -87,9 +91,9 @@ class Settings(BaseSettings):
     web_concurrency: int | None = Field(None, ge=1)
     forwarded_allow_ips: str = "127.0.0.1"
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "jwt_previous_secret_keys", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
@@ -121,10 +125,7 @@ class Settings(BaseSettings):
         if self.environment == "production":
             if not key:
                 raise ValueError("JWT_SECRET_KEY must be set in production")
-            if len(key) < MIN_SECRET_LENGTH:
-                raise ValueError(f"JWT_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters")
-            if key.lower() in PLACEHOLDER_SECRETS:
-                raise ValueError("JWT_SECRET_KEY is a placeholder; set a random value")
+            _check_key("JWT_SECRET_KEY", key)
         elif not key:
             generated = (
                 secrets.token_urlsafe(48)
@@ -132,6 +133,17 @@ class Settings(BaseSettings):
                 else _read_or_create_secret(self.jwt_secret_key_file)
             )
             self.jwt_secret_key = SecretStr(generated)
+        return self
+
+    @model_validator(mode="after")
+    def _check_previous_keys(self) -> Self:
+        previous = [key.get_secret_value() for key in self.jwt_previous_secret_keys]
+        if len(previous) > MAX_PREVIOUS_KEYS:
+            raise ValueError(f"JWT_PREVIOUS_SECRET_KEYS takes at most {MAX_PREVIOUS_KEYS} keys")
+        for key in previous:
+            _check_key("JWT_PREVIOUS_SECRET_KEYS", key)
+        if len({self.secret_key, *previous}) != len(previous) + 1:
+            raise ValueError("JWT_PREVIOUS_SECRET_KEYS must differ from each other and the key")
         return self
 
     @property
@@ -148,11 +160,23 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
     @property
+    def previous_secret_keys(self) -> list[str]:
+        """Keys that only verify tokens, from before a rotation."""
+        return [key.get_secret_value() for key in self.jwt_previous_secret_keys]
+
+    @property
     def secret_key(self) -> str:
         """The JWT signing key (always set once validation has passed)."""
         if self.jwt_secret_key is None:  # pragma: no cover - the validator always sets it
             raise RuntimeError("JWT secret key not resolved")
         return self.jwt_secret_key.get_secret_value()
+
+
+def _check_key(variable: str, key: str) -> None:
+    if len(key) < MIN_SECRET_LENGTH:
+        raise ValueError(f"{variable} must be at least {MIN_SECRET_LENGTH} characters")
+    if key.lower() in PLACEHOLDER_SECRETS:
+        raise ValueError(f"{variable} is a placeholder; set a random value")
 
 
 def _read_or_create_secret(path: Path) -> str:

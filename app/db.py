@@ -112,7 +112,12 @@ def _in_transaction(
     engine: Engine, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
 ) -> T:
     with Session(engine, expire_on_commit=False) as db:
-        result = fn(db, *args, **kwargs)
+        try:
+            result = fn(db, *args, **kwargs)
+        except AppError as error:
+            if error.keep_changes:
+                db.commit()
+            raise
         db.commit()
         return result
 

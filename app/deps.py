@@ -4,11 +4,13 @@ None of them touches the database: routes run database work as units (`db.py`),
 through a `Caller` when the work is done on behalf of a signed-in user.
 """
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import OAuth2PasswordBearer
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 
+from app import api_tokens
 from app.caller import Caller
 from app.config import Settings
 from app.db import Database
@@ -58,26 +60,60 @@ async def get_client(request: Request) -> ClientInfo:
 
 Client = Annotated[ClientInfo, Depends(get_client)]
 
-# The token URL is relative to the docs page (/api/v1/docs), so Swagger UI's
-# "Authorize" posts to /api/v1/auth/token whatever prefix is configured.
-bearer_token = OAuth2PasswordBearer(tokenUrl="auth/token", auto_error=False)
+# Two ways to send a credential, both as `Authorization: Bearer`: an access token from
+# a sign-in (the token URL is relative to the docs page, so Swagger UI's "Authorize"
+# posts to <prefix>/auth/token), or a personal API token (`sqa_pat_...`).
+session_token = OAuth2PasswordBearer(tokenUrl="auth/token", scheme_name="session", auto_error=False)
+api_token = HTTPBearer(
+    scheme_name="apiToken",
+    description="A personal API token (`sqa_pat_...`) from POST /users/me/tokens",
+    auto_error=False,
+)
 
 
-async def get_caller(token: Annotated[str | None, Depends(bearer_token)], state: State) -> Caller:
-    """The caller named by a valid access token, else 401."""
-    if token is None:
+async def get_caller(
+    request: Request,
+    bearer: Annotated[str | None, Depends(session_token)],
+    _api_token: Annotated[HTTPAuthorizationCredentials | None, Depends(api_token)],
+    state: State,
+) -> Caller:
+    """The caller named by a well-formed credential, else 401 (each unit then checks
+    it against the database)."""
+    if bearer is None:
         raise AppError(ErrorCode.NOT_AUTHENTICATED)
+    if bearer.startswith(api_tokens.PREFIX):  # never also tried as a JWT
+        if not api_tokens.well_formed(bearer):
+            raise AppError(ErrorCode.TOKEN_INVALID)
+        return Caller(state.database, bearer, method=request.method)
     try:
-        claims = decode_session_token(state.settings, token, "access")
+        claims = decode_session_token(state.settings, bearer, "access")
     except InvalidTokenError:
         raise AppError(ErrorCode.TOKEN_INVALID) from None
-    return Caller(state.database, claims)
-
-
-async def get_admin_caller(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
-    """The caller, whose units refuse anyone but an admin (403)."""
-    return Caller(caller.database, caller.claims, admin_only=True)
+    return Caller(state.database, claims, method=request.method)
 
 
 SignedIn = Annotated[Caller, Depends(get_caller)]
+
+
+async def get_admin_caller(caller: SignedIn) -> Caller:
+    """The caller, whose units refuse anyone but an admin (403)."""
+    return replace(caller, admin_only=True)
+
+
+async def get_session_caller(caller: SignedIn) -> Caller:
+    """The caller if signed in with a session; an API token gets 403 (sessions, tokens
+    and the password are managed from a signed-in session)."""
+    caller.claims  # noqa: B018 - refuses API tokens
+    return caller
+
+
 SignedInAdmin = Annotated[Caller, Depends(get_admin_caller)]
+SignedInWithSession = Annotated[Caller, Depends(get_session_caller)]
+
+
+async def get_admin_session_caller(caller: SignedInWithSession) -> Caller:
+    """An admin signed in with a session (API tokens manage no tokens)."""
+    return replace(caller, admin_only=True)
+
+
+SignedInAdminWithSession = Annotated[Caller, Depends(get_admin_session_caller)]

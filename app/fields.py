@@ -28,6 +28,15 @@ PASSWORD_MAX_BYTES = 72  # bcrypt ignores anything longer; refuse instead of tru
 
 T = TypeVar("T")
 
+# Every constraint gets a stable name, so migrations are deterministic.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
 
 def utcnow() -> datetime:
     """The current time, timezone-aware, in UTC."""

@@ -6,7 +6,7 @@ from sqlmodel import Session
 
 from app.deps import DatabaseDep, SettingsDep
 from app.errors import ErrorCode, responses
-from app.models import Health, Readiness
+from app.payloads import Health, Readiness
 
 router = APIRouter(tags=["health"])
 

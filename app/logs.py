@@ -1,17 +1,16 @@
 """Logging: one format for the app and uvicorn, each line tagged with its request id."""
 
 import logging
-from contextvars import ContextVar
 from typing import Any
 
-request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
+from app.context import origin_var
 
 
 class RequestIdFilter(logging.Filter):
     """Adds `request_id` (or `-` outside a request) to every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get()
+        record.request_id = origin_var.get().request_id
         return True
 
 

@@ -1,44 +1,75 @@
-"""Outgoing email (password reset links) over SMTP, or the log in development."""
+"""Outgoing email (password reset and email verification links) over SMTP, or the log
+in development. Mails are sent after the response, by the route's background tasks."""
 
 import logging
 import smtplib
 import ssl
+from dataclasses import dataclass
 from email.message import EmailMessage
+from typing import Literal
 from urllib.parse import urlencode
 
 from app.config import Settings
+from app.tokens import VERIFY_EMAIL_HOURS
 
 logger = logging.getLogger(__name__)
 
-
-def reset_link(settings: Settings, token: str) -> str:
-    """The frontend page where a user sets a new password with `token`."""
-    return f"{settings.frontend_url.rstrip('/')}/reset-password?{urlencode({'token': token})}"
+MailKind = Literal["reset", "verify"]
+_PAGES = {"reset": "reset-password", "verify": "verify-email"}
 
 
-def send_password_reset(settings: Settings, to: str, token: str) -> None:
-    """Mail a reset link to `to`; without SMTP, log it (development) or say why not.
+@dataclass(frozen=True, slots=True)
+class Mail:
+    """A link to mail: to whom, for what, with which token."""
+
+    kind: MailKind
+    to: str
+    token: str
+
+
+def link(settings: Settings, kind: MailKind, token: str) -> str:
+    """The frontend page that receives `token` (it calls the API; mail scanners that
+    open links change nothing)."""
+    page = _PAGES[kind]
+    return f"{settings.frontend_url.rstrip('/')}/{page}?{urlencode({'token': token})}"
+
+
+def _compose(settings: Settings, mail: Mail) -> EmailMessage:
+    url, name = link(settings, mail.kind, mail.token), settings.app_name
+    message = EmailMessage()
+    message["From"], message["To"] = settings.smtp_from, mail.to
+    if mail.kind == "reset":
+        minutes = settings.password_reset_expire_minutes
+        message["Subject"] = f"Reset your {name} password"
+        message.set_content(
+            f"Someone asked to reset the password of your {name} account.\n\n"
+            f"Set a new password here (the link works once, for {minutes} minutes):\n\n"
+            f"{url}\n\n"
+            "If it was not you, ignore this email; your password stays as it is.\n"
+        )
+    else:
+        message["Subject"] = f"Confirm your email address for {name}"
+        message.set_content(
+            f"Confirm that this address belongs to your {name} account "
+            f"(the link works once, for {VERIFY_EMAIL_HOURS} hours):\n\n"
+            f"{url}\n\n"
+            "If you did not sign up, ignore this email.\n"
+        )
+    return message
+
+
+def send(settings: Settings, mail: Mail) -> None:
+    """Mail `mail`; without SMTP, log the link (development) or say why not.
 
     Runs after the response has been sent; failures are logged, never raised.
     """
-    link = reset_link(settings, token)
     if not settings.smtp_host:
         if settings.environment == "production":
-            logger.error("SMTP_HOST is not set: password reset email to %s not sent", to)
+            logger.error("SMTP_HOST is not set: %s email to %s not sent", mail.kind, mail.to)
         else:
-            logger.warning("SMTP is not configured; password reset link for %s: %s", to, link)
+            url = link(settings, mail.kind, mail.token)
+            logger.warning("SMTP is not configured; %s link for %s: %s", mail.kind, mail.to, url)
         return
-    message = EmailMessage()
-    message["Subject"] = f"Reset your {settings.app_name} password"
-    message["From"] = settings.smtp_from
-    message["To"] = to
-    minutes = settings.password_reset_expire_minutes
-    message.set_content(
-        f"Someone asked to reset the password of your {settings.app_name} account.\n\n"
-        f"Set a new password here (the link works once, for {minutes} minutes):\n\n"
-        f"{link}\n\n"
-        "If it was not you, ignore this email; your password stays as it is.\n"
-    )
     try:
         with smtplib.SMTP(
             settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout
@@ -47,6 +78,6 @@ def send_password_reset(settings: Settings, to: str, token: str) -> None:
                 smtp.starttls(context=ssl.create_default_context())
             if settings.smtp_user and settings.smtp_password:
                 smtp.login(settings.smtp_user, settings.smtp_password.get_secret_value())
-            smtp.send_message(message)
+            smtp.send_message(_compose(settings, mail))
     except (OSError, smtplib.SMTPException):
-        logger.exception("Could not send the password reset email to %s", to)
+        logger.exception("Could not send the %s email to %s", mail.kind, mail.to)

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from app import auth, docs, handlers, health, items, openapi, users
+from app import auth, docs, email_links, events, handlers, health, items, openapi, users
 from app.config import Settings, get_settings
 from app.middleware import (
     REQUEST_ID_HEADER,
@@ -18,7 +18,17 @@ from app.middleware import (
 from app.proxies import ForwardedHeadersMiddleware
 from app.state import AppState, app_state
 
-API_ROUTERS = (auth.router, auth.signed_in_router, auth.sessions_router, users.router, items.router)
+API_ROUTERS = (
+    auth.router,
+    email_links.router,
+    auth.signed_in_router,
+    auth.sessions_router,
+    events.router,
+    users.router,
+    users.my_tokens_router,
+    users.tokens_router,
+    items.router,
+)
 
 
 @asynccontextmanager

@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.context import Origin, origin_var
 from app.errors import ErrorCode
-from app.logs import request_id_var
 from app.passwords import RequestAbandoned
 
 logger = logging.getLogger(__name__)
@@ -40,8 +40,9 @@ class HttpMiddleware:
 class RequestIdMiddleware(HttpMiddleware):
     """Gives every request an id: the client's `X-Request-ID` if sane, else a new one.
 
-    The id is echoed in the response header, kept in `request.state.request_id` and
-    added to every log line written while the request is handled.
+    The id is echoed in the response header, kept in `request.state.request_id`, and
+    kept with the client's address and user agent in the request's `Origin`
+    (`app.context`), which tags every log line and audit event of the request.
     """
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -54,11 +55,21 @@ class RequestIdMiddleware(HttpMiddleware):
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
-        token = request_id_var.set(request_id)
+        token = origin_var.set(_origin(scope, request_id))
         try:
             await self.app(scope, receive, send_with_request_id)
         finally:
-            request_id_var.reset(token)
+            origin_var.reset(token)
+
+
+def _origin(scope: Scope, request_id: str) -> Origin:
+    client = scope.get("client")
+    user_agent = next((v for k, v in scope["headers"] if k == b"user-agent"), None)
+    return Origin(
+        request_id=request_id,
+        ip_address=client[0][:45] if client else None,
+        user_agent=user_agent.decode("latin-1")[:255] if user_agent else None,
+    )
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

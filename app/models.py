@@ -9,10 +9,10 @@ types and base classes live in `fields.py`.
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Self
 
 import sqlalchemy as sa
-from pydantic import ConfigDict, model_validator
+from pydantic import ConfigDict, field_validator, model_validator
 from sqlmodel import Field, SQLModel
 
 from app.fields import (
@@ -29,15 +29,6 @@ from app.fields import (
     state_storable_text,
     timestamp,
 )
-
-SQLModel.metadata.naming_convention = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
 
 # Users
 
@@ -63,8 +54,15 @@ class User(UserBase, table=True):
         sa_type=sa.Enum(Role, name="user_role", native_enum=False, length=16),
     )
     is_active: bool = True
+    email_verified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    verification_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = timestamp()
     updated_at: datetime = timestamp()
+
+    @property
+    def email_verified(self) -> bool:
+        """Whether the account's current email address has been proven."""
+        return self.email_verified_at is not None
 
     __table_args__ = (
         sa.Index("ix_users_created_at_id", "created_at", "id"),
@@ -113,6 +111,7 @@ class UserUpdateMe(_ProfileUpdate):
 class UserUpdate(_ProfileUpdate):
     role: Omittable[Role] = None
     is_active: Omittable[bool] = None
+    email_verified: Omittable[bool] = None
     password: Omittable[Password] = None
 
 
@@ -125,6 +124,7 @@ class UserPublic(UserBase, OutputModel):
     id: uuid.UUID
     role: Role
     is_active: bool
+    email_verified: bool
     created_at: datetime
     updated_at: datetime
 
@@ -210,67 +210,91 @@ class ItemPublic(ItemBase, OutputModel):
     updated_at: datetime
 
 
-# Authentication payloads
+# Personal API tokens: for scripts; stored as SHA-256 hashes only.
 
 
-class LoginRequest(InputModel):
-    email: Email
-    password: Annotated[str, Field(max_length=1024)]
+class TokenScope(StrEnum):
+    READ = "read"  # safe methods (GET)
+    WRITE = "write"  # any method
+    ADMIN = "admin"  # admin routes, while the owner is an admin
 
 
-class PasswordGrant(InputModel):
-    """The OAuth2 password grant of RFC 6749 (a form), as Swagger UI's "Authorize" sends it."""
-
-    model_config = ConfigDict(alias_generator=None)  # RFC 6749 names
-    grant_type: Literal["password"] = "password"
-    username: Email = Field(description="The account's email")
-    password: Annotated[str, Field(max_length=1024)]
-    scope: Annotated[str, Field(max_length=1024)] = ""
-    client_id: Annotated[str | None, Field(max_length=255)] = None
-    client_secret: Annotated[str | None, Field(max_length=255)] = None
+class ApiTokenBase(CamelModel):
+    name: str = Field(max_length=100)
+    prefix: str = Field(max_length=16, description="The token's first characters")
+    last4: str = Field(max_length=4, description="Its last 4 characters")
+    created_at: datetime = timestamp()
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class RefreshRequest(InputModel):
-    refresh_token: Annotated[str, Field(max_length=4096)]
+class ApiToken(ApiTokenBase, table=True):
+    __tablename__ = "api_tokens"
+
+    id: uuid.UUID = new_id()
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    scopes: str = Field(max_length=64)  # comma-separated TokenScope values
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    @property
+    def scope_set(self) -> frozenset[TokenScope]:
+        """The token's scopes."""
+        return frozenset(TokenScope(scope) for scope in self.scopes.split(",") if scope)
 
 
-class PasswordResetRequest(InputModel):
-    email: Email
+class ApiTokenCreate(InputModel):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    scopes: Annotated[list[TokenScope], Field(min_length=1, max_length=3)]
+    expires_in_days: Annotated[int, Field(ge=1, le=365)] = 90
 
 
-class PasswordResetConfirm(InputModel):
-    token: Annotated[str, Field(max_length=4096)]
-    new_password: Password
+class ApiTokenPublic(ApiTokenBase, OutputModel):
+    id: uuid.UUID
+    scopes: list[TokenScope]
+
+    @field_validator("scopes", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return value.split(",") if isinstance(value, str) else value
 
 
-class TokenPair(CamelModel):
-    access_token: str
-    refresh_token: str
-    token_type: Literal["bearer"] = "bearer"
-    expires_in: int
+class ApiTokenCreated(ApiTokenPublic):
+    token: str = Field(description="The token itself: shown this once, never stored")
 
 
-class OAuth2Token(SQLModel):
-    """The RFC 6749 token response of `/auth/token` (snake_case by that standard)."""
-
-    access_token: str
-    token_type: Literal["bearer"] = "bearer"
-    expires_in: int
-    refresh_token: str
+# The audit log: who did what to what, kept after the accounts it names are gone.
 
 
-# Small shared responses
+class AuditEventBase(CamelModel):
+    occurred_at: datetime = timestamp()
+    action: str = Field(max_length=40)
+    outcome: str = Field(max_length=16)
+    reason: str | None = Field(default=None, max_length=64)
+    actor_kind: str = Field(max_length=16)
+    actor_id: uuid.UUID | None = Field(default=None, index=True)  # no foreign key: history
+    actor_email: str | None = Field(default=None, max_length=254)
+    credential_id: uuid.UUID | None = None
+    target_type: str | None = Field(default=None, max_length=32)
+    target_id: str | None = Field(default=None, max_length=64)
+    target_label: str | None = Field(default=None, max_length=255)
+    ip_address: str | None = Field(default=None, max_length=45)
+    user_agent: str | None = Field(default=None, max_length=255)
+    request_id: str | None = Field(default=None, max_length=128)
+    changes: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
 
 
-class Message(SQLModel):
-    detail: str
+class AuditEvent(AuditEventBase, table=True):
+    __tablename__ = "audit_events"
+
+    id: uuid.UUID = new_id()
+
+    __table_args__ = (
+        sa.Index("ix_audit_events_occurred_at_id", "occurred_at", "id"),
+        sa.Index("ix_audit_events_target", "target_type", "target_id"),
+        sa.Index("ix_audit_events_action_occurred_at", "action", "occurred_at"),
+    )
 
 
-class Health(SQLModel):
-    status: Literal["healthy"] = "healthy"
-    version: str
-    environment: str
-
-
-class Readiness(SQLModel):
-    status: Literal["ready"] = "ready"
+class AuditEventPublic(AuditEventBase, OutputModel):
+    id: uuid.UUID

@@ -8,17 +8,27 @@ Functions here flush; the unit that calls them commits.
 """
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session, col, delete, or_, select, update
 
+from app import audit
+from app.audit import AuditAction, Outcome
 from app.config import Settings
 from app.errors import AppError, ErrorCode
 from app.fields import utcnow
-from app.models import AuthSession, SessionPublic, TokenPair, User
-from app.tokens import InvalidTokenError, create_session_token, decode_session_token, hash_token
+from app.models import AuthSession, SessionPublic, User
+from app.payloads import TokenPair
+from app.tokens import (
+    InvalidTokenError,
+    SessionClaims,
+    create_session_token,
+    decode_session_token,
+    hash_token,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +71,10 @@ def _issue_tokens(
     return pair, hash_token(refresh)
 
 
-def open_session(db: Session, user: User, *, settings: Settings, client: ClientInfo) -> TokenPair:
-    """Start a session for `user` and return its first token pair.
+def open_session(
+    db: Session, user: User, *, settings: Settings, client: ClientInfo
+) -> tuple[TokenPair, uuid.UUID]:
+    """Start a session for `user`; returns its first token pair and its id.
 
     The user's expired and revoked sessions are deleted on the way, so the table
     stays as small as the number of live sessions.
@@ -87,7 +99,24 @@ def open_session(db: Session, user: User, *, settings: Settings, client: ClientI
         settings, user_id=user.id, session_id=row.id, session_expires_at=row.expires_at, now=now
     )
     db.add(row)
-    return pair
+    return pair, row.id
+
+
+def _revoke_on_reuse(
+    db: Session, claims: SessionClaims, this_session: Sequence[ColumnElement[bool]], now: datetime
+) -> None:
+    """A refresh token that did not rotate: revoke its session; a live session's spent
+    token means it was copied (or stolen), which the audit log records."""
+    revoked = db.exec(update(AuthSession).where(*this_session).values(revoked_at=now))
+    if revoked.rowcount:
+        audit.record(
+            db,
+            AuditAction.REFRESH_REUSED,
+            outcome=Outcome.DENIED,
+            target_type="session",
+            target_id=claims.session_id,
+            changes={"user": str(claims.user_id)},
+        )
 
 
 def rotate_session(db: Session, *, settings: Settings, refresh_token: str) -> TokenPair | None:
@@ -127,7 +156,7 @@ def rotate_session(db: Session, *, settings: Settings, refresh_token: str) -> To
         .values(refresh_token_hash=new_hash, last_used_at=now, expires_at=expires_at)
     )
     if swapped.rowcount != 1:
-        db.exec(update(AuthSession).where(*this_session).values(revoked_at=now))
+        _revoke_on_reuse(db, claims, this_session, now)
         return None
     return pair
 
@@ -150,6 +179,7 @@ def revoke_session(db: Session, user: User, *, session_id: uuid.UUID) -> None:
     )
     if result.rowcount != 1:
         raise AppError(ErrorCode.SESSION_NOT_FOUND)
+    audit.record(db, AuditAction.SESSION_REVOKED, target_type="session", target_id=session_id)
 
 
 def end_session(db: Session, user: User, *, session_id: uuid.UUID) -> None:
@@ -159,11 +189,13 @@ def end_session(db: Session, user: User, *, session_id: uuid.UUID) -> None:
         .where(col(AuthSession.id) == session_id, col(AuthSession.user_id) == user.id)
         .values(revoked_at=utcnow())
     )
+    audit.record(db, AuditAction.LOGOUT, target=user)
 
 
 def end_all_sessions(db: Session, user: User) -> None:
     """Sign out everywhere: revoke every session of `user`."""
     revoke_user_sessions(db, user.id)
+    audit.record(db, AuditAction.LOGOUT, reason="everywhere", target=user)
 
 
 def revoke_user_sessions(db: Session, user_id: uuid.UUID, *, keep: uuid.UUID | None = None) -> None:

@@ -1,4 +1,11 @@
-"""Signed tokens (JWT, one purpose each) and the hashes and fingerprints kept of them."""
+"""Signed tokens (JWT, one purpose each) and the hashes and fingerprints kept of them.
+
+Every token names the key that signed it (`kid`, a digest of the key, never the key):
+verification takes that key from JWT_SECRET_KEY or JWT_PREVIOUS_SECRET_KEYS, so keys
+can be rotated without signing anyone out. A token without `kid` (issued before kids
+existed) is tried against the previous keys only when the current one finds its
+signature wrong, never when it has expired.
+"""
 
 import hashlib
 import hmac
@@ -12,11 +19,22 @@ import jwt
 from app.config import Settings
 from app.fields import utcnow
 
-TokenType = Literal["access", "refresh", "reset"]
+TokenType = Literal["access", "refresh", "reset", "verify_email"]
+VERIFY_EMAIL_HOURS = 24
 
 
 class InvalidTokenError(Exception):
     """A token that is malformed, expired, forged, or meant for something else."""
+
+
+def key_id(key: str) -> str:
+    """The `kid` of a signing key: the first 16 hex characters of its SHA-256."""
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _keys(settings: Settings) -> dict[str, str]:
+    """kid -> key, the current key first."""
+    return {key_id(key): key for key in (settings.secret_key, *settings.previous_secret_keys)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,12 +46,14 @@ class SessionClaims:
 
 
 @dataclass(frozen=True, slots=True)
-class ResetClaims:
-    """What a password reset token says: whose it is, and a fingerprint of the account's
-    email and password when it was issued (it works only while both are unchanged)."""
+class AccountClaims:
+    """What a reset or verification token says: whose it is, a fingerprint of what it
+    is bound to (the account's email, and password for a reset), and the key that
+    signed it (the fingerprint was made with that key)."""
 
     user_id: uuid.UUID
-    account_fingerprint: str
+    fingerprint: str
+    key: str
 
 
 def create_token(
@@ -58,30 +78,49 @@ def create_token(
         "exp": expires_at,
         "jti": uuid.uuid4().hex,
     }
-    return jwt.encode(payload, settings.secret_key, algorithm=settings.jwt_algorithm)
+    key = settings.secret_key
+    headers = {"kid": key_id(key)}
+    return jwt.encode(payload, key, algorithm=settings.jwt_algorithm, headers=headers)
+
+
+def _verify(settings: Settings, token: str, required: list[str]) -> tuple[dict[str, Any], str]:
+    """The payload of `token` and the key that signed it; raises `jwt.PyJWTError`."""
+    keys = _keys(settings)
+    options: Any = {"require": required}
+    kid = jwt.get_unverified_header(token).get("kid")
+    if kid is not None:
+        if not isinstance(kid, str) or kid not in keys:
+            raise jwt.InvalidKeyError("unknown kid")
+        key = keys[kid]
+        return jwt.decode(token, key, algorithms=[settings.jwt_algorithm], options=options), key
+    for number, key in enumerate(keys.values()):
+        try:
+            payload = jwt.decode(token, key, algorithms=[settings.jwt_algorithm], options=options)
+        except jwt.InvalidSignatureError:
+            if number == len(keys) - 1:
+                raise
+            continue
+        return payload, key
+    raise jwt.InvalidSignatureError  # pragma: no cover - the loop returns or raises
 
 
 def _decode(
     settings: Settings, token: str, token_type: TokenType, claim: str
-) -> tuple[uuid.UUID, str]:
-    """Verify `token` strictly and return its subject and the string claim `claim`.
+) -> tuple[uuid.UUID, str, str]:
+    """Verify `token` strictly; returns its subject, its string claim `claim`, and the
+    key that signed it.
 
     The signature must use the one configured algorithm (so `none` and algorithm
     confusion are refused), `exp` must lie ahead, and `type` must be `token_type`.
     """
     try:
-        payload = jwt.decode(
-            token,
-            settings.secret_key,
-            algorithms=[settings.jwt_algorithm],
-            options={"require": ["sub", "type", "iat", "exp", "jti", claim]},
-        )
+        payload, key = _verify(settings, token, ["sub", "type", "iat", "exp", "jti", claim])
         if payload["type"] != token_type:
             raise InvalidTokenError(f"not a {token_type} token")
         value = payload[claim]
         if not isinstance(value, str):
             raise InvalidTokenError(f"{claim} is not a string")
-        return uuid.UUID(payload["sub"]), value
+        return uuid.UUID(payload["sub"]), value, key
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise InvalidTokenError(str(exc)) from exc
 
@@ -110,23 +149,50 @@ def decode_session_token(
     settings: Settings, token: str, token_type: Literal["access", "refresh"]
 ) -> SessionClaims:
     """The claims of a valid access or refresh token; raises `InvalidTokenError`."""
-    user_id, session_id = _decode(settings, token, token_type, "sid")
+    user_id, session_id, _key = _decode(settings, token, token_type, "sid")
     try:
         return SessionClaims(user_id=user_id, session_id=uuid.UUID(session_id))
     except ValueError as exc:
         raise InvalidTokenError(str(exc)) from exc
 
 
-def account_fingerprint(settings: Settings, *, email: str, password_hash: str) -> str:
-    """A keyed fingerprint of an account's email and password hash."""
-    return fingerprint(settings, f"{email}\n{password_hash}")
+def fingerprint(key: str, value: str) -> str:
+    """A fingerprint of `value` keyed with `key` (non-reversible)."""
+    return hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def matches_account(settings: Settings, *, email: str, password_hash: str, expected: str) -> bool:
-    """Whether an account's email and password hash have the fingerprint `expected`
-    (a constant-time comparison)."""
-    actual = account_fingerprint(settings, email=email, password_hash=password_hash)
-    return hmac.compare_digest(actual, expected)
+def reset_fingerprint(key: str, *, email: str, password_hash: str) -> str:
+    """What a reset token is bound to: the account's email and password hash."""
+    return fingerprint(key, f"{email}\n{password_hash}")
+
+
+def verification_fingerprint(key: str, *, email: str) -> str:
+    """What a verification token is bound to: the address it proves."""
+    return fingerprint(key, f"verify:{email}")
+
+
+def matches(claims: AccountClaims, expected: str) -> bool:
+    """Whether a token's fingerprint is `expected` (a constant-time comparison)."""
+    return hmac.compare_digest(claims.fingerprint, expected)
+
+
+def _account_token(
+    settings: Settings,
+    token_type: TokenType,
+    *,
+    user_id: uuid.UUID,
+    fingerprint: str,
+    lifetime: timedelta,
+) -> str:
+    now = utcnow()
+    return create_token(
+        settings,
+        token_type=token_type,
+        subject=user_id,
+        issued_at=now,
+        expires_at=now + lifetime,
+        claims={"acct": fingerprint},
+    )
 
 
 def create_reset_token(
@@ -134,28 +200,28 @@ def create_reset_token(
 ) -> str:
     """A password reset token: valid once, and only while the email and password it
     was issued for are unchanged."""
-    now = utcnow()
-    return create_token(
-        settings,
-        token_type="reset",
-        subject=user_id,
-        issued_at=now,
-        expires_at=now + timedelta(minutes=settings.password_reset_expire_minutes),
-        claims={"acct": account_fingerprint(settings, email=email, password_hash=password_hash)},
+    bound = reset_fingerprint(settings.secret_key, email=email, password_hash=password_hash)
+    lifetime = timedelta(minutes=settings.password_reset_expire_minutes)
+    return _account_token(settings, "reset", user_id=user_id, fingerprint=bound, lifetime=lifetime)
+
+
+def create_verification_token(settings: Settings, *, user_id: uuid.UUID, email: str) -> str:
+    """An email verification token (24 h): void once the account's email changes."""
+    bound = verification_fingerprint(settings.secret_key, email=email)
+    lifetime = timedelta(hours=VERIFY_EMAIL_HOURS)
+    return _account_token(
+        settings, "verify_email", user_id=user_id, fingerprint=bound, lifetime=lifetime
     )
 
 
-def decode_reset_token(settings: Settings, token: str) -> ResetClaims:
-    """The claims of a valid reset token; raises `InvalidTokenError`."""
-    user_id, account = _decode(settings, token, "reset", "acct")
-    return ResetClaims(user_id=user_id, account_fingerprint=account)
+def decode_account_token(
+    settings: Settings, token: str, token_type: Literal["reset", "verify_email"]
+) -> AccountClaims:
+    """The claims of a valid reset or verification token; raises `InvalidTokenError`."""
+    user_id, bound, key = _decode(settings, token, token_type, "acct")
+    return AccountClaims(user_id=user_id, fingerprint=bound, key=key)
 
 
 def hash_token(token: str) -> str:
-    """The stored form of a refresh token (it has enough entropy for plain SHA-256)."""
+    """The stored form of a high-entropy token (refresh or API token): plain SHA-256."""
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def fingerprint(settings: Settings, value: str) -> str:
-    """A keyed, non-reversible fingerprint of `value`."""
-    return hmac.new(settings.secret_key.encode(), value.encode(), hashlib.sha256).hexdigest()[:32]

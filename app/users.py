@@ -7,18 +7,37 @@ checked or hashed).
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, BackgroundTasks, Path, Query, Response, status
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session, col
 
-from app import accounts, credentials
-from app.deps import Client, SignedIn, SignedInAdmin, State
+from app import accounts, api_tokens, credentials, mail
+from app.deps import (
+    Client,
+    SignedIn,
+    SignedInAdmin,
+    SignedInAdminWithSession,
+    SignedInWithSession,
+    State,
+)
 from app.errors import ADMIN_ONLY, SIGNED_IN, ErrorCode, responses
-from app.models import PasswordChange, Role, User, UserCreate, UserPublic, UserUpdate, UserUpdateMe
+from app.models import (
+    ApiTokenCreate,
+    ApiTokenCreated,
+    ApiTokenPublic,
+    PasswordChange,
+    Role,
+    User,
+    UserCreate,
+    UserPublic,
+    UserUpdate,
+    UserUpdateMe,
+)
 from app.pagination import PAGE_HEADERS, ListQuery, Page, counted, fetch_page
 
 router = APIRouter(prefix="/users", tags=["users"], responses=responses(*SIGNED_IN))
 UserId = Annotated[uuid.UUID, Path(alias="userId", description="The user's id")]
+TokenId = Annotated[uuid.UUID, Path(alias="tokenId", description="The API token's id")]
 
 
 class UserListQuery(ListQuery):
@@ -57,31 +76,40 @@ async def read_me(caller: SignedIn) -> UserPublic:
     responses=responses(
         ErrorCode.EMAIL_ALREADY_REGISTERED,
         ErrorCode.CURRENT_PASSWORD_WRONG,
+        ErrorCode.API_TOKEN_NOT_ALLOWED,
         ErrorCode.TOO_MANY_ATTEMPTS,
     ),
 )
 async def update_me(
-    body: UserUpdateMe, caller: SignedIn, state: State, client: Client
+    body: UserUpdateMe, caller: SignedIn, state: State, client: Client, background: BackgroundTasks
 ) -> UserPublic:
-    """Change the caller's name or email (a new email needs `currentPassword`)."""
-    user = await credentials.update_profile(
+    """Change the caller's name or email (a new email needs `currentPassword` and a
+    signed-in session; with REQUIRE_EMAIL_VERIFICATION it is mailed a link to verify)."""
+    user, verification = await credentials.update_profile(
         caller,
         state,
         changes=body.model_dump(exclude_unset=True, exclude={"current_password"}),
         current_password=body.current_password,
         client=client,
     )
+    if verification is not None:
+        background.add_task(mail.send, state.settings, verification)
     return UserPublic.model_validate(user)
+
+
+PASSWORD_REFUSED = responses(
+    ErrorCode.CURRENT_PASSWORD_WRONG, ErrorCode.API_TOKEN_NOT_ALLOWED, ErrorCode.TOO_MANY_ATTEMPTS
+)
 
 
 @router.patch(
     "/me/password",
-    status_code=status.HTTP_204_NO_CONTENT,
+    status_code=204,
     operation_id="users-me-change-password",
-    responses=responses(ErrorCode.CURRENT_PASSWORD_WRONG, ErrorCode.TOO_MANY_ATTEMPTS),
+    responses=PASSWORD_REFUSED,
 )
 async def change_my_password(
-    body: PasswordChange, caller: SignedIn, state: State, client: Client
+    body: PasswordChange, caller: SignedInWithSession, state: State, client: Client
 ) -> None:
     """Change the caller's password; their other sessions are signed out."""
     await credentials.change_password(
@@ -144,13 +172,20 @@ async def read_user(user_id: UserId, admin: SignedInAdmin) -> UserPublic:
     ),
 )
 async def update_user(
-    user_id: UserId, body: UserUpdate, admin: SignedInAdmin, state: State
+    user_id: UserId,
+    body: UserUpdate,
+    admin: SignedInAdmin,
+    state: State,
+    background: BackgroundTasks,
 ) -> UserPublic:
-    """Change any field; deactivating or setting a password signs the user out everywhere."""
+    """Change any field; deactivating or setting a password signs the user out
+    everywhere, and deactivating revokes their API tokens."""
     changes = body.model_dump(exclude_unset=True, exclude={"password"})
-    user = await credentials.update_user(
+    user, verification = await credentials.update_user(
         admin, state, user_id=user_id, changes=changes, password=body.password
     )
+    if verification is not None:
+        background.add_task(mail.send, state.settings, verification)
     return UserPublic.model_validate(user)
 
 
@@ -163,3 +198,58 @@ async def update_user(
 async def delete_user(user_id: UserId, admin: SignedInAdmin) -> None:
     """Delete a user with their sessions and items."""
     await admin.run(accounts.delete_user_as_admin, user_id=user_id)
+
+
+# Personal API tokens: managed from a signed-in session, never with a token.
+
+
+SESSION_ONLY = responses(*SIGNED_IN, ErrorCode.API_TOKEN_NOT_ALLOWED)
+my_tokens_router = APIRouter(prefix="/users/me/tokens", tags=["api tokens"], responses=SESSION_ONLY)
+tokens_router = APIRouter(
+    prefix="/users/{userId}/tokens", tags=["api tokens"], responses=SESSION_ONLY
+)
+LIMIT = responses(ErrorCode.API_TOKEN_LIMIT)
+NOT_FOUND = responses(ErrorCode.API_TOKEN_NOT_FOUND)
+OF_A_USER = responses(ErrorCode.ADMIN_REQUIRED, ErrorCode.USER_NOT_FOUND)
+NOT_ONE_OF_THEIRS = responses(
+    ErrorCode.ADMIN_REQUIRED, ErrorCode.USER_NOT_FOUND, ErrorCode.API_TOKEN_NOT_FOUND
+)
+
+
+@my_tokens_router.get("", operation_id="users-me-tokens-list")
+async def list_my_tokens(caller: SignedInWithSession) -> list[ApiTokenPublic]:
+    """The caller's live API tokens (the tokens themselves are never shown again)."""
+    return await caller.read(api_tokens.list_live)
+
+
+@my_tokens_router.post("", status_code=201, operation_id="users-me-tokens-create", responses=LIMIT)
+async def create_my_token(body: ApiTokenCreate, caller: SignedInWithSession) -> ApiTokenCreated:
+    """Make an API token for scripts: send it as `Authorization: Bearer`. It is shown
+    in this answer only; keep it like a password."""
+    return await caller.run(api_tokens.create, body)
+
+
+@my_tokens_router.delete(
+    "/{tokenId}", status_code=204, operation_id="users-me-tokens-revoke", responses=NOT_FOUND
+)
+async def revoke_my_token(token_id: TokenId, caller: SignedInWithSession) -> None:
+    """Revoke one of the caller's API tokens: it stops working at once."""
+    await caller.run(api_tokens.revoke, token_id=token_id)
+
+
+@tokens_router.get("", operation_id="users-tokens-list", responses=OF_A_USER)
+async def list_user_tokens(
+    user_id: UserId, admin: SignedInAdminWithSession
+) -> list[ApiTokenPublic]:
+    """Any user's live API tokens."""
+    return await admin.read(api_tokens.user_tokens, user_id=user_id)
+
+
+@tokens_router.delete(
+    "/{tokenId}", status_code=204, operation_id="users-tokens-revoke", responses=NOT_ONE_OF_THEIRS
+)
+async def revoke_user_token(
+    user_id: UserId, token_id: TokenId, admin: SignedInAdminWithSession
+) -> None:
+    """Revoke any user's API token."""
+    await admin.run(api_tokens.revoke_user_token, user_id=user_id, token_id=token_id)

@@ -9,6 +9,7 @@ test; tests that need other settings start an app of their own.
 """
 
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,9 +24,9 @@ from app import accounts
 from app.config import Settings
 from app.main import create_app
 from app.migrations import migrate
-from app.models import Role, UserCreate
+from app.models import AuditEvent, Role, UserCreate
 from app.state import app_state
-from tests.helpers import PASSWORD, Account, login
+from tests.helpers import NEW_PASSWORD, PASSWORD, Account, login
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256"
 
@@ -131,10 +132,36 @@ def cleanup_engine(backend_database: tuple[str, str]) -> Iterator[Engine]:
     engine.dispose()
 
 
+# What must never reach the audit log: the tests' passwords, and anything shaped like
+# a JWT, an API token or a bcrypt hash.
+SECRET_SHAPES = re.compile(
+    "|".join(
+        [
+            re.escape(PASSWORD),
+            re.escape(NEW_PASSWORD),
+            r"eyJ[\w-]+\.eyJ",
+            r"sqa_pat_",
+            r"\$2[aby]\$",
+        ]
+    )
+)
+
+
+def assert_no_secret_in_the_audit_log(engine: Engine) -> None:
+    """Every column of every audit event written by the test is free of secrets."""
+    with engine.connect() as connection:
+        for row in connection.execute(AuditEvent.__table__.select()):  # type: ignore[attr-defined]
+            for column, value in row._mapping.items():
+                found = SECRET_SHAPES.search(str(value))
+                assert found is None, f"a secret in audit_events.{column}: {value!r}"
+
+
 @pytest.fixture
 def database_url(backend_database: tuple[str, str], cleanup_engine: Engine) -> Iterator[str]:
-    """The migrated database, emptied again after the test."""
+    """The migrated database, emptied again after the test (its audit log checked for
+    secrets first)."""
     yield backend_database[1]
+    assert_no_secret_in_the_audit_log(cleanup_engine)
     with cleanup_engine.begin() as connection:
         for table in reversed(SQLModel.metadata.sorted_tables):
             connection.execute(table.delete())

@@ -30,7 +30,7 @@ ITEMS = f"{API}/items"
 PASSWORD = "correct horse battery"
 EURO = "\u20ac"  # three bytes in UTF-8
 NEW_PASSWORD = "a brand new password"
-USER_FIELDS = {"id", "email", "name", "role", "isActive", "createdAt", "updatedAt"}
+USER_FIELDS = {"id", "email", "name", "role", "isActive", "emailVerified", "createdAt", "updatedAt"}
 
 Model = TypeVar("Model", bound=SQLModel)
 

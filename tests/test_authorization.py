@@ -36,6 +36,8 @@ PUBLIC_ROUTES = {
     ("POST", f"{API}/auth/refresh"),
     ("POST", f"{API}/auth/password-reset"),
     ("POST", f"{API}/auth/password-reset/confirm"),
+    ("POST", f"{API}/auth/verify-email"),
+    ("POST", f"{API}/auth/verify-email/resend"),
 }
 
 
@@ -49,6 +51,8 @@ class Row:
     other_user: int
     admin: int
     body: dict[str, Any] | None = field(default=None, hash=False)
+    # placeholder -> the world's id to use instead of the one of the same name
+    ids: dict[str, str] = field(default_factory=dict, hash=False)
 
     def expected(self, caller: str) -> int:
         return 401 if caller == "anonymous" else int(getattr(self, caller))
@@ -64,6 +68,7 @@ NEW_PASSWORD = "another long passphrase"
 # body)}. A new resource that its creator owns adds its line here and its rows below.
 OWNED = {
     "itemId": ("/items", {"title": "User's item"}),
+    "tokenId": ("/users/me/tokens", {"name": "User's script", "scopes": ["read"]}),
 }
 
 # The owned rows, the session and the target user all belong to `user`'s side of the
@@ -94,6 +99,20 @@ ROWS = [
     Row("DELETE", "/auth/sessions/{sessionId}", 204, 404, 404),
     Row("POST", "/auth/logout", 204, 204, 204),
     Row("POST", "/auth/logout-all", 204, 204, 204),
+    Row("GET", "/audit-events", 403, 403, 200),
+    Row("GET", "/users/me/security-events", 200, 200, 200),
+    Row("GET", "/users/me/tokens", 200, 200, 200),
+    Row("POST", "/users/me/tokens", 201, 201, 201, {"name": "Script", "scopes": ["read"]}),
+    Row("DELETE", "/users/me/tokens/{tokenId}", 204, 404, 404),
+    Row("GET", "/users/{userId}/tokens", 403, 403, 200),
+    Row(
+        "DELETE",
+        "/users/{userId}/tokens/{tokenId}",
+        403,
+        403,
+        204,
+        ids={"tokenId": "targetTokenId"},
+    ),
 ]
 
 
@@ -105,7 +124,8 @@ class World:
     ids: dict[str, str]  # what the placeholders of a row's path stand for
 
     def url(self, row: Row) -> str:
-        return API + row.path.format(**self.ids)
+        ids = {**self.ids, **{name: self.ids[key] for name, key in row.ids.items()}}
+        return API + row.path.format(**ids)
 
     def headers(self, caller: str) -> dict[str, str]:
         return {} if caller == "anonymous" else self.accounts[caller].headers
@@ -132,15 +152,24 @@ def world(
     sessions = client.get(f"{API}/auth/sessions", headers=bearer(second_sign_in["accessToken"]))
     assert sessions.status_code == 200, sessions.text
     [ids["sessionId"]] = [entry["id"] for entry in sessions.json() if entry["current"]]
+    target_token = client.post(
+        f"{API}/users/me/tokens",
+        json={"name": "Target's", "scopes": ["read"]},
+        headers=target.headers,
+    )
+    assert target_token.status_code == 201, target_token.text
+    ids["targetTokenId"] = target_token.json()["id"]
     return World(accounts={"user": user, "other_user": other_user, "admin": admin}, ids=ids)
 
 
 def snapshot(db: Session) -> dict[str, list[Any]]:
-    """Every row of every table: all a denied request could have touched."""
+    """Every row of every table: all a denied request could have touched (but the audit
+    log, where a refusal may be recorded)."""
     db.rollback()
     rows = {
         table.name: list(db.execute(select(table).order_by(*table.primary_key.columns)))
         for table in SQLModel.metadata.sorted_tables
+        if table.name != "audit_events"
     }
     db.commit()
     return rows

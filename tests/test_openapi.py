@@ -42,7 +42,7 @@ def test_a_relative_server_and_camel_case_path_parameters(document: dict[str, An
         for parameter in operation.get("parameters", [])
         if parameter["in"] == "path"
     }
-    assert parameters == {"userId", "itemId", "sessionId"}
+    assert parameters == {"userId", "itemId", "sessionId", "tokenId"}
     assert f"{API}/items/{{itemId}}" in document["paths"]
 
 

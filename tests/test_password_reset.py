@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from app.fields import utcnow
 from app.models import User
-from app.tokens import account_fingerprint, create_reset_token, create_token
+from app.tokens import create_reset_token, create_token, reset_fingerprint
 from tests.helpers import (
     API,
     NEW_PASSWORD,
@@ -114,8 +114,8 @@ def test_reset_confirm_refuses_an_expired_token(
     settings = settings_of(client)
     stored = db.get(User, user.id)
     assert stored is not None
-    fingerprint = account_fingerprint(
-        settings, email=stored.email, password_hash=stored.password_hash
+    fingerprint = reset_fingerprint(
+        settings.secret_key, email=stored.email, password_hash=stored.password_hash
     )
 
     def reset_token(minutes: int) -> str:

@@ -22,7 +22,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.mail import send_password_reset
+from app.mail import Mail, send
 from tests.conftest import TEST_SECRET
 from tests.helpers import (
     NEW_PASSWORD,
@@ -375,7 +375,7 @@ def test_without_smtp_development_logs_the_link(caplog: pytest.LogCaptureFixture
         jwt_secret_key=TEST_SECRET,
         frontend_url=FRONTEND,
     )
-    send_password_reset(settings, "someone@example.com", "the-token")
+    send(settings, Mail("reset", "someone@example.com", "the-token"))
     records = [r for r in caplog.records if r.name == "app.mail"]
     assert len(records) == 1
     assert records[0].levelno == logging.WARNING
@@ -394,7 +394,7 @@ def test_without_smtp_production_does_not_log_the_link(
         jwt_secret_key="p" * 40,
         frontend_url=FRONTEND,
     )
-    send_password_reset(settings, "someone@example.com", "the-token")
+    send(settings, Mail("reset", "someone@example.com", "the-token"))
     records = [r for r in caplog.records if r.name == "app.mail"]
     assert records, "production must say that the mail was not sent"
     assert any(r.levelno >= logging.ERROR and "SMTP" in r.getMessage() for r in records)

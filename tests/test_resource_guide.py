@@ -103,7 +103,7 @@ def test_the_add_a_resource_guide_works(tmp_path: Path) -> None:
     assert copied.returncode == 0, copied.stderr
     # 4: wired into the app
     main = project / "app/main.py"
-    main.write_text(main.read_text().replace("items.router)", "items.router, projects.router)"))
+    insert_after(main, "    items.router,", "    projects.router,\n")
     insert_after(main, "from app import ", "from app import projects\n")
     # 5: a migration generated from the models, applied, and in agreement with them
     migrated = run(project, sys.executable, "-c", MIGRATION_STEPS)

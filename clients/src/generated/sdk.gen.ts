@@ -2,7 +2,7 @@
 
 import { type Client, type Options as Options2, type TDataShape, urlSearchParamsBodySerializer } from './client';
 import { client } from './client.gen';
-import type { AuthLoginData, AuthLoginErrors, AuthLoginResponses, AuthLogoutAllData, AuthLogoutAllErrors, AuthLogoutAllResponses, AuthLogoutData, AuthLogoutErrors, AuthLogoutResponses, AuthPasswordResetConfirmData, AuthPasswordResetConfirmErrors, AuthPasswordResetConfirmResponses, AuthPasswordResetRequestData, AuthPasswordResetRequestErrors, AuthPasswordResetRequestResponses, AuthRefreshData, AuthRefreshErrors, AuthRefreshResponses, AuthRegisterData, AuthRegisterErrors, AuthRegisterResponses, AuthTokenData, AuthTokenErrors, AuthTokenResponses, HealthData, HealthReadyData, HealthReadyErrors, HealthReadyResponses, HealthResponses, ItemsCreateData, ItemsCreateErrors, ItemsCreateResponses, ItemsDeleteData, ItemsDeleteErrors, ItemsDeleteResponses, ItemsListData, ItemsListErrors, ItemsListResponses, ItemsReadData, ItemsReadErrors, ItemsReadResponses, ItemsUpdateData, ItemsUpdateErrors, ItemsUpdateResponses, SessionsListData, SessionsListErrors, SessionsListResponses, SessionsRevokeData, SessionsRevokeErrors, SessionsRevokeResponses, UsersCreateData, UsersCreateErrors, UsersCreateResponses, UsersDeleteData, UsersDeleteErrors, UsersDeleteResponses, UsersListData, UsersListErrors, UsersListResponses, UsersMeChangePasswordData, UsersMeChangePasswordErrors, UsersMeChangePasswordResponses, UsersMeDeleteData, UsersMeDeleteErrors, UsersMeDeleteResponses, UsersMeReadData, UsersMeReadErrors, UsersMeReadResponses, UsersMeUpdateData, UsersMeUpdateErrors, UsersMeUpdateResponses, UsersReadData, UsersReadErrors, UsersReadResponses, UsersUpdateData, UsersUpdateErrors, UsersUpdateResponses } from './types.gen';
+import type { AuditEventsListData, AuditEventsListErrors, AuditEventsListResponses, AuthLoginData, AuthLoginErrors, AuthLoginResponses, AuthLogoutAllData, AuthLogoutAllErrors, AuthLogoutAllResponses, AuthLogoutData, AuthLogoutErrors, AuthLogoutResponses, AuthPasswordResetConfirmData, AuthPasswordResetConfirmErrors, AuthPasswordResetConfirmResponses, AuthPasswordResetRequestData, AuthPasswordResetRequestErrors, AuthPasswordResetRequestResponses, AuthRefreshData, AuthRefreshErrors, AuthRefreshResponses, AuthRegisterData, AuthRegisterErrors, AuthRegisterResponses, AuthTokenData, AuthTokenErrors, AuthTokenResponses, AuthVerifyEmailData, AuthVerifyEmailErrors, AuthVerifyEmailResendData, AuthVerifyEmailResendErrors, AuthVerifyEmailResendResponses, AuthVerifyEmailResponses, HealthData, HealthReadyData, HealthReadyErrors, HealthReadyResponses, HealthResponses, ItemsCreateData, ItemsCreateErrors, ItemsCreateResponses, ItemsDeleteData, ItemsDeleteErrors, ItemsDeleteResponses, ItemsListData, ItemsListErrors, ItemsListResponses, ItemsReadData, ItemsReadErrors, ItemsReadResponses, ItemsUpdateData, ItemsUpdateErrors, ItemsUpdateResponses, SessionsListData, SessionsListErrors, SessionsListResponses, SessionsRevokeData, SessionsRevokeErrors, SessionsRevokeResponses, UsersCreateData, UsersCreateErrors, UsersCreateResponses, UsersDeleteData, UsersDeleteErrors, UsersDeleteResponses, UsersListData, UsersListErrors, UsersListResponses, UsersMeChangePasswordData, UsersMeChangePasswordErrors, UsersMeChangePasswordResponses, UsersMeDeleteData, UsersMeDeleteErrors, UsersMeDeleteResponses, UsersMeReadData, UsersMeReadErrors, UsersMeReadResponses, UsersMeSecurityEventsData, UsersMeSecurityEventsErrors, UsersMeSecurityEventsResponses, UsersMeTokensCreateData, UsersMeTokensCreateErrors, UsersMeTokensCreateResponses, UsersMeTokensListData, UsersMeTokensListErrors, UsersMeTokensListResponses, UsersMeTokensRevokeData, UsersMeTokensRevokeErrors, UsersMeTokensRevokeResponses, UsersMeUpdateData, UsersMeUpdateErrors, UsersMeUpdateResponses, UsersReadData, UsersReadErrors, UsersReadResponses, UsersTokensListData, UsersTokensListErrors, UsersTokensListResponses, UsersTokensRevokeData, UsersTokensRevokeErrors, UsersTokensRevokeResponses, UsersUpdateData, UsersUpdateErrors, UsersUpdateResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -21,7 +21,8 @@ export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends 
 /**
  * Create an account
  *
- * Create an account (role USER).
+ * Create an account (role USER); with REQUIRE_EMAIL_VERIFICATION, mail the link
+ * that verifies its address.
  */
 export const authRegister = <ThrowOnError extends boolean = false>(options: Options<AuthRegisterData, ThrowOnError>) => (options.client ?? client).post<AuthRegisterResponses, AuthRegisterErrors, ThrowOnError>({
     url: '/api/v1/auth/register',
@@ -95,12 +96,44 @@ export const authPasswordResetRequest = <ThrowOnError extends boolean = false>(o
 /**
  * Set a new password with a reset token
  *
- * Set a new password with a reset token; every session of the user is signed out.
+ * Set a new password with a reset token; every session and API token of the user
+ * ends.
  *
- * The token is bound to the password it was issued for, so it dies once used.
+ * The token is bound to the email and password it was issued for: it dies once used.
  */
 export const authPasswordResetConfirm = <ThrowOnError extends boolean = false>(options: Options<AuthPasswordResetConfirmData, ThrowOnError>) => (options.client ?? client).post<AuthPasswordResetConfirmResponses, AuthPasswordResetConfirmErrors, ThrowOnError>({
     url: '/api/v1/auth/password-reset/confirm',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Prove an email address with the token its verification mail carried
+ *
+ * Prove an email address with the token its verification mail carried (once; a
+ * token issued before an email change no longer works).
+ */
+export const authVerifyEmail = <ThrowOnError extends boolean = false>(options: Options<AuthVerifyEmailData, ThrowOnError>) => (options.client ?? client).post<AuthVerifyEmailResponses, AuthVerifyEmailErrors, ThrowOnError>({
+    url: '/api/v1/auth/verify-email',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Email a new verification link
+ *
+ * Email a new verification link (at most one a minute per account).
+ *
+ * The answer is the same whether or not the email belongs to such an account.
+ */
+export const authVerifyEmailResend = <ThrowOnError extends boolean = false>(options: Options<AuthVerifyEmailResendData, ThrowOnError>) => (options.client ?? client).post<AuthVerifyEmailResendResponses, AuthVerifyEmailResendErrors, ThrowOnError>({
+    url: '/api/v1/auth/verify-email/resend',
     ...options,
     headers: {
         'Content-Type': 'application/json',
@@ -114,7 +147,7 @@ export const authPasswordResetConfirm = <ThrowOnError extends boolean = false>(o
  * Sign out this session: its access and refresh tokens stop working at once.
  */
 export const authLogout = <ThrowOnError extends boolean = false>(options?: Options<AuthLogoutData, ThrowOnError>) => (options?.client ?? client).post<AuthLogoutResponses, AuthLogoutErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
     url: '/api/v1/auth/logout',
     ...options
 });
@@ -125,7 +158,7 @@ export const authLogout = <ThrowOnError extends boolean = false>(options?: Optio
  * Sign out every session of the caller.
  */
 export const authLogoutAll = <ThrowOnError extends boolean = false>(options?: Options<AuthLogoutAllData, ThrowOnError>) => (options?.client ?? client).post<AuthLogoutAllResponses, AuthLogoutAllErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
     url: '/api/v1/auth/logout-all',
     ...options
 });
@@ -136,7 +169,7 @@ export const authLogoutAll = <ThrowOnError extends boolean = false>(options?: Op
  * The caller's live sessions, newest first; `current` marks this one.
  */
 export const sessionsList = <ThrowOnError extends boolean = false>(options?: Options<SessionsListData, ThrowOnError>) => (options?.client ?? client).get<SessionsListResponses, SessionsListErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
     url: '/api/v1/auth/sessions',
     ...options
 });
@@ -147,8 +180,32 @@ export const sessionsList = <ThrowOnError extends boolean = false>(options?: Opt
  * Sign out one of the caller's sessions (for example a lost device).
  */
 export const sessionsRevoke = <ThrowOnError extends boolean = false>(options: Options<SessionsRevokeData, ThrowOnError>) => (options.client ?? client).delete<SessionsRevokeResponses, SessionsRevokeErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
     url: '/api/v1/auth/sessions/{sessionId}',
+    ...options
+});
+
+/**
+ * The audit log, newest first
+ *
+ * The audit log, newest first; filter by action, outcome, actor, target, address
+ * and time (`since` inclusive, `until` exclusive).
+ */
+export const auditEventsList = <ThrowOnError extends boolean = false>(options?: Options<AuditEventsListData, ThrowOnError>) => (options?.client ?? client).get<AuditEventsListResponses, AuditEventsListErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/audit-events',
+    ...options
+});
+
+/**
+ * The caller's own security events
+ *
+ * The caller's own security events: what they did, and what was done to their
+ * account (sign-ins, failed ones included), newest first.
+ */
+export const usersMeSecurityEvents = <ThrowOnError extends boolean = false>(options?: Options<UsersMeSecurityEventsData, ThrowOnError>) => (options?.client ?? client).get<UsersMeSecurityEventsResponses, UsersMeSecurityEventsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/users/me/security-events',
     ...options
 });
 
@@ -158,7 +215,7 @@ export const sessionsRevoke = <ThrowOnError extends boolean = false>(options: Op
  * Delete the caller's account, with their sessions and items.
  */
 export const usersMeDelete = <ThrowOnError extends boolean = false>(options?: Options<UsersMeDeleteData, ThrowOnError>) => (options?.client ?? client).delete<UsersMeDeleteResponses, UsersMeDeleteErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
     url: '/api/v1/users/me',
     ...options
 });
@@ -169,7 +226,7 @@ export const usersMeDelete = <ThrowOnError extends boolean = false>(options?: Op
  * The signed-in user's account.
  */
 export const usersMeRead = <ThrowOnError extends boolean = false>(options?: Options<UsersMeReadData, ThrowOnError>) => (options?.client ?? client).get<UsersMeReadResponses, UsersMeReadErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
     url: '/api/v1/users/me',
     ...options
 });
@@ -177,10 +234,11 @@ export const usersMeRead = <ThrowOnError extends boolean = false>(options?: Opti
 /**
  * Change the caller's name or email
  *
- * Change the caller's name or email (a new email needs `currentPassword`).
+ * Change the caller's name or email (a new email needs `currentPassword` and a
+ * signed-in session; with REQUIRE_EMAIL_VERIFICATION it is mailed a link to verify).
  */
 export const usersMeUpdate = <ThrowOnError extends boolean = false>(options: Options<UsersMeUpdateData, ThrowOnError>) => (options.client ?? client).patch<UsersMeUpdateResponses, UsersMeUpdateErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
     url: '/api/v1/users/me',
     ...options,
     headers: {
@@ -195,7 +253,7 @@ export const usersMeUpdate = <ThrowOnError extends boolean = false>(options: Opt
  * Change the caller's password; their other sessions are signed out.
  */
 export const usersMeChangePassword = <ThrowOnError extends boolean = false>(options: Options<UsersMeChangePasswordData, ThrowOnError>) => (options.client ?? client).patch<UsersMeChangePasswordResponses, UsersMeChangePasswordErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
     url: '/api/v1/users/me/password',
     ...options,
     headers: {
@@ -210,7 +268,7 @@ export const usersMeChangePassword = <ThrowOnError extends boolean = false>(opti
  * All users, one page at a time; `q` searches email and name.
  */
 export const usersList = <ThrowOnError extends boolean = false>(options?: Options<UsersListData, ThrowOnError>) => (options?.client ?? client).get<UsersListResponses, UsersListErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
     url: '/api/v1/users',
     ...options
 });
@@ -221,7 +279,7 @@ export const usersList = <ThrowOnError extends boolean = false>(options?: Option
  * Create an account with any role.
  */
 export const usersCreate = <ThrowOnError extends boolean = false>(options: Options<UsersCreateData, ThrowOnError>) => (options.client ?? client).post<UsersCreateResponses, UsersCreateErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
     url: '/api/v1/users',
     ...options,
     headers: {
@@ -236,7 +294,7 @@ export const usersCreate = <ThrowOnError extends boolean = false>(options: Optio
  * Delete a user with their sessions and items.
  */
 export const usersDelete = <ThrowOnError extends boolean = false>(options: Options<UsersDeleteData, ThrowOnError>) => (options.client ?? client).delete<UsersDeleteResponses, UsersDeleteErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
     url: '/api/v1/users/{userId}',
     ...options
 });
@@ -247,7 +305,7 @@ export const usersDelete = <ThrowOnError extends boolean = false>(options: Optio
  * One user by id.
  */
 export const usersRead = <ThrowOnError extends boolean = false>(options: Options<UsersReadData, ThrowOnError>) => (options.client ?? client).get<UsersReadResponses, UsersReadErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
     url: '/api/v1/users/{userId}',
     ...options
 });
@@ -255,10 +313,11 @@ export const usersRead = <ThrowOnError extends boolean = false>(options: Options
 /**
  * Change any field
  *
- * Change any field; deactivating or setting a password signs the user out everywhere.
+ * Change any field; deactivating or setting a password signs the user out
+ * everywhere, and deactivating revokes their API tokens.
  */
 export const usersUpdate = <ThrowOnError extends boolean = false>(options: Options<UsersUpdateData, ThrowOnError>) => (options.client ?? client).patch<UsersUpdateResponses, UsersUpdateErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
     url: '/api/v1/users/{userId}',
     ...options,
     headers: {
@@ -268,12 +327,72 @@ export const usersUpdate = <ThrowOnError extends boolean = false>(options: Optio
 });
 
 /**
+ * The caller's live API tokens
+ *
+ * The caller's live API tokens (the tokens themselves are never shown again).
+ */
+export const usersMeTokensList = <ThrowOnError extends boolean = false>(options?: Options<UsersMeTokensListData, ThrowOnError>) => (options?.client ?? client).get<UsersMeTokensListResponses, UsersMeTokensListErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/users/me/tokens',
+    ...options
+});
+
+/**
+ * Make an API token for scripts
+ *
+ * Make an API token for scripts: send it as `Authorization: Bearer`. It is shown
+ * in this answer only; keep it like a password.
+ */
+export const usersMeTokensCreate = <ThrowOnError extends boolean = false>(options: Options<UsersMeTokensCreateData, ThrowOnError>) => (options.client ?? client).post<UsersMeTokensCreateResponses, UsersMeTokensCreateErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/users/me/tokens',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Revoke one of the caller's API tokens
+ *
+ * Revoke one of the caller's API tokens: it stops working at once.
+ */
+export const usersMeTokensRevoke = <ThrowOnError extends boolean = false>(options: Options<UsersMeTokensRevokeData, ThrowOnError>) => (options.client ?? client).delete<UsersMeTokensRevokeResponses, UsersMeTokensRevokeErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/users/me/tokens/{tokenId}',
+    ...options
+});
+
+/**
+ * Any user's live API tokens
+ *
+ * Any user's live API tokens.
+ */
+export const usersTokensList = <ThrowOnError extends boolean = false>(options: Options<UsersTokensListData, ThrowOnError>) => (options.client ?? client).get<UsersTokensListResponses, UsersTokensListErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/users/{userId}/tokens',
+    ...options
+});
+
+/**
+ * Revoke any user's API token
+ *
+ * Revoke any user's API token.
+ */
+export const usersTokensRevoke = <ThrowOnError extends boolean = false>(options: Options<UsersTokensRevokeData, ThrowOnError>) => (options.client ?? client).delete<UsersTokensRevokeResponses, UsersTokensRevokeErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/users/{userId}/tokens/{tokenId}',
+    ...options
+});
+
+/**
  * The caller's items
  *
  * The caller's items (an admin's: everyone's), one page at a time; `q` searches titles.
  */
 export const itemsList = <ThrowOnError extends boolean = false>(options?: Options<ItemsListData, ThrowOnError>) => (options?.client ?? client).get<ItemsListResponses, ItemsListErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
     url: '/api/v1/items',
     ...options
 });
@@ -284,7 +403,7 @@ export const itemsList = <ThrowOnError extends boolean = false>(options?: Option
  * Create an item owned by the caller.
  */
 export const itemsCreate = <ThrowOnError extends boolean = false>(options: Options<ItemsCreateData, ThrowOnError>) => (options.client ?? client).post<ItemsCreateResponses, ItemsCreateErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
     url: '/api/v1/items',
     ...options,
     headers: {
@@ -299,7 +418,7 @@ export const itemsCreate = <ThrowOnError extends boolean = false>(options: Optio
  * Delete an item.
  */
 export const itemsDelete = <ThrowOnError extends boolean = false>(options: Options<ItemsDeleteData, ThrowOnError>) => (options.client ?? client).delete<ItemsDeleteResponses, ItemsDeleteErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
     url: '/api/v1/items/{itemId}',
     ...options
 });
@@ -310,7 +429,7 @@ export const itemsDelete = <ThrowOnError extends boolean = false>(options: Optio
  * One item by id.
  */
 export const itemsRead = <ThrowOnError extends boolean = false>(options: Options<ItemsReadData, ThrowOnError>) => (options.client ?? client).get<ItemsReadResponses, ItemsReadErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
     url: '/api/v1/items/{itemId}',
     ...options
 });
@@ -321,7 +440,7 @@ export const itemsRead = <ThrowOnError extends boolean = false>(options: Options
  * Change an item's title or description.
  */
 export const itemsUpdate = <ThrowOnError extends boolean = false>(options: Options<ItemsUpdateData, ThrowOnError>) => (options.client ?? client).patch<ItemsUpdateResponses, ItemsUpdateErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
     url: '/api/v1/items/{itemId}',
     ...options,
     headers: {

@@ -5,6 +5,203 @@ export type ClientOptions = {
 };
 
 /**
+ * ApiTokenCreate
+ */
+export type ApiTokenCreate = {
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Scopes
+     */
+    scopes: Array<TokenScope>;
+    /**
+     * Expires in days
+     */
+    expiresInDays?: number;
+};
+
+/**
+ * ApiTokenCreated
+ */
+export type ApiTokenCreated = {
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Prefix
+     *
+     * The token's first characters
+     */
+    prefix: string;
+    /**
+     * Last4
+     *
+     * Its last 4 characters
+     */
+    last4: string;
+    /**
+     * Created at
+     */
+    createdAt: string;
+    /**
+     * Expires at
+     */
+    expiresAt: string;
+    /**
+     * Last used at
+     */
+    lastUsedAt: string | null;
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Scopes
+     */
+    scopes: Array<TokenScope>;
+    /**
+     * Token
+     *
+     * The token itself: shown this once, never stored
+     */
+    token: string;
+};
+
+/**
+ * ApiTokenPublic
+ */
+export type ApiTokenPublic = {
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Prefix
+     *
+     * The token's first characters
+     */
+    prefix: string;
+    /**
+     * Last4
+     *
+     * Its last 4 characters
+     */
+    last4: string;
+    /**
+     * Created at
+     */
+    createdAt: string;
+    /**
+     * Expires at
+     */
+    expiresAt: string;
+    /**
+     * Last used at
+     */
+    lastUsedAt: string | null;
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Scopes
+     */
+    scopes: Array<TokenScope>;
+};
+
+/**
+ * AuditAction
+ *
+ * Every action the log records (a closed set).
+ */
+export type AuditAction = 'auth.login.succeeded' | 'auth.login.failed' | 'auth.logout' | 'auth.refresh.reused' | 'session.revoked' | 'password.changed' | 'password.reset.requested' | 'password.reset.completed' | 'email.verified' | 'email.changed' | 'user.created' | 'user.updated' | 'user.role_changed' | 'user.deactivated' | 'user.deleted' | 'api_token.created' | 'api_token.revoked' | 'admin.forbidden';
+
+/**
+ * AuditEventPublic
+ */
+export type AuditEventPublic = {
+    /**
+     * Occurred at
+     */
+    occurredAt: string;
+    /**
+     * Action
+     */
+    action: string;
+    /**
+     * Outcome
+     */
+    outcome: string;
+    /**
+     * Reason
+     */
+    reason: string | null;
+    /**
+     * Actor kind
+     */
+    actorKind: string;
+    /**
+     * Actor id
+     */
+    actorId: string | null;
+    /**
+     * Actor email
+     */
+    actorEmail: string | null;
+    /**
+     * Credential id
+     */
+    credentialId: string | null;
+    /**
+     * Target type
+     */
+    targetType: string | null;
+    /**
+     * Target id
+     */
+    targetId: string | null;
+    /**
+     * Target label
+     */
+    targetLabel: string | null;
+    /**
+     * Ip address
+     */
+    ipAddress: string | null;
+    /**
+     * User agent
+     */
+    userAgent: string | null;
+    /**
+     * Request id
+     */
+    requestId: string | null;
+    /**
+     * Changes
+     */
+    changes: {
+        [key: string]: unknown;
+    } | null;
+    /**
+     * Id
+     */
+    id: string;
+};
+
+/**
+ * EmailVerification
+ */
+export type EmailVerification = {
+    /**
+     * Token
+     */
+    token: string;
+};
+
+/**
  * ErrorBody
  *
  * An error response.
@@ -22,7 +219,7 @@ export type ErrorBody = {
  *
  * The `code` of every error body, with its HTTP status and message.
  */
-export type ErrorCode = 'NOT_AUTHENTICATED' | 'TOKEN_INVALID' | 'LOGIN_BAD_CREDENTIALS' | 'REFRESH_TOKEN_INVALID' | 'ACCOUNT_DISABLED' | 'REGISTRATION_DISABLED' | 'ADMIN_REQUIRED' | 'TOO_MANY_ATTEMPTS' | 'EMAIL_ALREADY_REGISTERED' | 'LAST_ADMIN' | 'CURRENT_PASSWORD_WRONG' | 'RESET_TOKEN_INVALID' | 'USER_NOT_FOUND' | 'ITEM_NOT_FOUND' | 'SESSION_NOT_FOUND' | 'SERVICE_UNAVAILABLE' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'MALFORMED_REQUEST' | 'BODY_TOO_LARGE' | 'HEADERS_TOO_LARGE' | 'VALIDATION_ERROR' | 'INTERNAL_ERROR';
+export type ErrorCode = 'NOT_AUTHENTICATED' | 'TOKEN_INVALID' | 'LOGIN_BAD_CREDENTIALS' | 'REFRESH_TOKEN_INVALID' | 'ACCOUNT_DISABLED' | 'REGISTRATION_DISABLED' | 'ADMIN_REQUIRED' | 'EMAIL_NOT_VERIFIED' | 'API_TOKEN_NOT_ALLOWED' | 'API_TOKEN_SCOPE' | 'TOO_MANY_ATTEMPTS' | 'EMAIL_ALREADY_REGISTERED' | 'LAST_ADMIN' | 'CURRENT_PASSWORD_WRONG' | 'RESET_TOKEN_INVALID' | 'VERIFICATION_TOKEN_INVALID' | 'API_TOKEN_LIMIT' | 'USER_NOT_FOUND' | 'ITEM_NOT_FOUND' | 'SESSION_NOT_FOUND' | 'API_TOKEN_NOT_FOUND' | 'SERVICE_UNAVAILABLE' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'MALFORMED_REQUEST' | 'BODY_TOO_LARGE' | 'HEADERS_TOO_LARGE' | 'VALIDATION_ERROR' | 'INTERNAL_ERROR';
 
 /**
  * HTTPValidationError
@@ -160,6 +357,35 @@ export type OAuth2Token = {
      * Refresh Token
      */
     refresh_token: string;
+};
+
+/**
+ * Outcome
+ */
+export type Outcome = 'success' | 'failure' | 'denied';
+
+/**
+ * Page[AuditEventPublic]
+ */
+export type PageAuditEventPublic = {
+    /**
+     * Items
+     */
+    items: Array<AuditEventPublic>;
+    /**
+     * Total
+     *
+     * Matching rows; an unfiltered list past 10,000 rows gets an estimate
+     */
+    total: number;
+    /**
+     * Offset
+     */
+    offset: number;
+    /**
+     * Limit
+     */
+    limit: number;
 };
 
 /**
@@ -368,6 +594,11 @@ export type TokenPair = {
 };
 
 /**
+ * TokenScope
+ */
+export type TokenScope = 'read' | 'write' | 'admin';
+
+/**
  * UserCreate
  */
 export type UserCreate = {
@@ -413,6 +644,10 @@ export type UserPublic = {
      * Is active
      */
     isActive: boolean;
+    /**
+     * Email verified
+     */
+    emailVerified: boolean;
     /**
      * Created at
      */
@@ -460,6 +695,10 @@ export type UserUpdate = {
      * Is active
      */
     isActive?: boolean;
+    /**
+     * Email verified
+     */
+    emailVerified?: boolean;
     /**
      * Password
      *
@@ -516,6 +755,16 @@ export type ValidationError = {
     };
 };
 
+/**
+ * VerificationRequest
+ */
+export type VerificationRequest = {
+    /**
+     * Email
+     */
+    email: string;
+};
+
 export type AuthRegisterData = {
     body: UserRegister;
     path?: never;
@@ -568,6 +817,7 @@ export type AuthLoginErrors = {
     401: ErrorBody;
     /**
      * - `ACCOUNT_DISABLED`: Account is disabled
+     * - `EMAIL_NOT_VERIFIED`: Email address not verified
      */
     403: ErrorBody;
     /**
@@ -609,6 +859,7 @@ export type AuthTokenErrors = {
     401: ErrorBody;
     /**
      * - `ACCOUNT_DISABLED`: Account is disabled
+     * - `EMAIL_NOT_VERIFIED`: Email address not verified
      */
     403: ErrorBody;
     /**
@@ -724,6 +975,65 @@ export type AuthPasswordResetConfirmResponses = {
 
 export type AuthPasswordResetConfirmResponse = AuthPasswordResetConfirmResponses[keyof AuthPasswordResetConfirmResponses];
 
+export type AuthVerifyEmailData = {
+    body: EmailVerification;
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/verify-email';
+};
+
+export type AuthVerifyEmailErrors = {
+    /**
+     * - `VERIFICATION_TOKEN_INVALID`: Invalid verification token
+     * - `MALFORMED_REQUEST`: There was an error parsing the body
+     */
+    400: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type AuthVerifyEmailError = AuthVerifyEmailErrors[keyof AuthVerifyEmailErrors];
+
+export type AuthVerifyEmailResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type AuthVerifyEmailResponse = AuthVerifyEmailResponses[keyof AuthVerifyEmailResponses];
+
+export type AuthVerifyEmailResendData = {
+    body: VerificationRequest;
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/verify-email/resend';
+};
+
+export type AuthVerifyEmailResendErrors = {
+    /**
+     * - `MALFORMED_REQUEST`: There was an error parsing the body
+     */
+    400: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type AuthVerifyEmailResendError = AuthVerifyEmailResendErrors[keyof AuthVerifyEmailResendErrors];
+
+export type AuthVerifyEmailResendResponses = {
+    /**
+     * Successful Response
+     */
+    202: Message;
+};
+
+export type AuthVerifyEmailResendResponse = AuthVerifyEmailResendResponses[keyof AuthVerifyEmailResendResponses];
+
 export type AuthLogoutData = {
     body?: never;
     path?: never;
@@ -737,6 +1047,10 @@ export type AuthLogoutErrors = {
      * - `TOKEN_INVALID`: Could not validate credentials
      */
     401: ErrorBody;
+    /**
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
+     */
+    403: ErrorBody;
 };
 
 export type AuthLogoutError = AuthLogoutErrors[keyof AuthLogoutErrors];
@@ -763,6 +1077,10 @@ export type AuthLogoutAllErrors = {
      * - `TOKEN_INVALID`: Could not validate credentials
      */
     401: ErrorBody;
+    /**
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
+     */
+    403: ErrorBody;
 };
 
 export type AuthLogoutAllError = AuthLogoutAllErrors[keyof AuthLogoutAllErrors];
@@ -789,6 +1107,10 @@ export type SessionsListErrors = {
      * - `TOKEN_INVALID`: Could not validate credentials
      */
     401: ErrorBody;
+    /**
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
+     */
+    403: ErrorBody;
 };
 
 export type SessionsListError = SessionsListErrors[keyof SessionsListErrors];
@@ -825,6 +1147,10 @@ export type SessionsRevokeErrors = {
      */
     401: ErrorBody;
     /**
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
+     */
+    403: ErrorBody;
+    /**
      * - `SESSION_NOT_FOUND`: Session not found
      */
     404: ErrorBody;
@@ -844,6 +1170,192 @@ export type SessionsRevokeResponses = {
 };
 
 export type SessionsRevokeResponse = SessionsRevokeResponses[keyof SessionsRevokeResponses];
+
+export type AuditEventsListData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Offset
+         *
+         * Rows to skip
+         */
+        offset?: number;
+        /**
+         * Limit
+         *
+         * Rows per page
+         */
+        limit?: number;
+        /**
+         * Q
+         *
+         * Case-insensitive substring; % and _ are literal
+         */
+        q?: string | null;
+        /**
+         * Sort
+         */
+        sort?: 'occurredAt' | '-occurredAt';
+        /**
+         * Id
+         *
+         * Only these ids (repeat the parameter)
+         */
+        id?: Array<string> | null;
+        /**
+         * Action
+         */
+        action?: AuditAction | null;
+        /**
+         * Outcome
+         */
+        outcome?: Outcome | null;
+        /**
+         * Actor id
+         */
+        actorId?: string | null;
+        /**
+         * Target type
+         */
+        targetType?: string | null;
+        /**
+         * Target id
+         */
+        targetId?: string | null;
+        /**
+         * Ip
+         */
+        ip?: string | null;
+        /**
+         * Since
+         */
+        since?: string | null;
+        /**
+         * Until
+         */
+        until?: string | null;
+    };
+    url: '/api/v1/audit-events';
+};
+
+export type AuditEventsListErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `ADMIN_REQUIRED`: Admin privileges required
+     */
+    403: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type AuditEventsListError = AuditEventsListErrors[keyof AuditEventsListErrors];
+
+export type AuditEventsListResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageAuditEventPublic;
+};
+
+export type AuditEventsListResponse = AuditEventsListResponses[keyof AuditEventsListResponses];
+
+export type UsersMeSecurityEventsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Offset
+         *
+         * Rows to skip
+         */
+        offset?: number;
+        /**
+         * Limit
+         *
+         * Rows per page
+         */
+        limit?: number;
+        /**
+         * Q
+         *
+         * Case-insensitive substring; % and _ are literal
+         */
+        q?: string | null;
+        /**
+         * Sort
+         */
+        sort?: 'occurredAt' | '-occurredAt';
+        /**
+         * Id
+         *
+         * Only these ids (repeat the parameter)
+         */
+        id?: Array<string> | null;
+        /**
+         * Action
+         */
+        action?: AuditAction | null;
+        /**
+         * Outcome
+         */
+        outcome?: Outcome | null;
+        /**
+         * Actor id
+         */
+        actorId?: string | null;
+        /**
+         * Target type
+         */
+        targetType?: string | null;
+        /**
+         * Target id
+         */
+        targetId?: string | null;
+        /**
+         * Ip
+         */
+        ip?: string | null;
+        /**
+         * Since
+         */
+        since?: string | null;
+        /**
+         * Until
+         */
+        until?: string | null;
+    };
+    url: '/api/v1/users/me/security-events';
+};
+
+export type UsersMeSecurityEventsErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type UsersMeSecurityEventsError = UsersMeSecurityEventsErrors[keyof UsersMeSecurityEventsErrors];
+
+export type UsersMeSecurityEventsResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageAuditEventPublic;
+};
+
+export type UsersMeSecurityEventsResponse = UsersMeSecurityEventsResponses[keyof UsersMeSecurityEventsResponses];
 
 export type UsersMeDeleteData = {
     body?: never;
@@ -920,6 +1432,10 @@ export type UsersMeUpdateErrors = {
      */
     401: ErrorBody;
     /**
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
+     */
+    403: ErrorBody;
+    /**
      * - `EMAIL_ALREADY_REGISTERED`: Email already registered
      */
     409: ErrorBody;
@@ -962,6 +1478,10 @@ export type UsersMeChangePasswordErrors = {
      * - `TOKEN_INVALID`: Could not validate credentials
      */
     401: ErrorBody;
+    /**
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
+     */
+    403: ErrorBody;
     /**
      * Validation Error
      */
@@ -1244,6 +1764,224 @@ export type UsersUpdateResponses = {
 
 export type UsersUpdateResponse = UsersUpdateResponses[keyof UsersUpdateResponses];
 
+export type UsersMeTokensListData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/users/me/tokens';
+};
+
+export type UsersMeTokensListErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
+     */
+    403: ErrorBody;
+};
+
+export type UsersMeTokensListError = UsersMeTokensListErrors[keyof UsersMeTokensListErrors];
+
+export type UsersMeTokensListResponses = {
+    /**
+     * Response Users-Me-Tokens-List
+     *
+     * Successful Response
+     */
+    200: Array<ApiTokenPublic>;
+};
+
+export type UsersMeTokensListResponse = UsersMeTokensListResponses[keyof UsersMeTokensListResponses];
+
+export type UsersMeTokensCreateData = {
+    body: ApiTokenCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/users/me/tokens';
+};
+
+export type UsersMeTokensCreateErrors = {
+    /**
+     * - `MALFORMED_REQUEST`: There was an error parsing the body
+     */
+    400: ErrorBody;
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
+     */
+    403: ErrorBody;
+    /**
+     * - `API_TOKEN_LIMIT`: Too many API tokens: revoke one first
+     */
+    409: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type UsersMeTokensCreateError = UsersMeTokensCreateErrors[keyof UsersMeTokensCreateErrors];
+
+export type UsersMeTokensCreateResponses = {
+    /**
+     * Successful Response
+     */
+    201: ApiTokenCreated;
+};
+
+export type UsersMeTokensCreateResponse = UsersMeTokensCreateResponses[keyof UsersMeTokensCreateResponses];
+
+export type UsersMeTokensRevokeData = {
+    body?: never;
+    path: {
+        /**
+         * Tokenid
+         *
+         * The API token's id
+         */
+        tokenId: string;
+    };
+    query?: never;
+    url: '/api/v1/users/me/tokens/{tokenId}';
+};
+
+export type UsersMeTokensRevokeErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
+     */
+    403: ErrorBody;
+    /**
+     * - `API_TOKEN_NOT_FOUND`: API token not found
+     */
+    404: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type UsersMeTokensRevokeError = UsersMeTokensRevokeErrors[keyof UsersMeTokensRevokeErrors];
+
+export type UsersMeTokensRevokeResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type UsersMeTokensRevokeResponse = UsersMeTokensRevokeResponses[keyof UsersMeTokensRevokeResponses];
+
+export type UsersTokensListData = {
+    body?: never;
+    path: {
+        /**
+         * Userid
+         *
+         * The user's id
+         */
+        userId: string;
+    };
+    query?: never;
+    url: '/api/v1/users/{userId}/tokens';
+};
+
+export type UsersTokensListErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `ADMIN_REQUIRED`: Admin privileges required
+     */
+    403: ErrorBody;
+    /**
+     * - `USER_NOT_FOUND`: User not found
+     */
+    404: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type UsersTokensListError = UsersTokensListErrors[keyof UsersTokensListErrors];
+
+export type UsersTokensListResponses = {
+    /**
+     * Response Users-Tokens-List
+     *
+     * Successful Response
+     */
+    200: Array<ApiTokenPublic>;
+};
+
+export type UsersTokensListResponse = UsersTokensListResponses[keyof UsersTokensListResponses];
+
+export type UsersTokensRevokeData = {
+    body?: never;
+    path: {
+        /**
+         * Userid
+         *
+         * The user's id
+         */
+        userId: string;
+        /**
+         * Tokenid
+         *
+         * The API token's id
+         */
+        tokenId: string;
+    };
+    query?: never;
+    url: '/api/v1/users/{userId}/tokens/{tokenId}';
+};
+
+export type UsersTokensRevokeErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `ADMIN_REQUIRED`: Admin privileges required
+     */
+    403: ErrorBody;
+    /**
+     * - `USER_NOT_FOUND`: User not found
+     * - `API_TOKEN_NOT_FOUND`: API token not found
+     */
+    404: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type UsersTokensRevokeError = UsersTokensRevokeErrors[keyof UsersTokensRevokeErrors];
+
+export type UsersTokensRevokeResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type UsersTokensRevokeResponse = UsersTokensRevokeResponses[keyof UsersTokensRevokeResponses];
+
 export type ItemsListData = {
     body?: never;
     path?: never;
@@ -1493,7 +2231,7 @@ export type HealthReadyData = {
 
 export type HealthReadyErrors = {
     /**
-     * - `SERVICE_UNAVAILABLE`: The service is temporarily unavailable; try again shortly
+     * - `SERVICE_UNAVAILABLE`: Temporarily unavailable; retry shortly
      */
     503: ErrorBody;
 };
