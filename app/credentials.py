@@ -22,7 +22,7 @@ from app.caller import Caller
 from app.config import Settings
 from app.errors import AppError, ErrorCode, too_many_attempts
 from app.fields import utcnow
-from app.models import LoginRequest, TokenPair, User, UserCreate, UserRegister
+from app.models import LoginRequest, Role, TokenPair, User, UserCreate, UserRegister
 from app.passwords import Abandoned, RequestAbandoned
 from app.sessions import ClientInfo
 from app.state import AppState
@@ -104,11 +104,14 @@ async def sign_in(
     credentials: LoginRequest,
     client: ClientInfo,
     abandoned: Abandoned | None = None,
+    admin_only: bool = False,
 ) -> TokenPair:
     """Check credentials under throttling and open a session.
 
     An unknown email costs the same password check as a known one, and gets the
-    same answer as a wrong password.
+    same answer as a wrong password. With `admin_only` (the back office), so does
+    the right password of an account that is not an admin, and it counts as a
+    failed sign-in too.
     """
     settings, database = state.settings, state.database
     keys = throttle.sign_in_keys(settings, email=credentials.email, ip_address=client.ip_address)
@@ -117,6 +120,9 @@ async def sign_in(
     )
     password_hash = user.password_hash if user else None
     password_ok = await _verify(state, credentials.password, password_hash, reservation, abandoned)
+    if password_ok and admin_only and user is not None and user.role != Role.ADMIN:
+        await database.run(throttle.settle, reservation, failed=True)
+        password_ok = False
     if user is None or not password_ok:
         raise AppError(ErrorCode.LOGIN_BAD_CREDENTIALS)
     if not user.is_active:
