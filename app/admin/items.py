@@ -37,6 +37,7 @@ class ItemAdmin(ServiceView, model=Item):
         "title": "Title",
         "description": "Description",
         "owner": "Owner",
+        "owner.email": "owner's email",
         "created_at": "Created",
         "updated_at": "Updated",
     }

@@ -46,6 +46,12 @@ def status(row: AuthSession, _name: str) -> Markup:
     return Markup('<span class="badge bg-green-lt">live</span>')
 
 
+def client(row: AuthSession, name: str) -> Markup:
+    """A user agent or address, cut to fit a list; the whole of it on hover."""
+    value = getattr(row, name) or ""
+    return Markup('<span class="clipped" title="{}">{}</span>').format(value, value)
+
+
 class StatusFilter(StaticValuesFilter):
     """Sessions by status: live, revoked or expired."""
 
@@ -69,12 +75,12 @@ class SessionAdmin(ServiceView, model=AuthSession):
     can_create = can_edit = can_delete = False
     column_list = [
         "user",
+        "revoked_at",
         "created_at",
         "last_used_at",
         "expires_at",
         "ip_address",
         "user_agent",
-        "revoked_at",
     ]
     column_details_list = ["id", *column_list]  # never the refresh token's hash
     column_labels = {
@@ -86,9 +92,10 @@ class SessionAdmin(ServiceView, model=AuthSession):
         "ip_address": "Client address",
         "user_agent": "User agent",
         "revoked_at": "Status",
+        "user.email": "user's email",
     }
-    column_formatters = {"revoked_at": status}
-    column_formatters_detail = column_formatters
+    column_formatters = {"revoked_at": status, "user_agent": client, "ip_address": client}
+    column_formatters_detail = {"revoked_at": status}
     column_searchable_list = ["user.email", "ip_address", "user_agent"]
     column_sortable_list = ["created_at", "last_used_at", "expires_at"]
     column_default_sort = [("last_used_at", True)]

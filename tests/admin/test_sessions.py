@@ -21,6 +21,8 @@ def test_the_list_shows_every_session_with_its_user(
     assert user.email in page.text
     for column in ("Created", "Last used", "Expires", "Client address", "User agent", "Status"):
         assert column in page.text
+    assert "/admin/session/edit/" not in page.text  # no edit or delete buttons either
+    assert 'data-bs-target="#modal-delete"' not in page.text
 
 
 def test_revoke_a_session(back_office: BackOffice, user: Account, db: Session) -> None:
