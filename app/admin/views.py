@@ -84,7 +84,8 @@ def parse_id(value: object) -> uuid.UUID | None:
 
 
 def parse_ids(request: Request) -> list[uuid.UUID]:
-    """The ids an action was asked for (`?pks=a,b`); 404 when one is not an id."""
+    """The ids an action was asked for (`?pks=a,b`); 404 when one is not an id, or
+    for more than a page can show."""
     ids = [parse_id(pk) for pk in request.query_params.get("pks", "").split(",") if pk]
     if None in ids or len(ids) > 100:
         raise HTTPException(status_code=404)

@@ -8,10 +8,12 @@ from html.parser import HTMLParser
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from app.models import User
-from tests.admin.pages import ADMIN, CROSS_SITE, SAME_ORIGIN, BackOffice
+from app.state import app_state
+from tests.admin.pages import ADMIN, CROSS_SITE, SAME_ORIGIN, BackOffice, alerts
 from tests.helpers import Account, create_item, session_id, stored
 
 SCREENS = ("user", "item", "session")
@@ -243,3 +245,31 @@ def test_an_unsupported_method_is_405_with_a_true_allow(back_office: BackOffice)
     response = back_office.client.put(f"{ADMIN}/user/list", headers=SAME_ORIGIN)
     assert response.status_code == 405
     assert re.fullmatch(r"GET(, HEAD)?|HEAD, GET", response.headers["allow"])
+
+
+# A database that does not answer
+
+
+def test_a_database_outage_is_a_503_page_or_a_message_never_a_500(
+    back_office: BackOffice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = back_office.csrf_token()
+    database = app_state(back_office.client.app).database
+
+    async def unreachable(*_args: object, **_kwargs: object) -> None:
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(database, "run", unreachable)
+    created = back_office.submit("/item/create", {"title": "x"}, token=token)
+    assert created.status_code == 400
+    assert alerts(created) == ["The service is temporarily unavailable; try again shortly"]
+    monkeypatch.setattr(database, "read", unreachable)
+    for response in [
+        back_office.get("/"),
+        back_office.get("/user/list"),
+        back_office.sign_in("admin@example.com"),
+    ]:
+        assert response.status_code == 503, response.url
+        assert response.headers["retry-after"].isdigit()
+        assert "temporarily unavailable" in response.text
+    assert back_office.get("/login").status_code == 200  # the sign-in page needs none
