@@ -37,16 +37,19 @@ class BackOffice:
     def __init__(self, client: TestClient) -> None:
         self.client = client
 
-    def sign_in(self, email: str, password: str = PASSWORD) -> Response:
+    def sign_in(self, email: str, password: str = PASSWORD, **headers: str) -> Response:
         """Submit the sign-in form."""
         data = {"email": email, "password": password}
         return self.client.post(
-            f"{ADMIN}/login", data=data, headers=SAME_ORIGIN, follow_redirects=False
+            f"{ADMIN}/login",
+            data=data,
+            headers={**SAME_ORIGIN, **headers},
+            follow_redirects=False,
         )
 
-    def signed_in(self, email: str, password: str = PASSWORD) -> "BackOffice":
+    def signed_in(self, email: str, password: str = PASSWORD, **headers: str) -> "BackOffice":
         """Sign in, asserting success."""
-        response = self.sign_in(email, password)
+        response = self.sign_in(email, password, **headers)
         assert response.status_code == 303, response.text
         assert response.headers["location"].endswith(f"{ADMIN}/")
         return self

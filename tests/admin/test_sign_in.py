@@ -148,11 +148,7 @@ def test_malformed_sign_ins_get_the_wrong_password_answer(
 
 
 def test_the_sign_in_shows_in_the_users_session_list(browser: BackOffice, admin: Account) -> None:
-    browser.client.headers["User-Agent"] = "BackOfficeBrowser/1.0"
-    try:
-        browser.signed_in(admin.email)
-    finally:
-        del browser.client.headers["User-Agent"]
+    browser.signed_in(admin.email, **{"User-Agent": "BackOfficeBrowser/1.0"})
     listed = browser.client.get(f"{API}/auth/sessions", headers=bearer(admin.access_token))
     assert [row["userAgent"] for row in listed.json()].count("BackOfficeBrowser/1.0") == 1
 
