@@ -106,10 +106,6 @@ def _all(db: Session, statement: Executable) -> list[Any]:
     return list(db.scalars(statement).unique().all())
 
 
-def _rows(db: Session, statement: Executable) -> list[Any]:
-    return list(db.connection().execute(statement).all())
-
-
 class ServiceView(ModelView):
     """A screen on one table of the service (subclassed per app by `mount_back_office`)."""
 
@@ -122,9 +118,6 @@ class ServiceView(ModelView):
 
     async def _run_query(self, stmt: Any) -> Any:
         return await self.state.database.read(_all, stmt)
-
-    async def _run_arbitrary_query(self, stmt: Any) -> Any:
-        return await self.state.database.read(_rows, stmt)
 
     def _stmt_by_identifier(self, identifier: str) -> Select[Any]:
         # Every page that names a row by id: one that is not a UUID names none (404).

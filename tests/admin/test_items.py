@@ -1,6 +1,7 @@
 """The Items screen: everyone's items with their owners; create, edit and delete
 through the item units of the API, as the signed-in admin."""
 
+import pytest
 from sqlmodel import Session
 
 from app.models import Item
@@ -75,3 +76,17 @@ def test_details_of_an_item(back_office: BackOffice, user: Account) -> None:
     assert page.status_code == 200
     assert "In full" in page.text
     assert user.email in page.text
+
+
+def test_an_unexpected_failure_is_logged_and_not_shown(
+    back_office: BackOffice, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("SELECT secret FROM somewhere")
+
+    monkeypatch.setattr("app.items.create", broken)
+    response = back_office.submit("/item/create", {"title": "Anything"})
+    assert response.status_code == 400
+    assert alerts(response) == ["The change could not be saved; the error was logged."]
+    assert "SELECT secret" not in response.text
+    assert "SELECT secret" in caplog.text

@@ -2,15 +2,25 @@
 session row like any other, and a cookie the page's scripts cannot read."""
 
 from collections.abc import Callable
+from datetime import timedelta
 
 import bcrypt
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select, update
 
+from app.fields import utcnow
 from app.models import AuthSession, LoginThrottle, Role
 from tests.admin.pages import ADMIN, COOKIE, CROSS_SITE, BackOffice, alerts
-from tests.helpers import API, PASSWORD, Account, bearer, count_rows, refresh_status
+from tests.helpers import (
+    API,
+    PASSWORD,
+    Account,
+    bearer,
+    count_rows,
+    fresh,
+    refresh_status,
+)
 
 WRONG = "wrong password"
 TEST_SECRET = "a-production-secret-key-that-is-long-enough"
@@ -197,3 +207,26 @@ def test_the_back_office_can_be_turned_off(
 def test_the_back_office_is_not_in_the_openapi_document(client: TestClient) -> None:
     paths = client.get(f"{API}/openapi.json").json()["paths"]
     assert not [path for path in paths if "admin" in path]
+
+
+def test_signing_out_of_an_ended_session_still_signs_out(
+    back_office: BackOffice, admin: Account
+) -> None:
+    assert (
+        back_office.client.post(f"{API}/auth/logout-all", headers=admin.headers).status_code == 204
+    )
+    response = back_office.sign_out()
+    assert response.status_code == 303
+    assert f'{COOKIE}=""' in response.headers["set-cookie"]
+
+
+def test_using_the_back_office_records_the_sessions_last_use(
+    back_office: BackOffice, admin: Account, db: Session
+) -> None:
+    long_ago = utcnow() - timedelta(hours=1)
+    db.exec(update(AuthSession).values(last_used_at=long_ago))
+    db.commit()
+    assert back_office.is_signed_in()
+    rows = fresh(db).exec(select(AuthSession).where(col(AuthSession.last_used_at) > long_ago))
+    assert len(rows.all()) == 1  # this sign-in's, not the API sign-in's
+    db.commit()
