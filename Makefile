@@ -6,7 +6,7 @@ RUN := $(UV) run --frozen
 COVERAGE_FLOOR := $(if $(PYTEST_ARGS),0,90)
 
 .PHONY: help install run dev test test-cov test-browser lint format verify migrate revision \
-        migrate-new bench clean
+        migrate-new client client-test contract bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -61,6 +61,17 @@ revision: .venv  ## autogenerate a migration: make revision msg="add widgets"
 	$(RUN) alembic revision --autogenerate -m "$(msg)"
 
 migrate-new: revision  ## the same as revision
+
+client: .venv  ## write clients/openapi.json from the app, then regenerate the typed client
+	$(RUN) python clients/scripts/dump_openapi.py
+	cd clients && { [ -d node_modules ] || npm ci; } && npm run generate
+
+client-test: .venv  ## the react-admin and Refine providers' tests, against a live server
+	cd clients && npm ci && npm test
+
+contract: .venv  ## schemathesis, all checks, against a live server on SQLite (and PostgreSQL)
+	$(RUN) python -m tests.contract sqlite
+	@if [ -n "$$TEST_DATABASE_URL" ]; then $(RUN) python -m tests.contract postgresql; fi
 
 bench: .venv  ## load benchmarks against PostgreSQL (needs wrk; see bench/README.md)
 	$(RUN) python -m bench

@@ -6,10 +6,7 @@ Thin routes: the rules are in `credentials`, `sessions` and `accounts`.
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request, status
-from fastapi.exceptions import RequestValidationError
-from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import ValidationError
+from fastapi import APIRouter, BackgroundTasks, Form, Path, Request, status
 
 from app import credentials, mail, sessions
 from app.credentials import REGISTRATION_TAKEN_STATUS
@@ -19,6 +16,7 @@ from app.models import (
     LoginRequest,
     Message,
     OAuth2Token,
+    PasswordGrant,
     PasswordResetConfirm,
     PasswordResetRequest,
     RefreshRequest,
@@ -29,6 +27,7 @@ from app.models import (
 )
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+SessionId = Annotated[uuid.UUID, Path(alias="sessionId", description="The session's id")]
 
 SIGN_IN_ERRORS = responses(
     ErrorCode.LOGIN_BAD_CREDENTIALS, ErrorCode.ACCOUNT_DISABLED, ErrorCode.TOO_MANY_ATTEMPTS
@@ -59,19 +58,9 @@ async def login(body: LoginRequest, request: Request, state: State, client: Clie
     )
 
 
-def _form_credentials(form: OAuth2PasswordRequestForm) -> LoginRequest:
-    try:
-        return LoginRequest(email=form.username, password=form.password)
-    except ValidationError as exc:
-        form_names = {"email": "username", "password": "password"}
-        raise RequestValidationError(
-            [{**error, "loc": ("body", form_names[str(error["loc"][0])])} for error in exc.errors()]
-        ) from None
-
-
 @router.post("/token", operation_id="auth-token", responses=SIGN_IN_ERRORS)
 async def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: Annotated[PasswordGrant, Form()],
     request: Request,
     state: State,
     client: Client,
@@ -79,7 +68,7 @@ async def token(
     """OAuth2 password flow (form fields `username` = email, `password`), for Swagger UI."""
     pair = await credentials.sign_in(
         state,
-        credentials=_form_credentials(form),
+        credentials=LoginRequest(email=form.username, password=form.password),
         client=client,
         abandoned=request.is_disconnected,
     )
@@ -161,11 +150,11 @@ async def list_sessions(caller: SignedIn) -> list[SessionPublic]:
 
 
 @sessions_router.delete(
-    "/{session_id}",
+    "/{sessionId}",
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="sessions-revoke",
     responses=responses(ErrorCode.SESSION_NOT_FOUND),
 )
-async def delete_session(session_id: uuid.UUID, caller: SignedIn) -> None:
+async def delete_session(session_id: SessionId, caller: SignedIn) -> None:
     """Sign out one of the caller's sessions (for example a lost device)."""
     await caller.run(sessions.revoke_session, session_id=session_id)

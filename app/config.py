@@ -23,6 +23,11 @@ PLACEHOLDER_SECRETS = frozenset(
 )
 
 Environment = Literal["development", "test", "production"]
+# Where frontends run while they are developed (Next.js/CRA, Vite), allowed by CORS in
+# development when CORS_ORIGINS is not set.
+LOCAL_FRONTEND_ORIGINS = [
+    f"http://{host}:{port}" for host in ("localhost", "127.0.0.1") for port in (3000, 5173)
+]
 
 
 class Settings(BaseSettings):
@@ -130,6 +135,14 @@ class Settings(BaseSettings):
             )
             self.jwt_secret_key = SecretStr(generated)
         return self
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        """The browser origins CORS allows: CORS_ORIGINS, else in development the
+        usual local frontend origins, else none."""
+        if self.cors_origins or self.environment != "development":
+            return self.cors_origins
+        return LOCAL_FRONTEND_ORIGINS
 
     @property
     def is_sqlite(self) -> bool:

@@ -49,7 +49,7 @@ class ErrorCode(StrEnum):
     # Raised by the framework itself: their messages come from it.
     NOT_FOUND = "NOT_FOUND", 404, "Not Found"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED", 405, "Method Not Allowed"
-    MALFORMED_REQUEST = "MALFORMED_REQUEST", 400, "Malformed request"
+    MALFORMED_REQUEST = "MALFORMED_REQUEST", 400, "There was an error parsing the body"
     BODY_TOO_LARGE = "BODY_TOO_LARGE", 413, "Request body too large"
     HEADERS_TOO_LARGE = "HEADERS_TOO_LARGE", 431, "Request headers too large"
     VALIDATION_ERROR = "VALIDATION_ERROR", 422, "Invalid request"

@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
+import pydantic
 import sqlalchemy as sa
 from pydantic import (
     AfterValidator,
@@ -18,7 +19,7 @@ from pydantic import (
     field_validator,
 )
 from pydantic.alias_generators import to_camel
-from pydantic.json_schema import SkipJsonSchema
+from pydantic.json_schema import SkipJsonSchema, WithJsonSchema
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
@@ -80,13 +81,52 @@ def _check_password(value: str) -> str:
     return value
 
 
-Email = Annotated[EmailStr, Field(max_length=254), AfterValidator(str.lower)]
-Password = Annotated[str, AfterValidator(_check_password)]
+# What `ensure_storable` refuses, as a regular expression class: NUL. (Lone surrogates,
+# refused too, cannot be written in a pattern every JSON Schema validator understands.)
+_UNSTORABLE = "\\u0000"
+STORABLE_TEXT = f"^[^{_UNSTORABLE}]*$"
+# The addresses `EmailStr` accepts, as far as a pattern can say it: no quoted local part,
+# no domain literal, a dotted domain that is not special-use (.test, .local, ...).
+EMAIL_PATTERN = (
+    f'^[^\\s"@\\[\\]{_UNSTORABLE}]+@'
+    "(?!.*\\.(?:arpa|invalid|local|localhost|onion|test)$)"
+    f'(?:[^\\s"@\\[\\].{_UNSTORABLE}]+\\.)+[^\\s"@\\[\\].{_UNSTORABLE}]+$'
+)
+Email = Annotated[
+    EmailStr,
+    pydantic.Field(max_length=254, json_schema_extra={"pattern": EMAIL_PATTERN}),
+    AfterValidator(str.lower),
+]
+# JSON Schema counts characters, not bytes: `x-max-utf8-bytes` states the byte limit.
+Password = Annotated[
+    str,
+    AfterValidator(_check_password),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": PASSWORD_MIN_CHARS,
+            "maxLength": PASSWORD_MAX_BYTES,
+            "pattern": STORABLE_TEXT,
+            "format": "password",
+            "description": "8 characters to 72 bytes of UTF-8, without NUL characters",
+            "x-max-utf8-bytes": PASSWORD_MAX_BYTES,
+        }
+    ),
+]
 Name = Annotated[str, Field(max_length=255)]
-SearchText = Annotated[str, Field(max_length=255), AfterValidator(ensure_storable)]
+SearchText = Annotated[
+    str,
+    pydantic.Field(max_length=255, json_schema_extra={"pattern": STORABLE_TEXT}),
+    AfterValidator(ensure_storable),
+]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 # A field of a partial update that may be left out but, when sent, must not be null.
 Omittable = Annotated[T | SkipJsonSchema[None], BeforeValidator(_reject_null)]
+
+
+def human_title(name: str, _info: object) -> str:
+    """A schema title from a Python field name: `is_active` -> `Is active`."""
+    return name.replace("_", " ").capitalize()
 
 
 def timestamp() -> Any:
@@ -107,7 +147,10 @@ class CamelModel(SQLModel):
     """
 
     model_config = ConfigDict(  # type: ignore[assignment]  # SQLModel's TypedDict extends it
-        alias_generator=to_camel, validate_by_name=True, validate_by_alias=True
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        field_title_generator=human_title,
     )
 
 
@@ -115,11 +158,26 @@ class OutputModel(CamelModel):
     """A response body, built from table rows: fields are read by their Python names
     (looking up camelCase names on a row first would only cost time)."""
 
-    model_config = ConfigDict(validate_by_name=True, validate_by_alias=False)
+    model_config = ConfigDict(
+        validate_by_name=True,
+        validate_by_alias=False,
+        # a field with a default is still always sent: required in the response schema
+        json_schema_serialization_defaults_required=True,
+    )
+
+
+def state_storable_text(schema: dict[str, Any]) -> None:
+    """Write the storable-text rule into every plain string property of a schema."""
+    for prop in schema.get("properties", {}).values():
+        for variant in prop.get("anyOf", [prop]):
+            if variant.get("type") == "string" and "pattern" not in variant:
+                variant["pattern"] = STORABLE_TEXT
 
 
 class InputModel(CamelModel):
-    """A request body: every string in it must be storable."""
+    """A request body: every string in it must be storable (and its schema says so)."""
+
+    model_config = ConfigDict(json_schema_extra=state_storable_text)
 
     @field_validator("*", mode="after")
     @classmethod

@@ -6,13 +6,16 @@ the code of their status here.
 """
 
 import logging
+from functools import lru_cache
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 
 from app.errors import AppError, ErrorCode
@@ -33,10 +36,25 @@ async def app_error_handler(_request: Request, exc: AppError) -> JSONResponse:
     return JSONResponse(exc.body(), exc.status, headers=exc.headers)
 
 
-async def http_error_handler(_request: Request, exc: HTTPException) -> JSONResponse:
-    """A framework `HTTPException`, with the code of its status."""
+@lru_cache(maxsize=256)
+def _methods_of(app: Starlette, path: str) -> str:
+    methods = {
+        method
+        for context in iter_route_contexts(app.routes)
+        if context.path_regex is not None and context.path_regex.match(path)
+        for method in context.methods or ()
+    }
+    return ", ".join(sorted(methods))
+
+
+async def http_error_handler(request: Request, exc: HTTPException) -> JSONResponse:
+    """A framework `HTTPException`, with the code of its status. A 405 lists in `Allow`
+    every method of the path, not only those of the first route that matched it."""
     code = _FRAMEWORK_CODES.get(exc.status_code, ErrorCode.MALFORMED_REQUEST)
-    return JSONResponse({"detail": exc.detail, "code": code}, exc.status_code, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _methods_of(request.app, request.url.path)
+    return JSONResponse({"detail": exc.detail, "code": code}, exc.status_code, headers=headers)
 
 
 async def validation_error_handler(_request: Request, exc: RequestValidationError) -> JSONResponse:

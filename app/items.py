@@ -8,7 +8,7 @@ The functions over `db` are the units the routes run through their caller.
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session, col
 from sqlmodel import delete as sql_delete
@@ -18,9 +18,10 @@ from app.deps import SignedIn
 from app.errors import SIGNED_IN, AppError, ErrorCode, responses
 from app.fields import utcnow
 from app.models import Item, ItemCreate, ItemPublic, ItemUpdate, Role, User
-from app.pagination import ListQuery, Page, counted, fetch_page
+from app.pagination import PAGE_HEADERS, ListQuery, Page, counted, fetch_page
 
 router = APIRouter(prefix="/items", tags=["items"], responses=responses(*SIGNED_IN))
+ItemId = Annotated[uuid.UUID, Path(alias="itemId", description="The item's id")]
 NOT_FOUND = responses(ErrorCode.ITEM_NOT_FOUND)
 
 
@@ -79,7 +80,7 @@ def delete(db: Session, user: User, item_id: uuid.UUID) -> None:
         raise AppError(ErrorCode.ITEM_NOT_FOUND)
 
 
-@router.get("", operation_id="items-list")
+@router.get("", operation_id="items-list", responses=PAGE_HEADERS)
 async def list_items(
     query: Annotated[ItemListQuery, Query()], caller: SignedIn, response: Response
 ) -> Page[ItemPublic]:
@@ -93,24 +94,24 @@ async def create_item(body: ItemCreate, caller: SignedIn) -> ItemPublic:
     return ItemPublic.model_validate(await caller.run(create, body))
 
 
-@router.get("/{item_id}", operation_id="items-read", responses=NOT_FOUND)
-async def read_item(item_id: uuid.UUID, caller: SignedIn) -> ItemPublic:
+@router.get("/{itemId}", operation_id="items-read", responses=NOT_FOUND)
+async def read_item(item_id: ItemId, caller: SignedIn) -> ItemPublic:
     """One item by id."""
     return ItemPublic.model_validate(await caller.read(visible_item, item_id))
 
 
-@router.patch("/{item_id}", operation_id="items-update", responses=NOT_FOUND)
-async def update_item(item_id: uuid.UUID, body: ItemUpdate, caller: SignedIn) -> ItemPublic:
+@router.patch("/{itemId}", operation_id="items-update", responses=NOT_FOUND)
+async def update_item(item_id: ItemId, body: ItemUpdate, caller: SignedIn) -> ItemPublic:
     """Change an item's title or description."""
     return ItemPublic.model_validate(await caller.run(update, item_id, body))
 
 
 @router.delete(
-    "/{item_id}",
+    "/{itemId}",
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="items-delete",
     responses=NOT_FOUND,
 )
-async def delete_item(item_id: uuid.UUID, caller: SignedIn) -> None:
+async def delete_item(item_id: ItemId, caller: SignedIn) -> None:
     """Delete an item."""
     await caller.run(delete, item_id)

@@ -2,11 +2,12 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from app import auth, handlers, health, items, openapi, users
+from app import auth, docs, handlers, health, items, openapi, users
 from app.config import Settings, get_settings
 from app.middleware import (
     REQUEST_ID_HEADER,
@@ -32,10 +33,10 @@ def add_middleware(app: FastAPI, settings: Settings) -> None:
     limit > last-resort error handling."""
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
-    if settings.cors_origins:
+    if settings.allowed_origins:
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=settings.cors_origins,
+            allow_origins=settings.allowed_origins,
             allow_credentials=True,
             allow_methods=["*"],
             allow_headers=["*"],
@@ -53,14 +54,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title=settings.app_name,
         version=settings.app_version,
         openapi_url=f"{prefix}/openapi.json",
-        docs_url=f"{prefix}/docs",
-        redoc_url=f"{prefix}/redoc",
-        swagger_ui_oauth2_redirect_url=f"{prefix}/docs/oauth2-redirect",
+        docs_url=None,  # served by app.docs, with their assets
+        redoc_url=None,
+        servers=[{"url": "/", "description": "This server"}],
         lifespan=lifespan,
     )
     app.state.app_state = AppState.start(settings)
     handlers.install(app)
     openapi.install(app)
+    docs.install(app, settings)
     add_middleware(app, settings)
     for router in API_ROUTERS:
         app.include_router(router, prefix=prefix)
@@ -70,3 +72,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         mount_back_office(app)
     return app
+
+
+def published_document() -> dict[str, Any]:
+    """The OpenAPI document as published in `clients/openapi.json`: built with the
+    default settings, not the environment's, so it does not depend on who builds it."""
+    settings = Settings(
+        _env_file=None, environment="test", database_url="sqlite://", jwt_secret_key="x" * 40
+    )
+    return create_app(settings).openapi()

@@ -9,10 +9,10 @@ types and base classes live in `fields.py`.
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 import sqlalchemy as sa
-from pydantic import model_validator
+from pydantic import ConfigDict, model_validator
 from sqlmodel import Field, Relationship, SQLModel
 
 from app.fields import (
@@ -26,6 +26,7 @@ from app.fields import (
     Title,
     UTCDateTime,
     new_id,
+    state_storable_text,
     timestamp,
 )
 
@@ -92,9 +93,18 @@ class _ProfileUpdate(InputModel):
     name: Name | None = None
 
 
+def _email_needs_current_password(schema: dict[str, Any]) -> None:
+    state_storable_text(schema)
+    schema["dependentRequired"] = {"email": ["currentPassword"]}
+
+
 class UserUpdateMe(_ProfileUpdate):
-    current_password: Annotated[
-        str | None, Field(max_length=1024, description="Required to change `email`")
+    model_config = ConfigDict(  # type: ignore[assignment]  # SQLModel's TypedDict extends it
+        json_schema_extra=_email_needs_current_password
+    )
+
+    current_password: Omittable[
+        Annotated[str, Field(max_length=1024, description="Required to change `email`")]
     ] = None
 
     @model_validator(mode="after")
@@ -216,6 +226,18 @@ class ItemPublic(ItemBase, OutputModel):
 class LoginRequest(InputModel):
     email: Email
     password: Annotated[str, Field(max_length=1024)]
+
+
+class PasswordGrant(InputModel):
+    """The OAuth2 password grant of RFC 6749 (a form), as Swagger UI's "Authorize" sends it."""
+
+    model_config = ConfigDict(alias_generator=None)  # RFC 6749 names
+    grant_type: Literal["password"] = "password"
+    username: Email = Field(description="The account's email")
+    password: Annotated[str, Field(max_length=1024)]
+    scope: Annotated[str, Field(max_length=1024)] = ""
+    client_id: Annotated[str | None, Field(max_length=255)] = None
+    client_secret: Annotated[str | None, Field(max_length=255)] = None
 
 
 class RefreshRequest(InputModel):

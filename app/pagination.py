@@ -8,6 +8,7 @@ both in the body and in the `X-Total-Count` header (exact, but for an unfiltered
 list of a PostgreSQL table past EXACT_COUNT_LIMIT rows: see `count_rows`).
 """
 
+import uuid
 from collections.abc import Sequence
 from typing import Any, ClassVar, Generic, TypeVar, get_args
 
@@ -18,7 +19,7 @@ from sqlalchemy import inspect, literal_column, text
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session, SQLModel, func, or_, select
 
-from app.fields import SearchText
+from app.fields import SearchText, human_title
 
 MAX_LIMIT = 100
 MAX_OFFSET = 2**31 - 1
@@ -36,7 +37,9 @@ class ListQuery(BaseModel):
     the class is defined. FastAPI validates the whole model at once.
     """
 
-    model_config = ConfigDict(alias_generator=to_camel, extra="ignore")
+    model_config = ConfigDict(
+        alias_generator=to_camel, extra="ignore", field_title_generator=human_title
+    )
 
     table: ClassVar[type[SQLModel]]
     searched: ClassVar[tuple[str, ...]] = ()
@@ -48,6 +51,9 @@ class ListQuery(BaseModel):
         None, description="Case-insensitive substring; % and _ are literal"
     )
     sort: str = "-createdAt"
+    id: list[uuid.UUID] | None = Field(
+        None, max_length=MAX_LIMIT, description="Only these ids (repeat the parameter)"
+    )
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -56,11 +62,16 @@ class ListQuery(BaseModel):
         cls.sort_columns = {name: getattr(cls.table, to_snake(name)) for name in names}
 
     def conditions(self) -> list[ColumnElement[bool]]:
-        """The `q` search, plus what a subclass adds for its own filters."""
-        if not self.q:
-            return []
-        columns = (getattr(self.table, name) for name in self.searched)
-        return [or_(*(column.icontains(self.q, autoescape=True) for column in columns))]
+        """The `q` search and the `id` list, plus what a subclass adds for its own filters."""
+        conditions = []
+        if self.id is not None:
+            conditions.append(inspect(self.table).primary_key[0].in_(self.id))
+        if self.q:
+            columns = (getattr(self.table, name) for name in self.searched)
+            conditions.append(
+                or_(*(column.icontains(self.q, autoescape=True) for column in columns))
+            )
+        return conditions
 
 
 class Page(BaseModel, Generic[T]):
@@ -138,6 +149,19 @@ def fetch_page(
     ).all()
     items = [public.model_validate(row) for row in rows]
     return Page(items=items, total=total, offset=query.offset, limit=query.limit)
+
+
+# Declared on every list route, so generated clients know the header.
+PAGE_HEADERS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "headers": {
+            "X-Total-Count": {
+                "description": "The page's `total`, for admin panels' data providers",
+                "schema": {"type": "integer"},
+            }
+        }
+    }
+}
 
 
 def counted(response: Response, page: Page[T]) -> Page[T]:

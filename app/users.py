@@ -7,7 +7,7 @@ checked or hashed).
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session, col
 
@@ -15,9 +15,10 @@ from app import accounts, credentials
 from app.deps import Client, SignedIn, SignedInAdmin, State
 from app.errors import ADMIN_ONLY, SIGNED_IN, ErrorCode, responses
 from app.models import PasswordChange, Role, User, UserCreate, UserPublic, UserUpdate, UserUpdateMe
-from app.pagination import ListQuery, Page, counted, fetch_page
+from app.pagination import PAGE_HEADERS, ListQuery, Page, counted, fetch_page
 
 router = APIRouter(prefix="/users", tags=["users"], responses=responses(*SIGNED_IN))
+UserId = Annotated[uuid.UUID, Path(alias="userId", description="The user's id")]
 
 
 class UserListQuery(ListQuery):
@@ -103,7 +104,7 @@ async def delete_me(caller: SignedIn) -> None:
     await caller.run(accounts.delete_user)
 
 
-@router.get("", operation_id="users-list", responses=responses(*ADMIN_ONLY))
+@router.get("", operation_id="users-list", responses={**responses(*ADMIN_ONLY), **PAGE_HEADERS})
 async def list_users(
     query: Annotated[UserListQuery, Query()], admin: SignedInAdmin, response: Response
 ) -> Page[UserPublic]:
@@ -123,17 +124,17 @@ async def create_user(body: UserCreate, admin: SignedInAdmin, state: State) -> U
 
 
 @router.get(
-    "/{user_id}",
+    "/{userId}",
     operation_id="users-read",
     responses=responses(*ADMIN_ONLY, ErrorCode.USER_NOT_FOUND),
 )
-async def read_user(user_id: uuid.UUID, admin: SignedInAdmin) -> UserPublic:
+async def read_user(user_id: UserId, admin: SignedInAdmin) -> UserPublic:
     """One user by id."""
     return UserPublic.model_validate(await admin.read(accounts.read_user, user_id=user_id))
 
 
 @router.patch(
-    "/{user_id}",
+    "/{userId}",
     operation_id="users-update",
     responses=responses(
         *ADMIN_ONLY,
@@ -143,7 +144,7 @@ async def read_user(user_id: uuid.UUID, admin: SignedInAdmin) -> UserPublic:
     ),
 )
 async def update_user(
-    user_id: uuid.UUID, body: UserUpdate, admin: SignedInAdmin, state: State
+    user_id: UserId, body: UserUpdate, admin: SignedInAdmin, state: State
 ) -> UserPublic:
     """Change any field; deactivating or setting a password signs the user out everywhere."""
     changes = body.model_dump(exclude_unset=True, exclude={"password"})
@@ -154,11 +155,11 @@ async def update_user(
 
 
 @router.delete(
-    "/{user_id}",
+    "/{userId}",
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="users-delete",
     responses=responses(*ADMIN_ONLY, ErrorCode.USER_NOT_FOUND, ErrorCode.LAST_ADMIN),
 )
-async def delete_user(user_id: uuid.UUID, admin: SignedInAdmin) -> None:
+async def delete_user(user_id: UserId, admin: SignedInAdmin) -> None:
     """Delete a user with their sessions and items."""
     await admin.run(accounts.delete_user_as_admin, user_id=user_id)

@@ -27,6 +27,9 @@ DENIED = {401, 403, 404}
 PUBLIC_ROUTES = {
     ("GET", "/health"),
     ("GET", "/health/ready"),
+    ("GET", f"{API}/docs"),
+    ("GET", f"{API}/docs/oauth2-redirect"),
+    ("GET", f"{API}/redoc"),
     ("POST", f"{API}/auth/register"),
     ("POST", f"{API}/auth/login"),
     ("POST", f"{API}/auth/token"),
@@ -41,7 +44,7 @@ class Row:
     """A route and the status each signed-in caller gets (anonymous always gets 401)."""
 
     method: str
-    path: str  # under API; placeholders {user_id}, {session_id} and those of OWNED
+    path: str  # under API; placeholders {userId}, {sessionId} and those of OWNED
     user: int
     other_user: int
     admin: int
@@ -60,7 +63,7 @@ NEW_PASSWORD = "another long passphrase"
 # What `user` owns, created through the API for each case: {placeholder: (collection,
 # body)}. A new resource that its creator owns adds its line here and its rows below.
 OWNED = {
-    "item_id": ("/items", {"title": "User's item"}),
+    "itemId": ("/items", {"title": "User's item"}),
 }
 
 # The owned rows, the session and the target user all belong to `user`'s side of the
@@ -79,16 +82,16 @@ ROWS = [
     Row("DELETE", "/users/me", 204, 204, 204),
     Row("GET", "/users", 403, 403, 200),
     Row("POST", "/users", 403, 403, 201, {"email": "new@example.com", "password": NEW_PASSWORD}),
-    Row("GET", "/users/{user_id}", 403, 403, 200),
-    Row("PATCH", "/users/{user_id}", 403, 403, 200, {"name": "Renamed", "role": "ADMIN"}),
-    Row("DELETE", "/users/{user_id}", 403, 403, 204),
+    Row("GET", "/users/{userId}", 403, 403, 200),
+    Row("PATCH", "/users/{userId}", 403, 403, 200, {"name": "Renamed", "role": "ADMIN"}),
+    Row("DELETE", "/users/{userId}", 403, 403, 204),
     Row("GET", "/items", 200, 200, 200),
     Row("POST", "/items", 201, 201, 201, {"title": "New item"}),
-    Row("GET", "/items/{item_id}", 200, 404, 200),
-    Row("PATCH", "/items/{item_id}", 200, 404, 200, {"title": "Changed"}),
-    Row("DELETE", "/items/{item_id}", 204, 404, 204),
+    Row("GET", "/items/{itemId}", 200, 404, 200),
+    Row("PATCH", "/items/{itemId}", 200, 404, 200, {"title": "Changed"}),
+    Row("DELETE", "/items/{itemId}", 204, 404, 204),
     Row("GET", "/auth/sessions", 200, 200, 200),
-    Row("DELETE", "/auth/sessions/{session_id}", 204, 404, 404),
+    Row("DELETE", "/auth/sessions/{sessionId}", 204, 404, 404),
     Row("POST", "/auth/logout", 204, 204, 204),
     Row("POST", "/auth/logout-all", 204, 204, 204),
 ]
@@ -120,7 +123,7 @@ def world(
     # refused as "the last active admin": only authorization decides.
     make_account("second-admin@example.com", role=Role.ADMIN)
     target = make_account("target@example.com", name="Target")
-    ids = {"user_id": str(target.id)}
+    ids = {"userId": str(target.id)}
     for placeholder, (collection, body) in OWNED.items():
         created = client.post(API + collection, json=body, headers=user.headers)
         assert created.status_code == 201, created.text
@@ -128,7 +131,7 @@ def world(
     second_sign_in = login(client, user.email)
     sessions = client.get(f"{API}/auth/sessions", headers=bearer(second_sign_in["accessToken"]))
     assert sessions.status_code == 200, sessions.text
-    [ids["session_id"]] = [entry["id"] for entry in sessions.json() if entry["current"]]
+    [ids["sessionId"]] = [entry["id"] for entry in sessions.json() if entry["current"]]
     return World(accounts={"user": user, "other_user": other_user, "admin": admin}, ids=ids)
 
 

@@ -115,8 +115,8 @@ def test_the_add_a_resource_guide_works(tmp_path: Path) -> None:
     assert "/projects" in unguarded.stdout
 
     authorization = project / "tests/test_authorization.py"
-    insert_after(authorization, '    "item_id": ', owned)
-    insert_after(authorization, '    Row("DELETE", "/items/{item_id}"', rows)
+    insert_after(authorization, '    "itemId": ', owned)
+    insert_after(authorization, '    Row("DELETE", "/items/{itemId}"', rows)
     guarded = pytest_in(project, "tests/test_authorization.py", "-k", "every or projects")
     assert guarded.returncode == 0, guarded.stdout + guarded.stderr
     # 5 rows x 4 callers, 5 rows x bad tokens, and the 2 coverage checks

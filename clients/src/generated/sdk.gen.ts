@@ -19,7 +19,7 @@ export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends 
 };
 
 /**
- * Register
+ * Create an account
  *
  * Create an account (role USER).
  */
@@ -33,7 +33,7 @@ export const authRegister = <ThrowOnError extends boolean = false>(options: Opti
 });
 
 /**
- * Login
+ * Sign in with email and password
  *
  * Sign in with email and password; returns an access and a refresh token.
  */
@@ -47,7 +47,7 @@ export const authLogin = <ThrowOnError extends boolean = false>(options: Options
 });
 
 /**
- * Token
+ * OAuth2 password flow
  *
  * OAuth2 password flow (form fields `username` = email, `password`), for Swagger UI.
  */
@@ -62,7 +62,7 @@ export const authToken = <ThrowOnError extends boolean = false>(options: Options
 });
 
 /**
- * Refresh
+ * Trade a refresh token for a new pair
  *
  * Trade a refresh token for a new pair. Each refresh token works once: using a
  * spent one again signs its session out.
@@ -77,29 +77,7 @@ export const authRefresh = <ThrowOnError extends boolean = false>(options: Optio
 });
 
 /**
- * Logout
- *
- * Sign out this session: its access and refresh tokens stop working at once.
- */
-export const authLogout = <ThrowOnError extends boolean = false>(options?: Options<AuthLogoutData, ThrowOnError>) => (options?.client ?? client).post<AuthLogoutResponses, AuthLogoutErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/v1/auth/logout',
-    ...options
-});
-
-/**
- * Logout All
- *
- * Sign out every session of the caller.
- */
-export const authLogoutAll = <ThrowOnError extends boolean = false>(options?: Options<AuthLogoutAllData, ThrowOnError>) => (options?.client ?? client).post<AuthLogoutAllResponses, AuthLogoutAllErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/v1/auth/logout-all',
-    ...options
-});
-
-/**
- * Request Password Reset
+ * Email a single-use reset link
  *
  * Email a single-use reset link (valid for PASSWORD_RESET_EXPIRE_MINUTES).
  *
@@ -115,7 +93,7 @@ export const authPasswordResetRequest = <ThrowOnError extends boolean = false>(o
 });
 
 /**
- * Confirm Password Reset
+ * Set a new password with a reset token
  *
  * Set a new password with a reset token; every session of the user is signed out.
  *
@@ -131,7 +109,29 @@ export const authPasswordResetConfirm = <ThrowOnError extends boolean = false>(o
 });
 
 /**
- * List Sessions
+ * Sign out this session
+ *
+ * Sign out this session: its access and refresh tokens stop working at once.
+ */
+export const authLogout = <ThrowOnError extends boolean = false>(options?: Options<AuthLogoutData, ThrowOnError>) => (options?.client ?? client).post<AuthLogoutResponses, AuthLogoutErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/auth/logout',
+    ...options
+});
+
+/**
+ * Sign out every session of the caller
+ *
+ * Sign out every session of the caller.
+ */
+export const authLogoutAll = <ThrowOnError extends boolean = false>(options?: Options<AuthLogoutAllData, ThrowOnError>) => (options?.client ?? client).post<AuthLogoutAllResponses, AuthLogoutAllErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/auth/logout-all',
+    ...options
+});
+
+/**
+ * The caller's live sessions, newest first
  *
  * The caller's live sessions, newest first; `current` marks this one.
  */
@@ -142,18 +142,18 @@ export const sessionsList = <ThrowOnError extends boolean = false>(options?: Opt
 });
 
 /**
- * Delete Session
+ * Sign out one of the caller's sessions
  *
  * Sign out one of the caller's sessions (for example a lost device).
  */
 export const sessionsRevoke = <ThrowOnError extends boolean = false>(options: Options<SessionsRevokeData, ThrowOnError>) => (options.client ?? client).delete<SessionsRevokeResponses, SessionsRevokeErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/v1/auth/sessions/{session_id}',
+    url: '/api/v1/auth/sessions/{sessionId}',
     ...options
 });
 
 /**
- * Delete Me
+ * Delete the caller's account, with their sessions and items
  *
  * Delete the caller's account, with their sessions and items.
  */
@@ -164,7 +164,7 @@ export const usersMeDelete = <ThrowOnError extends boolean = false>(options?: Op
 });
 
 /**
- * Read Me
+ * The signed-in user's account
  *
  * The signed-in user's account.
  */
@@ -175,9 +175,9 @@ export const usersMeRead = <ThrowOnError extends boolean = false>(options?: Opti
 });
 
 /**
- * Update Me
+ * Change the caller's name or email
  *
- * Change the caller's name or email.
+ * Change the caller's name or email (a new email needs `currentPassword`).
  */
 export const usersMeUpdate = <ThrowOnError extends boolean = false>(options: Options<UsersMeUpdateData, ThrowOnError>) => (options.client ?? client).patch<UsersMeUpdateResponses, UsersMeUpdateErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -190,7 +190,7 @@ export const usersMeUpdate = <ThrowOnError extends boolean = false>(options: Opt
 });
 
 /**
- * Change My Password
+ * Change the caller's password
  *
  * Change the caller's password; their other sessions are signed out.
  */
@@ -205,7 +205,7 @@ export const usersMeChangePassword = <ThrowOnError extends boolean = false>(opti
 });
 
 /**
- * List Users
+ * All users, one page at a time
  *
  * All users, one page at a time; `q` searches email and name.
  */
@@ -216,7 +216,7 @@ export const usersList = <ThrowOnError extends boolean = false>(options?: Option
 });
 
 /**
- * Create User As Admin
+ * Create an account with any role
  *
  * Create an account with any role.
  */
@@ -231,35 +231,35 @@ export const usersCreate = <ThrowOnError extends boolean = false>(options: Optio
 });
 
 /**
- * Delete User As Admin
+ * Delete a user with their sessions and items
  *
  * Delete a user with their sessions and items.
  */
 export const usersDelete = <ThrowOnError extends boolean = false>(options: Options<UsersDeleteData, ThrowOnError>) => (options.client ?? client).delete<UsersDeleteResponses, UsersDeleteErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/v1/users/{user_id}',
+    url: '/api/v1/users/{userId}',
     ...options
 });
 
 /**
- * Read User
+ * One user by id
  *
  * One user by id.
  */
 export const usersRead = <ThrowOnError extends boolean = false>(options: Options<UsersReadData, ThrowOnError>) => (options.client ?? client).get<UsersReadResponses, UsersReadErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/v1/users/{user_id}',
+    url: '/api/v1/users/{userId}',
     ...options
 });
 
 /**
- * Update User As Admin
+ * Change any field
  *
  * Change any field; deactivating or setting a password signs the user out everywhere.
  */
 export const usersUpdate = <ThrowOnError extends boolean = false>(options: Options<UsersUpdateData, ThrowOnError>) => (options.client ?? client).patch<UsersUpdateResponses, UsersUpdateErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/v1/users/{user_id}',
+    url: '/api/v1/users/{userId}',
     ...options,
     headers: {
         'Content-Type': 'application/json',
@@ -268,7 +268,7 @@ export const usersUpdate = <ThrowOnError extends boolean = false>(options: Optio
 });
 
 /**
- * List Items
+ * The caller's items
  *
  * The caller's items (an admin's: everyone's), one page at a time; `q` searches titles.
  */
@@ -279,7 +279,7 @@ export const itemsList = <ThrowOnError extends boolean = false>(options?: Option
 });
 
 /**
- * Create Item
+ * Create an item owned by the caller
  *
  * Create an item owned by the caller.
  */
@@ -294,35 +294,35 @@ export const itemsCreate = <ThrowOnError extends boolean = false>(options: Optio
 });
 
 /**
- * Delete Item
+ * Delete an item
  *
  * Delete an item.
  */
 export const itemsDelete = <ThrowOnError extends boolean = false>(options: Options<ItemsDeleteData, ThrowOnError>) => (options.client ?? client).delete<ItemsDeleteResponses, ItemsDeleteErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/v1/items/{item_id}',
+    url: '/api/v1/items/{itemId}',
     ...options
 });
 
 /**
- * Read Item
+ * One item by id
  *
  * One item by id.
  */
 export const itemsRead = <ThrowOnError extends boolean = false>(options: Options<ItemsReadData, ThrowOnError>) => (options.client ?? client).get<ItemsReadResponses, ItemsReadErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/v1/items/{item_id}',
+    url: '/api/v1/items/{itemId}',
     ...options
 });
 
 /**
- * Update Item
+ * Change an item's title or description
  *
  * Change an item's title or description.
  */
 export const itemsUpdate = <ThrowOnError extends boolean = false>(options: Options<ItemsUpdateData, ThrowOnError>) => (options.client ?? client).patch<ItemsUpdateResponses, ItemsUpdateErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
-    url: '/api/v1/items/{item_id}',
+    url: '/api/v1/items/{itemId}',
     ...options,
     headers: {
         'Content-Type': 'application/json',
@@ -331,15 +331,15 @@ export const itemsUpdate = <ThrowOnError extends boolean = false>(options: Optio
 });
 
 /**
- * Health
+ * Liveness
  *
  * Liveness: the process answers.
  */
 export const health = <ThrowOnError extends boolean = false>(options?: Options<HealthData, ThrowOnError>) => (options?.client ?? client).get<HealthResponses, unknown, ThrowOnError>({ url: '/health', ...options });
 
 /**
- * Ready
+ * Readiness
  *
- * Readiness: the database answers.
+ * Readiness: the database answers (503 when it does not).
  */
 export const healthReady = <ThrowOnError extends boolean = false>(options?: Options<HealthReadyData, ThrowOnError>) => (options?.client ?? client).get<HealthReadyResponses, HealthReadyErrors, ThrowOnError>({ url: '/health/ready', ...options });
