@@ -5,8 +5,8 @@ RUN := $(UV) run --frozen
 # The branch-coverage floor applies to the whole suite only, not to a selection.
 COVERAGE_FLOOR := $(if $(PYTEST_ARGS),0,90)
 
-.PHONY: help install run dev test test-cov lint format verify migrate revision migrate-new \
-        client client-test contract bench clean
+.PHONY: help install run dev test test-cov test-browser lint format verify migrate revision \
+        migrate-new client client-test contract bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ test: .venv  ## the test suite with branch coverage (PostgreSQL too when TEST_DA
 
 test-cov: test  ## the test suite, then an HTML coverage report in htmlcov/
 	$(RUN) coverage html
+
+test-browser: .venv  ## the back office end to end in headless Chromium (needs node and /usr/bin/chromium)
+	cd tests/browser && npm ci --no-audit --no-fund && npm test
 
 lint: .venv  ## ruff (lint + format check) and mypy --strict
 	$(RUN) ruff check .

@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     web_concurrency: int | None = Field(None, ge=1)
     forwarded_allow_ips: str = "127.0.0.1"
 
+    admin_ui: bool = True
+
     @field_validator("cors_origins", "jwt_previous_secret_keys", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:

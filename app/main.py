@@ -77,6 +77,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in API_ROUTERS:
         app.include_router(router, prefix=prefix)
     app.include_router(health.router)
+    if settings.admin_ui:
+        from app.admin import mount_back_office  # imported only when it is served
+
+        mount_back_office(app)
     return app
 
 

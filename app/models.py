@@ -13,7 +13,7 @@ from typing import Annotated, Any, Self
 
 import sqlalchemy as sa
 from pydantic import ConfigDict, field_validator, model_validator
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, Relationship, SQLModel
 
 from app.fields import (
     CamelModel,
@@ -48,7 +48,7 @@ class User(UserBase, table=True):
 
     id: uuid.UUID = new_id()
     email: str = Field(max_length=254, unique=True)
-    password_hash: str = Field(max_length=255)
+    password_hash: str = Field(max_length=255, repr=False)  # never in repr() or str()
     role: Role = Field(
         default=Role.USER,
         sa_type=sa.Enum(Role, name="user_role", native_enum=False, length=16),
@@ -69,6 +69,10 @@ class User(UserBase, table=True):
         sa.Index("ix_users_updated_at_id", "updated_at", "id"),
         sa.Index("ix_users_name_id", "name", "id"),
     )
+
+    def __str__(self) -> str:
+        """How pages name a user (e.g. the back office's labels): their email."""
+        return self.email
 
 
 class UserRegister(InputModel):
@@ -145,6 +149,9 @@ class AuthSession(SQLModel, table=True):
     ip_address: str | None = Field(default=None, max_length=45)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
 
+    # Read-only, loaded only when asked for (the back office shows the email).
+    user: User = Relationship(sa_relationship_kwargs={"lazy": "raise", "viewonly": True})
+
 
 class SessionPublic(OutputModel):
     id: uuid.UUID
@@ -183,6 +190,9 @@ class Item(ItemBase, table=True):
     owner_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE")
     created_at: datetime = timestamp()
     updated_at: datetime = timestamp()
+
+    # Read-only, loaded only when asked for (the back office shows the email).
+    owner: User = Relationship(sa_relationship_kwargs={"lazy": "raise", "viewonly": True})
 
     __table_args__ = (
         sa.Index("ix_items_owner_id_created_at_id", "owner_id", "created_at", "id"),

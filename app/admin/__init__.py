@@ -1,0 +1,10 @@
+"""The back office at /admin: SQLAdmin, in the service's own process, on its own services.
+
+Modules: `site` (mounting, home and sign-in pages), `auth` (sign-in on the service's
+sessions), `guard` (security headers, cross-site refusal), `forms`, `views` (what the
+screens share), and one module per screen: `users`, `items`, `sessions`.
+"""
+
+from app.admin.site import mount_back_office
+
+__all__ = ["mount_back_office"]

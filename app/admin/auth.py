@@ -1,0 +1,189 @@
+"""Signing in to the back office with the service's own accounts and sessions.
+
+Sign-in is `sign_in.sign_in(..., admin_only=True)`: the throttling, timing and
+answers of `/auth/login`, a row in the sessions table, and for an account that is not
+an admin the very answer of a wrong password. The browser keeps that session's
+refresh token in an HttpOnly, SameSite=Lax cookie scoped to /admin (Secure in
+production). Every request is checked against the database in one indexed query:
+the session live, the cookie's token the one stored, the user active and an admin.
+So sign-out everywhere, deactivation, demotion and a password change end a
+back-office sign-in at once. Writes then run through an admin `Caller` of that
+session, which checks the same again inside each unit.
+"""
+
+import hmac
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pydantic import ValidationError
+from sqladmin.authentication import AuthenticationBackend
+from sqlmodel import Session, col, select, update
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from app import sessions, sign_in
+from app.admin.forms import CSRF_FIELD, CSRF_HEADER, csrf_token_for, csrf_token_var
+from app.admin.guard import SAFE_METHODS
+from app.caller import Caller
+from app.deps import get_client
+from app.errors import AppError, ErrorCode
+from app.fields import utcnow
+from app.models import AuthSession, Role, User
+from app.payloads import LoginRequest
+from app.state import AppState
+from app.tokens import InvalidTokenError, SessionClaims, decode_session_token, hash_token
+
+COOKIE = "admin_session"
+COOKIE_PATH = "/admin"
+TOUCH_EVERY = timedelta(minutes=1)  # how often a session's last use is written
+CSRF_REFUSED = "The form has expired; reload the page and try again."
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A request's checked back-office sign-in."""
+
+    user: User
+    caller: Caller  # runs units as this admin, re-checking the session in each
+    csrf_token: str
+
+
+def find_admin(
+    db: Session, *, claims: SessionClaims, token_hash: str, now: datetime
+) -> tuple[User, datetime] | None:
+    """The admin whose live session holds the refresh token of `token_hash`, and the
+    session's last use; `None` if any of it does not hold."""
+    row = db.exec(
+        select(User, AuthSession.last_used_at)
+        .join(AuthSession, col(AuthSession.user_id) == col(User.id))
+        .where(
+            col(AuthSession.id) == claims.session_id,
+            col(User.id) == claims.user_id,
+            col(AuthSession.refresh_token_hash) == token_hash,
+            col(AuthSession.revoked_at).is_(None),
+            col(AuthSession.expires_at) > now,
+            col(User.is_active).is_(True),
+            col(User.role) == Role.ADMIN,
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def touch(db: Session, *, session_id: uuid.UUID, now: datetime) -> None:
+    """Record that the session was used `now`."""
+    db.exec(update(AuthSession).where(col(AuthSession.id) == session_id).values(last_used_at=now))
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+class AdminAuth(AuthenticationBackend):
+    """SQLAdmin's authentication, on the service's sessions (no session middleware)."""
+
+    def __init__(self, state: AppState) -> None:
+        self.middlewares = []
+        self.state = state
+
+    def _claims(self, token: str) -> SessionClaims | None:
+        try:
+            return decode_session_token(self.state.settings, token, "refresh")
+        except InvalidTokenError:
+            return None
+
+    def _set_cookie(self, response: Response, token: str) -> None:
+        response.set_cookie(
+            COOKIE,
+            token,
+            max_age=self.state.settings.refresh_token_expire_days * 86400,
+            path=COOKIE_PATH,
+            secure=self.state.settings.environment == "production",
+            httponly=True,
+            samesite="lax",
+        )
+
+    def _forget(self, response: Response) -> Response:
+        secure = self.state.settings.environment == "production"
+        response.delete_cookie(
+            COOKIE, path=COOKIE_PATH, secure=secure, httponly=True, samesite="lax"
+        )
+        return response
+
+    async def login(self, request: Request) -> Response:
+        """Sign in with the form's email and password; raises `AppError` when refused."""
+        form = await request.form()
+        try:
+            login = LoginRequest(email=_text(form, "email"), password=_text(form, "password"))
+        except ValidationError:
+            raise AppError(ErrorCode.LOGIN_BAD_CREDENTIALS) from None
+        pair = await sign_in.sign_in(
+            self.state,
+            credentials=login,
+            client=await get_client(request),
+            abandoned=request.is_disconnected,
+            admin_only=True,
+        )
+        response = RedirectResponse(request.url_for("admin:index"), status_code=303)
+        self._set_cookie(response, pair.refresh_token)
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        """End this sign-in's session and forget the cookie."""
+        claims = self._claims(request.cookies.get(COOKIE, ""))
+        if claims is not None:
+            try:
+                caller = Caller(self.state.database, claims)
+                await caller.run(sessions.end_session, session_id=claims.session_id)
+            except AppError:
+                pass  # the session had already ended
+        response = RedirectResponse(request.url_for("admin:login"), status_code=303)
+        return self._forget(response)
+
+    async def authenticate(self, request: Request) -> Response | bool:
+        """Let the request in only for a live admin sign-in (else to the sign-in
+        page); a POST or DELETE only with the sign-in's CSRF token. (SQLAdmin's
+        GET actions and sign-out carry none: the browser guard makes sure that
+        they come from the back office's own pages.)"""
+        token = request.cookies.get(COOKIE, "")
+        signed_in = await self._signed_in(token) if token else None
+        if signed_in is None:
+            response = RedirectResponse(request.url_for("admin:login"), status_code=303)
+            return self._forget(response) if token else response
+        if request.method not in SAFE_METHODS:
+            await _check_csrf(request, signed_in.csrf_token)
+        request.state.back_office = signed_in
+        csrf_token_var.set(signed_in.csrf_token)
+        return True
+
+    async def get_user_id(self, request: Request) -> object:
+        signed_in: SignedIn = request.state.back_office
+        return signed_in.user.id
+
+    async def _signed_in(self, token: str) -> SignedIn | None:
+        claims = self._claims(token)
+        if claims is None:
+            return None
+        database, now = self.state.database, utcnow()
+        found = await database.read(
+            find_admin, claims=claims, token_hash=hash_token(token), now=now
+        )
+        if found is None:
+            return None
+        user, last_used_at = found
+        if now - last_used_at >= TOUCH_EVERY:
+            await database.run(touch, session_id=claims.session_id, now=now)
+        csrf_token = csrf_token_for(self.state.settings.secret_key, claims.session_id)
+        return SignedIn(user, Caller(database, claims, admin_only=True), csrf_token)
+
+
+async def _check_csrf(request: Request, expected: str) -> None:
+    """403 unless the request carries `expected` (header, or form field)."""
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None:
+        sent = _text(await request.form(), CSRF_FIELD)
+    if not hmac.compare_digest((sent or "").encode(), expected.encode()):
+        raise HTTPException(status_code=403, detail=CSRF_REFUSED)

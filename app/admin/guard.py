@@ -1,0 +1,109 @@
+"""Browser safety of the back office: security headers, and where requests may come from.
+
+A pure ASGI middleware around the back office (like the service's own middleware):
+
+* every response gets `X-Frame-Options: DENY`, `X-Content-Type-Options: nosniff`, a
+  strict Content Security Policy (no inline script or style, nothing from another
+  origin) and `Referrer-Policy`; pages also get `Cache-Control: no-store`;
+* a state-changing request (any unsafe method, and SQLAdmin's GET actions and
+  sign-out) must come from a page of this origin: `Sec-Fetch-Site: same-origin`
+  when the browser sends fetch metadata (all current ones do), else a matching
+  `Origin`, else a matching `Referer`; anything else gets 403;
+* from another site, only a top-level navigation may open a page: no script,
+  frame or image of another origin may read or use the back office, even one that
+  CORS_ORIGINS lets call the API with credentials.
+
+Forms also carry a token bound to the sign-in (`forms.py`): both checks must pass.
+"""
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CSP = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",  # Tabler draws checkboxes and selects with data: SVGs
+        "font-src 'self'",
+        "connect-src 'self'",  # deleting a row is an XHR
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    ]
+)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def changes_state(method: str, path: str) -> bool:
+    """Whether a request changes something: SQLAdmin runs custom actions
+    (`/{identity}/action/{name}`) and sign-out as GET."""
+    if method not in SAFE_METHODS:
+        return True
+    return "/action/" in path or path.rstrip("/").endswith("/logout")
+
+
+def _own_origin(scope: Scope, headers: Headers) -> str:
+    return f"{scope.get('scheme', 'http')}://{headers.get('host', '')}"
+
+
+def from_own_pages(scope: Scope, headers: Headers, *, state_changing: bool) -> bool:
+    """Whether a page of this origin made the request (required to change state; to
+    read, a top-level navigation from elsewhere is fine too)."""
+    site = headers.get("sec-fetch-site")
+    if site is not None:
+        if site == "same-origin":
+            return True
+        return not state_changing and headers.get("sec-fetch-mode") == "navigate"
+    own = _own_origin(scope, headers)
+    origin = headers.get("origin")
+    if origin is not None:
+        return origin == own
+    if not state_changing:
+        return True  # a client without fetch metadata reading a page
+    referer = headers.get("referer", "")
+    return referer == own or referer.startswith(own + "/")
+
+
+def _refusal(scope: Scope, headers: Headers) -> PlainTextResponse | None:
+    if b"%00" in scope.get("query_string", b"").lower():
+        # No text column can hold NUL; PostgreSQL's driver fails on it.
+        return PlainTextResponse("Malformed query string", status_code=400)
+    state_changing = changes_state(scope["method"], scope["path"])
+    if not from_own_pages(scope, headers, state_changing=state_changing):
+        return PlainTextResponse("Cross-site request refused", status_code=403)
+    return None
+
+
+class BrowserGuard:
+    """Security headers on every response of the back office; cross-site requests refused."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refusal = _refusal(scope, Headers(scope=scope))
+        if refusal is not None:
+            await refusal(scope, receive, _with_headers(send))
+            return
+        await self.app(scope, receive, _with_headers(send))
+
+
+def _with_headers(send: Send) -> Send:
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = MutableHeaders(scope=message)
+            headers["X-Frame-Options"] = "DENY"
+            headers["X-Content-Type-Options"] = "nosniff"
+            headers["Content-Security-Policy"] = CSP
+            headers["Referrer-Policy"] = "same-origin"
+            headers["Cross-Origin-Opener-Policy"] = "same-origin"
+            if headers.get("content-type", "").startswith("text/html"):
+                headers["Cache-Control"] = "no-store"
+        await send(message)
+
+    return send_with_headers

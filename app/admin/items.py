@@ -1,0 +1,58 @@
+"""The Items screen: every user's items, with their owners; create, edit, delete.
+
+Changes go through the item units of the API (`items.create`, `update`, `delete`)
+as the signed-in admin, who may see and change every item; like `POST /items`, a
+new item belongs to whoever creates it.
+"""
+
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+
+from app import items
+from app.admin.forms import ItemForm
+from app.admin.views import FormError, ServiceView, parse_id, validated
+from app.errors import ErrorCode
+from app.models import Item, ItemCreate, ItemUpdate
+
+
+def _item_id(pk: object) -> uuid.UUID:
+    item_id = parse_id(pk)
+    if item_id is None:
+        raise FormError(ErrorCode.ITEM_NOT_FOUND.message)
+    return item_id
+
+
+def _fields(data: dict[str, Any]) -> dict[str, Any]:
+    return {"title": data.get("title") or "", "description": data.get("description") or None}
+
+
+class ItemAdmin(ServiceView, model=Item):
+    name, name_plural, icon = "Item", "Items", "fa-solid fa-box"
+    column_list = ["title", "owner", "created_at", "updated_at"]
+    column_details_list = ["id", "title", "description", "owner", "created_at", "updated_at"]
+    column_labels = {
+        "id": "Id",
+        "title": "Title",
+        "description": "Description",
+        "owner": "Owner",
+        "owner.email": "owner's email",
+        "created_at": "Created",
+        "updated_at": "Updated",
+    }
+    column_searchable_list = ["title", "owner.email"]
+    column_sortable_list = ["title", "created_at", "updated_at"]
+    column_default_sort = [("created_at", True)]
+    form = ItemForm
+    form_columns = ["title", "description"]  # what an edit form starts from
+
+    async def insert_model(self, request: Request, data: dict[str, Any]) -> Item:
+        return await self.write(request, items.create, validated(ItemCreate, _fields(data)))
+
+    async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Item:
+        body = validated(ItemUpdate, _fields(data))
+        return await self.write(request, items.update, _item_id(pk), body)
+
+    async def delete_model(self, request: Request, pk: Any) -> None:
+        await self.write(request, items.delete, _item_id(pk))

@@ -1,0 +1,135 @@
+"""The back office as a whole: its home page, sign-in page, error pages and screens.
+
+`mount_back_office(app)` mounts SQLAdmin at /admin of the service's own app, so it
+runs in the same process with the same settings, database and password hasher.
+Its pages come from SQLAdmin's templates (some overridden in `templates/`) and its
+CSS, JavaScript and fonts from its wheel: nothing is fetched from another site.
+"""
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from sqladmin import Admin
+from sqladmin.authentication import login_required
+from sqladmin.templating import Jinja2Templates
+from sqlalchemy import ColumnElement
+from sqlmodel import Session, SQLModel, col, func, select
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from app.admin.auth import AdminAuth
+from app.admin.forms import current_csrf_token
+from app.admin.guard import BrowserGuard
+from app.admin.items import ItemAdmin
+from app.admin.sessions import SessionAdmin
+from app.admin.users import UserAdmin
+from app.admin.views import UNAVAILABLE, ServiceView
+from app.errors import AppError, ErrorCode
+from app.fields import utcnow
+from app.handlers import RETRY_AFTER_OUTAGE
+from app.models import AuthSession, Item, Role, User
+from app.state import AppState, app_state
+
+HERE = Path(__file__).parent
+OUTAGE = AppError(ErrorCode.SERVICE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_OUTAGE)})
+SCREENS: tuple[type[ServiceView], ...] = (UserAdmin, ItemAdmin, SessionAdmin)
+
+
+def _count(db: Session, table: type[SQLModel], *where: ColumnElement[bool]) -> int:
+    total: int = db.exec(select(func.count()).select_from(table).where(*where)).one()
+    return total
+
+
+def counts(db: Session, *, now: datetime) -> dict[str, int]:
+    """The figures of the home page."""
+    live = (col(AuthSession.revoked_at).is_(None), col(AuthSession.expires_at) > now)
+    return {
+        "users": _count(db, User),
+        "admins": _count(db, User, col(User.role) == Role.ADMIN),
+        "sessions": _count(db, AuthSession, *live),
+        "items": _count(db, Item),
+    }
+
+
+class BackOffice(Admin):
+    """SQLAdmin on the service: its sign-in, its units, its error pages."""
+
+    def __init__(self, app: FastAPI, state: AppState) -> None:
+        self.state = state
+        self.auth = AdminAuth(state)
+        super().__init__(
+            app,
+            engine=state.database.read_engine,  # SQLAdmin only reads; see views.py
+            title=f"{state.settings.app_name} admin",
+            templates_dir=str(HERE / "templates"),  # SQLAdmin's default is relative
+            authentication_backend=self.auth,
+            middlewares=[Middleware(BrowserGuard)],
+        )
+        assets = StaticFiles(directory=HERE / "assets")
+        self.admin.router.routes.append(Mount("/assets", app=assets, name="assets"))
+        for refusal in (HTTPException, AppError, *UNAVAILABLE):
+            self.admin.add_exception_handler(refusal, self.refused)
+        for screen in SCREENS:  # a subclass per app: SQLAdmin stores state on the class
+            self.add_view(type(screen.__name__, (screen,), {"state": state}))
+
+    def init_templating_engine(self) -> Jinja2Templates:
+        templates = super().init_templating_engine()
+        templates.env.globals["csrf_token"] = current_csrf_token
+        return templates
+
+    async def page(
+        self, request: Request, name: str, context: dict[str, Any], status_code: int = 200
+    ) -> Response:
+        """A page rendered from the template `name`."""
+        return await self.templates.TemplateResponse(request, name, context, status_code)
+
+    @login_required
+    async def index(self, request: Request) -> Response:
+        """Home: how many users, admins, live sessions and items there are."""
+        figures = await self.state.database.read(counts, now=utcnow())
+        return await self.page(request, "sqladmin/index.html", {"counts": figures})
+
+    async def login(self, request: Request) -> Response:
+        """The sign-in page, and signing in."""
+        if request.method == "GET":
+            return await self.page(request, "sqladmin/login.html", {})
+        try:
+            return await self.auth.login(request)
+        except AppError as error:
+            form = await request.form()
+            email = form.get("email")
+            context = {
+                "error": error.code.message,
+                "email": email if isinstance(email, str) else "",
+            }
+            response = await self.page(request, "sqladmin/login.html", context, error.status)
+            response.headers.update(error.headers)
+            return response
+
+    async def refused(self, request: Request, exc: Exception) -> Response:
+        """The error page of an `HTTPException` or `AppError` (with its status, message
+        and headers, such as `Allow`), or of a database that does not answer (503)."""
+        status, message, headers = _answer(exc)
+        context = {"status_code": status, "message": message}
+        response = await self.page(request, "sqladmin/error.html", context, status)
+        response.headers.update(headers)
+        return response
+
+
+def _answer(exc: Exception) -> tuple[int, str, Mapping[str, str]]:
+    if isinstance(exc, HTTPException):
+        return exc.status_code, exc.detail, exc.headers or {}
+    error = exc if isinstance(exc, AppError) else OUTAGE
+    return error.status, error.code.message, error.headers
+
+
+def mount_back_office(app: FastAPI) -> None:
+    """Serve the back office at /admin of `app` (built by `create_app`)."""
+    BackOffice(app, app_state(app))

@@ -1,0 +1,195 @@
+"""What every screen of the back office shares: reads as units, writes as the admin.
+
+SQLAdmin builds the list, search, filter, sort, page and detail queries; they run
+here as `Database.read` units, like every read of the service. Writes never use
+SQLAdmin's own: each screen overrides insert, update and delete to call the
+service functions that the API calls, through the signed-in admin's `Caller`; a
+refusal (`AppError`) comes back to the page as `FormError`, whose text SQLAdmin
+shows above the form or the list.
+"""
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
+
+from markupsafe import Markup
+from pydantic import BaseModel, ValidationError
+from sqladmin import ModelView
+from sqladmin.formatters import BASE_FORMATTERS
+from sqlalchemy import Executable, Select, false, or_, select
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlmodel import Session
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from app.admin.auth import SignedIn
+from app.caller import Caller
+from app.config import describe_validation_error
+from app.errors import AppError, ErrorCode
+from app.fields import ensure_storable
+from app.models import User
+from app.state import AppState
+
+P = ParamSpec("P")
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+logger = logging.getLogger(__name__)
+UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError)
+
+
+class FormError(ValueError):
+    """A refusal to show on the page as it is (SQLAdmin renders `str(error)`)."""
+
+
+class _ExpectedRefusals(logging.Filter):
+    # SQLAdmin logs every error of insert, update and delete with its traceback;
+    # a refused change (the last admin, a taken email) is not an error.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], FormError))
+
+
+logging.getLogger("sqladmin.application").addFilter(_ExpectedRefusals())
+
+
+def when(value: datetime) -> str:
+    """A timestamp as the back office shows it."""
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def when_in_list(value: datetime) -> Markup:
+    """A timestamp in a list: the date above the time, so that wide tables still fit."""
+    two_lines = Markup('{}<br><span class="text-secondary">{}</span>')
+    return two_lines.format(value.strftime("%Y-%m-%d"), value.strftime("%H:%M UTC"))
+
+
+def validated(model: type[M], data: dict[str, Any]) -> M:
+    """`data` checked by a service model; its complaints as a `FormError`."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise FormError(describe_validation_error(error)) from None
+
+
+def parse_id(value: object) -> uuid.UUID | None:
+    """The UUID in a path or query value, or `None`."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def parse_ids(request: Request) -> list[uuid.UUID]:
+    """The ids an action was asked for (`?pks=a,b`); 404 when one is not an id, or
+    for more than a page can show."""
+    ids = [parse_id(pk) for pk in request.query_params.get("pks", "").split(",") if pk]
+    if None in ids or len(ids) > 100:
+        raise HTTPException(status_code=404)
+    return [pk for pk in ids if pk is not None]
+
+
+def back(request: Request, identity: str) -> Response:
+    """After an action: back to the back-office page it came from, else the list."""
+    referer = request.headers.get("referer", "")
+    home = str(request.url_for("admin:index"))
+    target = (
+        referer if referer.startswith(home) else request.url_for("admin:list", identity=identity)
+    )
+    return RedirectResponse(target, status_code=303)
+
+
+def _all(db: Session, statement: Executable) -> list[Any]:
+    return list(db.scalars(statement).unique().all())
+
+
+class ServiceView(ModelView):
+    """A screen on one table of the service (subclassed per app by `mount_back_office`)."""
+
+    state: ClassVar[AppState]
+    can_export = False
+    page_size = 25
+    page_size_options = [25, 50, 100]
+    column_type_formatters = {**BASE_FORMATTERS, datetime: when_in_list}
+    column_type_formatters_detail = {**BASE_FORMATTERS, datetime: when}
+
+    async def _run_query(self, stmt: Any) -> Any:
+        return await self.state.database.read(_all, stmt)
+
+    def _stmt_by_identifier(self, identifier: str) -> Select[Any]:
+        # Every page that names a row by id: one that is not a UUID names none (404).
+        if parse_id(identifier) is None:
+            return select(self.model).where(false())
+        return super()._stmt_by_identifier(identifier)
+
+    async def check_can_view_details(self, request: Request, model: Any) -> bool:
+        return _exists(model) and await super().check_can_view_details(request, model)
+
+    async def check_can_edit(self, request: Request, model: Any) -> bool:
+        return _exists(model) and await super().check_can_edit(request, model)
+
+    async def check_can_delete(self, request: Request, model: Any) -> bool:
+        return _exists(model) and await super().check_can_delete(request, model)
+
+    def search_query(self, stmt: Select[Any], term: str) -> Select[Any]:
+        """Like the API's `q`: case-insensitive, `%` and `_` taken literally."""
+        try:
+            term = ensure_storable(term[:255])
+        except ValueError:
+            return stmt.where(false())
+        matches, joined = [], set[str]()
+        for field in self._search_fields:
+            stmt, model = self._join_relationship_paths(stmt, field, joined)
+            column = getattr(model, field.rsplit(".", 1)[-1])
+            matches.append(column.icontains(term, autoescape=True))
+        return stmt.where(or_(*matches))
+
+    def sort_query(self, stmt: Select[Any], request: Request) -> Select[Any]:
+        """The chosen order, ties broken by id, so that pages never overlap."""
+        return super().sort_query(stmt, request).order_by(*self.pk_columns)
+
+    async def write(
+        self,
+        request: Request,
+        fn: Callable[Concatenate[Session, User, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """`fn(db, admin, ...)` as a unit of the signed-in admin (see `Caller.run`);
+        a refusal is a `FormError` with the service's message."""
+        with shown_on_page():
+            return await caller(request).run(fn, *args, **kwargs)
+
+
+def caller(request: Request) -> Caller:
+    """The signed-in admin of a request, whose units re-check their session."""
+    signed_in: SignedIn = request.state.back_office
+    return signed_in.caller
+
+
+@contextmanager
+def shown_on_page() -> Iterator[None]:
+    """Turn what the service refuses into a `FormError` with its message; log and
+    hide anything unexpected (SQLAdmin would show its text, perhaps SQL)."""
+    try:
+        yield
+    except AppError as error:
+        raise FormError(error.code.message) from None
+    except UNAVAILABLE:
+        raise FormError(ErrorCode.SERVICE_UNAVAILABLE.message) from None
+    except (FormError, HTTPException):
+        raise
+    except Exception:
+        logger.exception("A back-office change failed")
+        raise FormError("The change could not be saved; the error was logged.") from None
+
+
+def _exists(model: Any) -> bool:
+    """Pages about a row that is not there (an unknown or malformed id) are 404."""
+    if model is None:
+        raise HTTPException(status_code=404)
+    return True

@@ -1,0 +1,88 @@
+// Starts the real service (`python -m app serve`) on a free port of 127.0.0.1 with a
+// fresh SQLite file, and gives its base URL; fails loudly when it does not come up.
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const START_TIMEOUT_MS = 60_000;
+
+function freePort() {
+  return new Promise((done, fail) => {
+    const probe = createServer();
+    probe.once("error", fail);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => done(port));
+    });
+  });
+}
+
+// The project's virtualenv if there is one, else `uv run --frozen`.
+function pythonCommand() {
+  const venv = join(ROOT, ".venv", "bin", "python");
+  if (existsSync(venv)) return [venv];
+  return ["uv", "run", "--frozen", "--project", ROOT, "python"];
+}
+
+const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+
+async function healthy(url) {
+  try {
+    return (await fetch(`${url}/health`)).status === 200;
+  } catch {
+    return false;
+  }
+}
+
+export async function startServer({ adminEmail, adminPassword }) {
+  const port = await freePort();
+  const scratch = mkdtempSync(join(tmpdir(), "back-office-test-"));
+  const [command, ...prefix] = pythonCommand();
+  const env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    PYTHONPATH: ROOT,
+    ENVIRONMENT: "development",
+    DATABASE_URL: `sqlite:///${join(scratch, "app.db")}`,
+    JWT_SECRET_KEY: `browser-test-${Math.random().toString(36).slice(2)}-${"k".repeat(32)}`,
+    FIRST_ADMIN_EMAIL: adminEmail,
+    FIRST_ADMIN_PASSWORD: adminPassword,
+    BCRYPT_ROUNDS: "4",
+    LOG_LEVEL: "warning",
+  };
+  const args = [...prefix, "-m", "app", "serve", "--host", "127.0.0.1", "--port", String(port)];
+  // cwd is the scratch folder: no developer's .env or app.db is read.
+  const child = spawn(command, args, { cwd: scratch, env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.on("data", (chunk) => (output += chunk));
+  child.stderr.on("data", (chunk) => (output += chunk));
+  let exited = null;
+  child.on("exit", (code, signal) => (exited = { code, signal }));
+  child.on("error", (error) => (exited = { error }));
+
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (!(await healthy(url))) {
+    if (exited || Date.now() > deadline) {
+      child.kill("SIGKILL");
+      rmSync(scratch, { recursive: true, force: true });
+      const why = exited ? `exited (${JSON.stringify(exited)})` : "did not answer /health in time";
+      throw new Error(`the server ${why}: ${command} ${args.join(" ")}\n${output}`);
+    }
+    await sleep(200);
+  }
+  return {
+    url,
+    log: () => output,
+    async stop() {
+      child.kill("SIGTERM");
+      for (let waited = 0; !exited && waited < 10_000; waited += 100) await sleep(100);
+      if (!exited) child.kill("SIGKILL");
+      rmSync(scratch, { recursive: true, force: true });
+    },
+  };
+}
