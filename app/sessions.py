@@ -179,7 +179,13 @@ def revoke_session(db: Session, user: User, *, session_id: uuid.UUID) -> None:
     )
     if result.rowcount != 1:
         raise AppError(ErrorCode.SESSION_NOT_FOUND)
-    audit.record(db, AuditAction.SESSION_REVOKED, target_type="session", target_id=session_id)
+    audit.record(
+        db,
+        AuditAction.SESSION_REVOKED,
+        target_type="session",
+        target_id=session_id,
+        target_label=user.email,  # whose session it was
+    )
 
 
 def end_session(db: Session, user: User, *, session_id: uuid.UUID) -> None:

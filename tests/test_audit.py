@@ -12,7 +12,7 @@ from app.__main__ import main as cli
 from app.config import get_settings
 from app.fields import utcnow
 from app.models import AuditEvent, Role
-from tests.helpers import API, PASSWORD, Account, bearer, login
+from tests.helpers import API, PASSWORD, Account, bearer, login, session_id
 
 EVENTS = f"{API}/audit-events"
 
@@ -52,6 +52,17 @@ def test_a_role_change_records_before_and_after_with_the_actor(
     assert event["targetId"] == str(user.id)
     assert event["requestId"]
     assert event["actorKind"] == "user"
+
+
+def test_a_revoked_session_names_its_owner(
+    client: TestClient, admin: Account, user: Account
+) -> None:
+    target = session_id(user.access_token)
+    url = f"{API}/auth/sessions/{target}"
+    assert client.delete(url, headers=user.headers).status_code == 204
+    [event] = events(client, admin, action="session.revoked")
+    assert (event["targetType"], event["targetId"]) == ("session", str(target))
+    assert (event["targetLabel"], event["actorEmail"]) == (user.email, user.email)
 
 
 def test_the_actor_outlives_their_deletion(

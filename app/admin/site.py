@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from app.admin.audit import AuditEventAdmin
 from app.admin.auth import AdminAuth
 from app.admin.forms import current_csrf_token
 from app.admin.guard import BrowserGuard
@@ -39,7 +40,7 @@ from app.state import AppState, app_state
 
 HERE = Path(__file__).parent
 OUTAGE = AppError(ErrorCode.SERVICE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_OUTAGE)})
-SCREENS: tuple[type[ServiceView], ...] = (UserAdmin, ItemAdmin, SessionAdmin)
+SCREENS: tuple[type[ServiceView], ...] = (UserAdmin, ItemAdmin, SessionAdmin, AuditEventAdmin)
 
 
 def _count(db: Session, table: type[SQLModel], *where: ColumnElement[bool]) -> int:

@@ -14,10 +14,10 @@ from sqlmodel import Session
 from app.errors import ErrorCode
 from app.models import User
 from app.state import app_state
-from tests.admin.pages import ADMIN, CROSS_SITE, SAME_ORIGIN, BackOffice, alerts
+from tests.admin.pages import ADMIN, CROSS_SITE, SAME_ORIGIN, BackOffice, alerts, ids_on
 from tests.helpers import Account, create_item, session_id, stored
 
-SCREENS = ("user", "item", "session")
+SCREENS = ("user", "item", "session", "audit-event")
 
 
 class Links(HTMLParser):
@@ -41,7 +41,12 @@ class Links(HTMLParser):
 def pages(back_office: BackOffice, user: Account) -> list[str]:
     """A path of every kind of page, with a row of each table."""
     item = create_item(back_office.client, user)
-    rows = {"user": str(user.id), "item": item["id"], "session": str(session_id(user.access_token))}
+    rows = {
+        "user": str(user.id),
+        "item": item["id"],
+        "session": str(session_id(user.access_token)),
+        "audit-event": ids_on(back_office.get("/audit-event/list"), "audit-event")[0],
+    }
     paths = ["/", "/login", f"/user/details/{uuid.uuid4()}"]
     for screen in SCREENS:
         paths += [f"/{screen}/list", f"/{screen}/details/{rows[screen]}"]
@@ -180,11 +185,11 @@ def test_pages_open_from_a_link_elsewhere_but_not_from_a_script(back_office: Bac
 def test_unknown_or_malformed_ids_are_404(back_office: BackOffice, screen: str, pk: str) -> None:
     for path in [f"/{screen}/details/{pk}", f"/{screen}/edit/{pk}"]:
         status = back_office.get(path).status_code
-        assert status in (403, 404), (path, status)  # sessions cannot be edited at all
+        assert status in (403, 404), (path, status)  # sessions and events are read-only
     delete = back_office.delete(screen, pk)
     assert delete.status_code in (403, 404)
     action = "revoke" if screen == "session" else "revoke-sessions"
-    if screen != "item":  # a NUL in a query string is refused before anything else
+    if screen in ("user", "session"):  # a NUL in a query string is refused before anything else
         assert back_office.action(screen, action, pk).status_code == (400 if pk == "%00" else 404)
 
 
@@ -212,6 +217,9 @@ def test_posting_an_edit_of_an_unknown_row_is_404(back_office: BackOffice) -> No
         "role=GOD",
         "is_active=maybe",
         "status=sideways",
+        "action=%00",
+        "action=nope",
+        "outcome=sideways",
     ],
 )
 def test_odd_queries_are_never_a_500(back_office: BackOffice, user: Account, query: str) -> None:

@@ -164,7 +164,14 @@ def test_the_sign_in_shows_in_the_users_session_list(browser: BackOffice, admin:
 
 
 def test_pages_need_a_sign_in(browser: BackOffice) -> None:
-    for path in ["/", "/user/list", "/item/list", "/session/list", "/user/create"]:
+    for path in [
+        "/",
+        "/user/list",
+        "/item/list",
+        "/session/list",
+        "/audit-event/list",
+        "/user/create",
+    ]:
         response = browser.get(path)
         assert response.status_code == 303, path
         assert response.headers["location"] == f"http://testserver{ADMIN}/login"

@@ -173,6 +173,21 @@ function defineSteps(page, base, people, problems) {
     assert.equal(me.status, 401);
   });
 
+  step("the audit log shows what was just done, and by whom", async () => {
+    await page.click("a.nav-link:has-text('Audit log')");
+    const rows = await page.locator("tbody tr").allTextContents();
+    const newest = rows[0].replace(/\s+/g, " ");
+    assert.match(newest, /session\.revoked success admin@example\.com session: holder@example\.com/);
+    for (const action of ["user.deactivated", "auth.login.succeeded", "auth.login.failed"]) {
+      assert.ok(rows.some((row) => row.includes(action)), action);
+    }
+    await shot(page, "audit-log");
+    await page.click("tbody tr:has(td:has-text('user.deactivated')) a[href*='/details/']");
+    assert.match(await page.textContent("tbody"), /target@example\.com/);
+    assert.match(await page.textContent("tbody"), /is_active/);
+    await shot(page, "audit-event");
+  });
+
   step("sign out", async () => {
     await Promise.all([page.waitForURL(/\/admin\/login/), page.click("a[href$='/admin/logout']")]);
     await page.goto(`${base}/admin/`);
@@ -232,7 +247,7 @@ async function main() {
   }
 }
 
-const EXPECTED_STEPS = 9;
+const EXPECTED_STEPS = 10;
 
 main().catch((error) => {
   console.error(error);
