@@ -9,6 +9,7 @@ signature wrong, never when it has expired.
 
 import hashlib
 import hmac
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -104,11 +105,17 @@ def _verify(settings: Settings, token: str, required: list[str]) -> tuple[dict[s
     raise jwt.InvalidSignatureError  # pragma: no cover - the loop returns or raises
 
 
-def _decode(
-    settings: Settings, token: str, token_type: TokenType, claim: str
-) -> tuple[uuid.UUID, str, str]:
-    """Verify `token` strictly; returns its subject, its string claim `claim`, and the
-    key that signed it.
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    subject: uuid.UUID
+    claim: str  # the value of the claim asked for
+    key: str  # the key that signed the token
+    expires_at: float  # a POSIX timestamp
+
+
+def _decode(settings: Settings, token: str, token_type: TokenType, claim: str) -> _Verified:
+    """Verify `token` strictly; returns its subject, its string claim `claim`, the key
+    that signed it and its expiry.
 
     The signature must use the one configured algorithm (so `none` and algorithm
     confusion are refused), `exp` must lie ahead, and `type` must be `token_type`.
@@ -120,7 +127,7 @@ def _decode(
         value = payload[claim]
         if not isinstance(value, str):
             raise InvalidTokenError(f"{claim} is not a string")
-        return uuid.UUID(payload["sub"]), value, key
+        return _Verified(uuid.UUID(payload["sub"]), value, key, float(payload["exp"]))
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise InvalidTokenError(str(exc)) from exc
 
@@ -145,13 +152,38 @@ def create_session_token(
     )
 
 
+# Access tokens verified lately, with what they say: a client sends the same token
+# with every request, and checking its signature again costs more than the rest of
+# authentication. Keyed by the token and the keys it may be signed with (a removed
+# key voids its entries); the expiry is checked on every use.
+_verified_access_tokens: dict[tuple[str, str, tuple[str, ...]], _Verified] = {}
+_VERIFIED_ACCESS_TOKENS_MAX = 4096
+
+
+def _verified_access_token(settings: Settings, token: str) -> _Verified:
+    keys = (settings.secret_key, *settings.previous_secret_keys)
+    cache_key = (token, settings.jwt_algorithm, keys)
+    verified = _verified_access_tokens.get(cache_key)
+    if verified is None:
+        verified = _decode(settings, token, "access", "sid")
+        if len(_verified_access_tokens) >= _VERIFIED_ACCESS_TOKENS_MAX:
+            _verified_access_tokens.clear()
+        _verified_access_tokens[cache_key] = verified
+    if verified.expires_at <= time.time():
+        raise InvalidTokenError("expired")
+    return verified
+
+
 def decode_session_token(
     settings: Settings, token: str, token_type: Literal["access", "refresh"]
 ) -> SessionClaims:
     """The claims of a valid access or refresh token; raises `InvalidTokenError`."""
-    user_id, session_id, _key = _decode(settings, token, token_type, "sid")
+    if token_type == "access":
+        verified = _verified_access_token(settings, token)
+    else:
+        verified = _decode(settings, token, token_type, "sid")
     try:
-        return SessionClaims(user_id=user_id, session_id=uuid.UUID(session_id))
+        return SessionClaims(user_id=verified.subject, session_id=uuid.UUID(verified.claim))
     except ValueError as exc:
         raise InvalidTokenError(str(exc)) from exc
 
@@ -218,8 +250,8 @@ def decode_account_token(
     settings: Settings, token: str, token_type: Literal["reset", "verify_email"]
 ) -> AccountClaims:
     """The claims of a valid reset or verification token; raises `InvalidTokenError`."""
-    user_id, bound, key = _decode(settings, token, token_type, "acct")
-    return AccountClaims(user_id=user_id, fingerprint=bound, key=key)
+    verified = _decode(settings, token, token_type, "acct")
+    return AccountClaims(user_id=verified.subject, fingerprint=verified.claim, key=verified.key)
 
 
 def hash_token(token: str) -> str:
