@@ -18,7 +18,9 @@ Forms also carry a token bound to the sign-in (`forms.py`): both checks must pas
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import PlainTextResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from app.middleware import HttpMiddleware
 
 CSP = "; ".join(
     [
@@ -76,16 +78,11 @@ def _refusal(scope: Scope, headers: Headers) -> PlainTextResponse | None:
     return None
 
 
-class BrowserGuard:
+class BrowserGuard(HttpMiddleware):
     """Security headers on every response of the back office; cross-site requests refused."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse the request or serve it, with the headers added either way."""
         refusal = _refusal(scope, Headers(scope=scope))
         if refusal is not None:
             await refusal(scope, receive, _with_headers(send))
