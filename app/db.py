@@ -10,11 +10,13 @@ it waits for anything else (a password hash, the client), and each unit costs on
 thread hop. Services flush; the unit commits, once.
 """
 
+import asyncio
+import contextvars
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from anyio import CapacityLimiter, to_thread
 from sqlalchemy import Engine, QueuePool, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
@@ -25,6 +27,10 @@ from app.errors import AppError, ErrorCode
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+# SQLite lets one connection write at a time; more writers per process would only
+# poll in its busy handler, which is unfair: a few of them wait for seconds.
+SQLITE_WRITE_THREADS = 2
 
 
 def create_db_engine(settings: Settings, *, autocommit: bool = False) -> Engine:
@@ -138,17 +144,18 @@ def _reading(
 class Database:
     """The engines of one process and the units that run on them.
 
-    Units wait (without a thread) for one of as many slots as their pool has
-    connections, so a unit never waits for a connection while holding a thread:
-    threads waiting for connections and connections waiting for threads cannot
-    deadlock.
+    Each engine has its own threads, no more than its pool has connections, and
+    units queue for them without a thread: a unit never waits for a connection while
+    holding a thread, so threads waiting for connections and connections waiting for
+    threads cannot deadlock.
     """
 
     def __init__(self, settings: Settings) -> None:
         self.engine = create_db_engine(settings)
         self.read_engine = create_db_engine(settings, autocommit=True)
-        self._slots = CapacityLimiter(settings.database_pool_size + settings.database_max_overflow)
-        self._read_slots = CapacityLimiter(settings.database_pool_size)
+        writers = settings.database_pool_size + settings.database_max_overflow
+        self._threads = _threads(SQLITE_WRITE_THREADS if settings.is_sqlite else writers)
+        self._read_threads = _threads(settings.database_pool_size)
 
     async def run(
         self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
@@ -156,8 +163,7 @@ class Database:
         """`fn(db, *args, **kwargs)` in one transaction on a worker thread; commits
         when it returns, rolls back when it raises."""
         unit = partial(_in_transaction, self.engine, fn, *args, **kwargs)
-        async with self._slots:
-            return await to_thread.run_sync(unit)
+        return await _on(self._threads, unit)
 
     async def read(
         self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
@@ -165,8 +171,7 @@ class Database:
         """`fn(db, *args, **kwargs)` on an autocommit connection on a worker thread.
         For reads only: there is no transaction to roll back a write."""
         unit = partial(_reading, self.read_engine, fn, *args, **kwargs)
-        async with self._read_slots:
-            return await to_thread.run_sync(unit)
+        return await _on(self._read_threads, unit)
 
     def run_here(
         self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
@@ -175,6 +180,19 @@ class Database:
         return _in_transaction(self.engine, fn, *args, **kwargs)
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Stop the threads and close every pooled connection."""
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        self._read_threads.shutdown(wait=False, cancel_futures=True)
         self.engine.dispose()
         self.read_engine.dispose()
+
+
+def _threads(count: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=count, thread_name_prefix="db")
+
+
+async def _on(threads: ThreadPoolExecutor, unit: Callable[[], T]) -> T:
+    """`unit()` on one of `threads`, in a copy of the caller's context (as the request's
+    id and actor are kept in context variables)."""
+    context = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(threads, context.run, unit)
