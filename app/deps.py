@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
+from fastapi.security import OAuth2PasswordBearer
 
 from app import api_tokens
 from app.caller import Caller
@@ -62,25 +62,19 @@ Client = Annotated[ClientInfo, Depends(get_client)]
 
 # Two ways to send a credential, both as `Authorization: Bearer`: an access token from
 # a sign-in (the token URL is relative to the docs page, so Swagger UI's "Authorize"
-# posts to <prefix>/auth/token), or a personal API token (`sqa_pat_...`).
+# posts to <prefix>/auth/token), or a personal API token (`sqa_pat_...`), which the
+# OpenAPI document declares beside it (`app.openapi`).
 session_token = OAuth2PasswordBearer(tokenUrl="auth/token", scheme_name="session", auto_error=False)
-api_token = HTTPBearer(
-    scheme_name="apiToken",
-    description="A personal API token (`sqa_pat_...`) from POST /users/me/tokens",
-    auto_error=False,
-)
 
 
 async def get_caller(
-    request: Request,
-    bearer: Annotated[str | None, Depends(session_token)],
-    _api_token: Annotated[HTTPAuthorizationCredentials | None, Depends(api_token)],
-    state: State,
+    request: Request, bearer: Annotated[str | None, Depends(session_token)]
 ) -> Caller:
     """The caller named by a well-formed credential, else 401 (each unit then checks
     it against the database)."""
     if bearer is None:
         raise AppError(ErrorCode.NOT_AUTHENTICATED)
+    state = app_state(request.app)
     if bearer.startswith(api_tokens.PREFIX):  # never also tried as a JWT
         if not api_tokens.well_formed(bearer):
             raise AppError(ErrorCode.TOKEN_INVALID)

@@ -10,6 +10,11 @@ from app.errors import ErrorCode, responses
 
 Document = dict[str, Any]
 _METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+API_TOKEN_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "A personal API token (`sqa_pat_...`) from POST /users/me/tokens",
+}
 
 
 def _add_validation_code(document: Document) -> None:
@@ -36,6 +41,16 @@ def _declare_unreadable_bodies(operation: Document) -> None:
         existing["description"] += "\n" + malformed["description"]
 
 
+def _accept_api_tokens(document: Document, operation: Document) -> None:
+    """Every operation that takes a session's access token takes a personal API token
+    too, in the same header (`deps.get_caller` tells them apart): declared here, not
+    as a second dependency solved on every request."""
+    if {"session": []} in operation.get("security", []):
+        operation["security"].append({"apiToken": []})
+        schemes = document["components"]["securitySchemes"]
+        schemes["apiToken"] = API_TOKEN_SCHEME
+
+
 def _summarize(operation: Document) -> None:
     """The summary is the gist of the route's docstring (its first sentence, up to the
     first `;`, `:` or parenthesis), not its function name."""
@@ -52,6 +67,7 @@ def complete(document: Document) -> Document:
         for method, operation in path_item.items():
             if method in _METHODS:
                 _declare_unreadable_bodies(operation)
+                _accept_api_tokens(document, operation)
                 _summarize(operation)
     return document
 
