@@ -5,7 +5,7 @@ checked or hashed).
 """
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Path, Query, Response, status
 from sqlalchemy.sql import ColumnElement
@@ -43,6 +43,9 @@ TokenId = Annotated[uuid.UUID, Path(alias="tokenId", description="The API token'
 class UserListQuery(ListQuery):
     table = User
     searched = ("email", "name")
+    computed: ClassVar[dict[str, ColumnElement[Any]]] = {
+        "email_verified": col(User.email_verified_at).is_not(None)
+    }
 
     sort: Literal[
         "createdAt", "-createdAt", "updatedAt", "-updatedAt", "email", "-email", "name", "-name"
