@@ -30,11 +30,13 @@ TOKEN_MINUTES = "720"
 
 @dataclass(frozen=True)
 class Pair:
-    """The service and the limit app on one database, and access tokens by email."""
+    """The service and the limit app on one database, access tokens by email, and the
+    service's workers' VmRSS (KiB) right after start."""
 
     service: Server
     limit: Server
     tokens: dict[str, str]
+    idle_rss: dict[int, int]
 
 
 @dataclass
@@ -175,8 +177,11 @@ def pair(
             bench.serve_service(f"service {name}", bench.service_env(database_url))
         )
         limit_server = stack.enter_context(bench.serve(f"limit {name}", *limit, options=[]))
-        emails = (seed.ADMIN, seed.READER, seed.WRITER)
-        yield Pair(service, limit_server, {email: sign_in(service.base, email) for email in emails})
+        idle_rss = service.worker_rss_kib()
+        tokens = {
+            email: sign_in(service.base, email) for email in (seed.ADMIN, seed.READER, seed.WRITER)
+        }
+        yield Pair(service, limit_server, tokens, idle_rss)
 
 
 def postgres_pair(bench: Bench) -> AbstractContextManager[Pair]:

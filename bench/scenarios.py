@@ -240,7 +240,7 @@ def run_postgres(bench: Bench, letters: str) -> None:
     """The scenarios on the PostgreSQL pair; (h) watches its service's workers."""
     with postgres_pair(bench) as pair:
         bench.watched = pair.service
-        bench.memory.idle = pair.service.worker_rss_kib()
+        bench.memory.idle = pair.idle_rss
         for letter, scenario in PAIR_SCENARIOS.items():
             if letter in letters:
                 scenario(bench, pair)
