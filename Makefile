@@ -73,7 +73,7 @@ contract: .venv  ## schemathesis, all checks, against a live server on SQLite (a
 	$(RUN) python -m tests.contract sqlite
 	@if [ -n "$$TEST_DATABASE_URL" ]; then $(RUN) python -m tests.contract postgresql; fi
 
-bench: .venv  ## load benchmarks against PostgreSQL (needs wrk; see bench/README.md)
+bench: .venv  ## load figures as ratios, on PostgreSQL and SQLite (needs wrk; bench/README.md)
 	$(RUN) python -m bench
 
 clean:  ## remove caches and the local virtualenv
