@@ -86,7 +86,7 @@ def scenario_b(bench: Bench, pair: Pair, letter: str = "b", where: str = "Postgr
 def scenario_c(bench: Bench, pair: Pair) -> None:
     """Right-password sign-ins of one account, 16 connections, against the ceiling."""
     ceiling = bench.ceiling()
-    result = bench.measure(pair.service, login_load(pair.service.base, [seed.LOGIN]))
+    result = bench.measure(pair.service, login_load(pair.service.base, seed.LOGINS))
     ratio = per(result.rate_of(200, 299), ceiling)
     bench.report.add(
         Run("(c) POST /auth/login, 16 conn", "service", result),
@@ -98,7 +98,7 @@ def scenario_c(bench: Bench, pair: Pair) -> None:
 def scenario_d(bench: Bench, pair: Pair) -> None:
     """(a) during a login flood, and the flood's own figures during it (d')."""
     ceiling, alone = bench.ceiling(), bench.figures["a"]
-    flood = bench.wrk.start(login_load(pair.service.base, [seed.LOGIN]), 1 + bench.seconds)
+    flood = bench.wrk.start(login_load(pair.service.base, seed.LOGINS), 1 + bench.seconds)
     me = Load(pair.service.base + ME, 64, token=pair.tokens[seed.READER])
     bench.wrk.warm_up(me, seconds=1)
     during = bench.wrk.measure(me, bench.seconds)

@@ -26,7 +26,9 @@ PASSWORD = "bench password 1"
 ADMIN = "admin@bench.example"
 READER = "reader@bench.example"
 WRITER = "writer@bench.example"
-LOGIN = "login@bench.example"
+# Sign-ins rotate through these accounts: people signing in, not one account
+# hammered (16 sign-ins at once for one email mostly measure its throttle waiting).
+LOGINS = [f"login-{n}@bench.example" for n in range(64)]
 SEED_USERS = 1000
 READER_ITEMS = 1000
 
@@ -63,7 +65,7 @@ def item_rows(owner_id: uuid.UUID, count: int) -> list[Row]:
 
 def seed_rows(password_hash: str) -> tuple[list[Row], list[Row]]:
     """The users (the admin first, then the reader) and the reader's items of the seed."""
-    users = user_rows(SEED_USERS, password_hash, emails=[ADMIN, READER, WRITER, LOGIN])
+    users = user_rows(SEED_USERS, password_hash, emails=[ADMIN, READER, WRITER, *LOGINS])
     users[0] = (*users[0][:4], "ADMIN", *users[0][5:])
     return users, item_rows(users[1][0], READER_ITEMS)
 
