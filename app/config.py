@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     database_max_overflow: int = Field(20, ge=0)
     database_pool_timeout: float = Field(30, gt=0)
     database_pool_pre_ping: bool = True
+    database_read_threads: int = Field(2, ge=1)
 
     jwt_secret_key: SecretStr | None = None
     jwt_previous_secret_keys: Annotated[list[SecretStr], NoDecode] = []

@@ -42,8 +42,8 @@ def create_db_engine(settings: Settings, *, autocommit: bool = False) -> Engine:
     of the process only); PostgreSQL gets a liveness ping on checkout.
 
     `autocommit` makes an engine for reads: no BEGIN, COMMIT or ROLLBACK round
-    trips, no ping (`Database.read` retries once on a dropped connection), and a
-    pool of DATABASE_POOL_SIZE connections without overflow.
+    trips, no ping (`Database.read` retries once on a dropped connection), and one
+    connection per read thread (DATABASE_READ_THREADS), without overflow.
     """
     options: dict[str, Any] = {
         "echo": settings.debug,
@@ -52,7 +52,9 @@ def create_db_engine(settings: Settings, *, autocommit: bool = False) -> Engine:
         "pool_timeout": settings.database_pool_timeout,
     }
     if autocommit:
-        options.update(isolation_level="AUTOCOMMIT", max_overflow=0)
+        options.update(
+            isolation_level="AUTOCOMMIT", pool_size=settings.database_read_threads, max_overflow=0
+        )
     if settings.is_sqlite:
         engine = create_engine(
             settings.database_url,
@@ -147,7 +149,9 @@ class Database:
     Each engine has its own threads, no more than its pool has connections, and
     units queue for them without a thread: a unit never waits for a connection while
     holding a thread, so threads waiting for connections and connections waiting for
-    threads cannot deadlock.
+    threads cannot deadlock. Reads get few threads (DATABASE_READ_THREADS): a read is
+    mostly Python, which runs one thread at a time, so more threads would only take
+    the interpreter lock from each other and from the event loop.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -155,7 +159,7 @@ class Database:
         self.read_engine = create_db_engine(settings, autocommit=True)
         writers = settings.database_pool_size + settings.database_max_overflow
         self._threads = _threads(SQLITE_WRITE_THREADS if settings.is_sqlite else writers)
-        self._read_threads = _threads(settings.database_pool_size)
+        self._read_threads = _threads(settings.database_read_threads)
 
     async def run(
         self, fn: Callable[Concatenate[Session, P], T], /, *args: P.args, **kwargs: P.kwargs
