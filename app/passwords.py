@@ -3,22 +3,35 @@
 import asyncio
 import contextlib
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import anyio
 import bcrypt
 
+from app.errors import AppError, ErrorCode
 from app.fields import PASSWORD_MAX_BYTES
 
 Abandoned = Callable[[], Awaitable[bool]]
 
 QUEUED_PER_THREAD = 2  # the password being hashed and the next one
 HASHING_NICENESS = 1
+# How long a request waits for a hashing slot before it is asked to come back: a
+# person gets an answer in seconds, not a hang, when sign-ins outrun the CPU.
+MAX_WAIT_SECONDS = 5
+RETRY_AFTER_SECONDS = 2
 
 
 class RequestAbandoned(Exception):
     """The client went away while its request waited for a hashing slot."""
+
+
+class HashingBusy(AppError):
+    """No hashing slot came free within MAX_WAIT_SECONDS: 503, come back shortly."""
+
+    def __init__(self) -> None:
+        retry_after = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        super().__init__(ErrorCode.SERVICE_UNAVAILABLE, headers=retry_after)
 
 
 class PasswordHasher:
@@ -28,9 +41,10 @@ class PasswordHasher:
     slightly lower CPU priority, so neither a flood of sign-ins nor a flood of other
     requests starves the other. Each thread has the next password queued behind the
     one it hashes, so it never waits for the busy event loop to hand it work; the
-    other requests wait for a slot without a thread, and one whose client has gone
-    away by then is dropped instead of hashed. Checking a password against no hash
-    (unknown email) costs the same as a real check.
+    other requests wait for a slot without a thread (at most MAX_WAIT_SECONDS, then
+    `HashingBusy`), and one whose client has gone away by then is dropped instead of
+    hashed. Checking a password against no hash (unknown email) costs the same as a
+    real check.
     """
 
     def __init__(self, rounds: int, concurrency: int) -> None:
@@ -64,8 +78,7 @@ class PasswordHasher:
         `abandoned` (such as `request.is_disconnected`) is asked once a slot is free;
         when it answers true, `RequestAbandoned` is raised and nothing is hashed.
         """
-        async with self._slots:
-            await _check(abandoned)
+        async with self._slot(abandoned):
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._executor, self.hash_sync, password)
 
@@ -73,12 +86,27 @@ class PasswordHasher:
         self, password: str, password_hash: str | None, *, abandoned: Abandoned | None = None
     ) -> bool:
         """Check `password` on the hashing threads (`abandoned` as for `hash`)."""
-        async with self._slots:
-            await _check(abandoned)
+        async with self._slot(abandoned):
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(
                 self._executor, self.verify_sync, password, password_hash
             )
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, abandoned: Abandoned | None) -> AsyncIterator[None]:
+        """A hashing slot, waited for at most MAX_WAIT_SECONDS (`HashingBusy`), for a
+        client still there (`RequestAbandoned`)."""
+        acquired = False
+        with anyio.move_on_after(MAX_WAIT_SECONDS):
+            await self._slots.acquire()
+            acquired = True
+        if not acquired:
+            raise HashingBusy
+        try:
+            await _check(abandoned)
+            yield
+        finally:
+            self._slots.release()
 
     def close(self) -> None:
         """Stop the hashing threads."""

@@ -21,7 +21,7 @@ from app.context import ANONYMOUS
 from app.errors import AppError, ErrorCode, too_many_attempts
 from app.fields import utcnow
 from app.models import Role, User
-from app.passwords import Abandoned, RequestAbandoned
+from app.passwords import Abandoned, HashingBusy, RequestAbandoned
 from app.payloads import LoginRequest, TokenPair
 from app.sessions import ClientInfo
 from app.state import AppState
@@ -77,10 +77,10 @@ async def verify(
     abandoned: Abandoned | None = None,
 ) -> bool:
     """Check a password whose attempt is reserved. A check that never ran (the client
-    left first) settles as nothing."""
+    left first, or no hashing slot came free in time) settles as nothing."""
     try:
         return await state.hasher.verify(password, password_hash, abandoned=abandoned)
-    except RequestAbandoned:
+    except (RequestAbandoned, HashingBusy):
         await state.database.run(throttle.settle, reservation, failed=False)
         raise
 

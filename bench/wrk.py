@@ -111,8 +111,10 @@ class WrkResult:
 
     @property
     def failed(self) -> bool:
-        """Any non-2xx answer, socket error or timeout, or no answer at all."""
-        return self.stalled or self.non_2xx > 0 or self.errors.total > 0
+        """Any non-2xx answer but a 503 with `Retry-After` (a full sign-in queue asking
+        to come back), any socket error or timeout, or no answer at all."""
+        refused = self.non_2xx - self.retry_after_503
+        return self.stalled or refused > 0 or self.errors.total > 0
 
     def rate_of(self, low: int, high: int) -> float:
         """Responses per second with a status in [low, high] (statuses counted)."""

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,10 +12,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from starlette.requests import ClientDisconnect
 
+from app import passwords
 from app.config import Settings
 from app.db import Database
 from app.models import Role
-from app.passwords import PasswordHasher, RequestAbandoned
+from app.passwords import HashingBusy, PasswordHasher, RequestAbandoned
 from tests.conftest import TEST_SECRET
 from tests.helpers import API, PASSWORD, Account, bearer, login, me_status
 
@@ -83,6 +85,52 @@ def test_no_hash_is_computed_for_a_client_that_left() -> None:
     finally:
         hasher.close()
     assert calls == [PASSWORD]
+
+
+def test_a_sign_in_that_cannot_get_a_hashing_slot_in_time_is_asked_to_come_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(passwords, "MAX_WAIT_SECONDS", 0.2)
+    hasher = PasswordHasher(rounds=4, concurrency=1)
+    release = threading.Event()
+
+    def stuck(password: str, password_hash: str | None) -> bool:
+        release.wait(timeout=30)
+        return True
+
+    hasher.verify_sync = stuck  # type: ignore[method-assign]
+
+    async def scenario() -> BaseException | bool:
+        # The one thread hashes a password and has the next queued: both slots taken.
+        held = [asyncio.ensure_future(hasher.verify(PASSWORD, None)) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        outcome = await asyncio.gather(hasher.verify(PASSWORD, None), return_exceptions=True)
+        release.set()
+        assert await asyncio.gather(*held) == [True, True]
+        return outcome[0]
+
+    try:
+        busy = asyncio.run(scenario())
+    finally:
+        release.set()
+        hasher.close()
+    assert isinstance(busy, HashingBusy)
+    assert busy.status == 503
+    assert busy.headers == {"Retry-After": str(passwords.RETRY_AFTER_SECONDS)}
+
+
+def test_sign_ins_asked_to_come_back_hold_no_attempt(
+    make_client: Callable[..., TestClient], user: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = make_client()
+    monkeypatch.setattr(passwords, "MAX_WAIT_SECONDS", 0)  # no slot is ever free in time
+    body = {"email": user.email, "password": PASSWORD}
+    for _ in range(7):  # more than the 5 checks an account may have in flight
+        response = client.post(f"{API}/auth/login", json=body)
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == str(passwords.RETRY_AFTER_SECONDS)
+    monkeypatch.setattr(passwords, "MAX_WAIT_SECONDS", 30)
+    assert client.post(f"{API}/auth/login", json=body).status_code == 200
 
 
 def test_a_client_leaving_is_logged_not_answered_with_500(
