@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import iter_route_contexts
 
 from app import auth, docs, email_links, events, handlers, health, items, openapi, users
 from app.config import Settings, get_settings
@@ -81,7 +82,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from app.admin import mount_back_office  # imported only when it is served
 
         mount_back_office(app)
+    _build_routes(app)
     return app
+
+
+def _build_routes(app: FastAPI) -> None:
+    """Build each route's request handling now rather than on its first request, as
+    FastAPI would: first requests do not pay for it, and apps that share these
+    module-level routers in one process (tests) never build it from several threads
+    at once, which FastAPI does not guard against across apps."""
+    for _context in iter_route_contexts(app.routes):
+        pass
 
 
 def published_document() -> dict[str, Any]:
