@@ -5,6 +5,7 @@ about a particular table.
 """
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
@@ -181,6 +182,17 @@ def state_storable_text(schema: dict[str, Any]) -> None:
         for variant in prop.get("anyOf", [prop]):
             if variant.get("type") == "string" and "pattern" not in variant:
                 variant["pattern"] = STORABLE_TEXT
+
+
+def needs_with(field: str, other: str) -> Callable[[dict[str, Any]], None]:
+    """An input schema's extra: storable text, and `other` required whenever `field`
+    is sent (JSON Schema's `dependentRequired`)."""
+
+    def complete(schema: dict[str, Any]) -> None:
+        state_storable_text(schema)
+        schema["dependentRequired"] = {field: [other]}
+
+    return complete
 
 
 class InputModel(CamelModel):

@@ -25,8 +25,8 @@ from app.fields import (
     Password,
     Title,
     UTCDateTime,
+    needs_with,
     new_id,
-    state_storable_text,
     timestamp,
 )
 
@@ -91,14 +91,9 @@ class _ProfileUpdate(InputModel):
     name: Name | None = None
 
 
-def _email_needs_current_password(schema: dict[str, Any]) -> None:
-    state_storable_text(schema)
-    schema["dependentRequired"] = {"email": ["currentPassword"]}
-
-
 class UserUpdateMe(_ProfileUpdate):
     model_config = ConfigDict(  # type: ignore[assignment]  # SQLModel's TypedDict extends it
-        json_schema_extra=_email_needs_current_password
+        json_schema_extra=needs_with("email", "currentPassword")
     )
 
     current_password: Omittable[
@@ -117,11 +112,6 @@ class UserUpdate(_ProfileUpdate):
     is_active: Omittable[bool] = None
     email_verified: Omittable[bool] = None
     password: Omittable[Password] = None
-
-
-class PasswordChange(InputModel):
-    current_password: Annotated[str, Field(max_length=1024)]
-    new_password: Password
 
 
 class UserPublic(UserBase, OutputModel):

@@ -1,5 +1,5 @@
 """Request and response bodies that are no table's sibling: sign-in, tokens, password
-reset, email verification, and small shared answers."""
+change and reset, email verification, and small shared answers."""
 
 from typing import Annotated, Literal
 
@@ -24,6 +24,11 @@ class PasswordGrant(InputModel):
     scope: Annotated[str, Field(max_length=1024)] = ""
     client_id: Annotated[str | None, Field(max_length=255)] = None
     client_secret: Annotated[str | None, Field(max_length=255)] = None
+
+
+class PasswordChange(InputModel):
+    current_password: Annotated[str, Field(max_length=1024)]
+    new_password: Password
 
 
 class RefreshRequest(InputModel):

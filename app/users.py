@@ -25,7 +25,6 @@ from app.models import (
     ApiTokenCreate,
     ApiTokenCreated,
     ApiTokenPublic,
-    PasswordChange,
     Role,
     User,
     UserCreate,
@@ -34,6 +33,7 @@ from app.models import (
     UserUpdateMe,
 )
 from app.pagination import PAGE_HEADERS, ListQuery, Page, counted, fetch_page
+from app.payloads import PasswordChange
 
 router = APIRouter(prefix="/users", tags=["users"], responses=responses(*SIGNED_IN))
 UserId = Annotated[uuid.UUID, Path(alias="userId", description="The user's id")]
