@@ -13,7 +13,7 @@ from typing import Any
 
 from psycopg2.pool import ThreadedConnectionPool
 
-from bench.limit_asgi import Json, iso, limit_app
+from bench.limit_asgi import Json, iso, item_json, limit_app, user_json
 
 CURRENT_USER = """
     SELECT users.id, users.email, users.name, users.role, users.is_active,
@@ -31,18 +31,6 @@ INSERT_ITEM = """
     INSERT INTO items (id, title, description, owner_id, created_at, updated_at)
     VALUES (%s, %s, %s, %s, %s, %s)
 """
-
-
-def item_json(row: tuple[Any, ...]) -> Json:
-    item_id, title, description, owner_id, created_at, updated_at = row
-    return {
-        "title": title,
-        "description": description,
-        "id": str(item_id),
-        "ownerId": str(owner_id),
-        "createdAt": iso(created_at),
-        "updatedAt": iso(updated_at),
-    }
 
 
 class PostgresStore:
@@ -67,29 +55,19 @@ class PostgresStore:
         rows = self.query(CURRENT_USER, (session_id, user_id, datetime.now(UTC)))
         if not rows:
             return None
-        found_id, email, name, role, is_active, verified_at, created_at, updated_at = rows[0]
-        return {
-            "email": email,
-            "name": name,
-            "id": str(found_id),
-            "role": role,
-            "isActive": is_active,
-            "emailVerified": verified_at is not None,
-            "createdAt": iso(created_at),
-            "updatedAt": iso(updated_at),
-        }
+        return user_json(rows[0], uuid_text=str, time_text=iso)
 
     def items(self, owner_id: str, limit: int, offset: int) -> Json:
         total = self.query(COUNT_ITEMS, (owner_id,))[0][0]
         rows = self.query(PAGE_OF_ITEMS, (owner_id, limit, offset))
-        items = [item_json(row) for row in rows]
+        items = [item_json(row, uuid_text=str, time_text=iso) for row in rows]
         return {"items": items, "total": total, "offset": offset, "limit": limit}
 
     def add_item(self, owner_id: str, title: str, description: str | None) -> Json:
         now = datetime.now(UTC)
         row = (str(uuid.uuid4()), title, description, owner_id, now, now)
         self.query(INSERT_ITEM, row)
-        return item_json(row)
+        return item_json(row, uuid_text=str, time_text=iso)
 
 
 app = limit_app(PostgresStore(os.environ["LIMIT_DSN"]), os.environ["JWT_SECRET_KEY"])

@@ -7,6 +7,7 @@ event loop, which is the cheapest way to make them.
 """
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qs
@@ -34,6 +35,37 @@ class Store(Protocol):
 
 def iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+Text = Callable[[Any], str]  # a driver's value (a UUID, a timestamp) as the service's JSON
+
+
+def user_json(row: tuple[Any, ...], *, uuid_text: Text, time_text: Text) -> Json:
+    """A users row of CURRENT_USER as UserPublic JSON."""
+    user_id, email, name, role, is_active, verified_at, created_at, updated_at = row
+    return {
+        "email": email,
+        "name": name,
+        "id": uuid_text(user_id),
+        "role": role,
+        "isActive": bool(is_active),
+        "emailVerified": verified_at is not None,
+        "createdAt": time_text(created_at),
+        "updatedAt": time_text(updated_at),
+    }
+
+
+def item_json(row: tuple[Any, ...], *, uuid_text: Text, time_text: Text) -> Json:
+    """An items row as ItemPublic JSON."""
+    item_id, title, description, owner_id, created_at, updated_at = row
+    return {
+        "title": title,
+        "description": description,
+        "id": uuid_text(item_id),
+        "ownerId": uuid_text(owner_id),
+        "createdAt": time_text(created_at),
+        "updatedAt": time_text(updated_at),
+    }
 
 
 async def respond(send: Send, status: int, body: Json) -> None:

@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.limit_asgi import Json, iso, limit_app
+from bench.limit_asgi import Json, iso, item_json, limit_app, user_json
 
 PRAGMAS = ("foreign_keys=ON", "journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000")
 CURRENT_USER = """
@@ -42,16 +42,8 @@ def time_json(value: str) -> str:
     return iso(datetime.fromisoformat(value).replace(tzinfo=UTC))
 
 
-def item_json(row: tuple[Any, ...]) -> Json:
-    item_id, title, description, owner_id, created_at, updated_at = row
-    return {
-        "title": title,
-        "description": description,
-        "id": str(uuid.UUID(item_id)),
-        "ownerId": str(uuid.UUID(owner_id)),
-        "createdAt": time_json(created_at),
-        "updatedAt": time_json(updated_at),
-    }
+def uuid_text(value: str) -> str:
+    return str(uuid.UUID(value))
 
 
 class SqliteStore:
@@ -71,30 +63,20 @@ class SqliteStore:
         rows = self.query(CURRENT_USER, (uuid.UUID(session_id).hex, uuid.UUID(user_id).hex, now))
         if not rows:
             return None
-        found_id, email, name, role, is_active, verified_at, created_at, updated_at = rows[0]
-        return {
-            "email": email,
-            "name": name,
-            "id": str(uuid.UUID(found_id)),
-            "role": role,
-            "isActive": bool(is_active),
-            "emailVerified": verified_at is not None,
-            "createdAt": time_json(created_at),
-            "updatedAt": time_json(updated_at),
-        }
+        return user_json(rows[0], uuid_text=uuid_text, time_text=time_json)
 
     def items(self, owner_id: str, limit: int, offset: int) -> Json:
         owner = uuid.UUID(owner_id).hex
         total = self.query(COUNT_ITEMS, (owner,))[0][0]
         rows = self.query(PAGE_OF_ITEMS, (owner, limit, offset))
-        items = [item_json(row) for row in rows]
+        items = [item_json(row, uuid_text=uuid_text, time_text=time_json) for row in rows]
         return {"items": items, "total": total, "offset": offset, "limit": limit}
 
     def add_item(self, owner_id: str, title: str, description: str | None) -> Json:
         now = stored_time(datetime.now(UTC))
         row = (uuid.uuid4().hex, title, description, uuid.UUID(owner_id).hex, now, now)
         self.query(INSERT_ITEM, row)
-        return item_json(row)
+        return item_json(row, uuid_text=uuid_text, time_text=time_json)
 
 
 app = limit_app(SqliteStore(os.environ["LIMIT_SQLITE_PATH"]), os.environ["JWT_SECRET_KEY"])
