@@ -137,9 +137,9 @@ def _order(query: ListQuery) -> list[ColumnElement[Any]]:
 def _columns(query: ListQuery, public: type[BaseModel]) -> list[ColumnElement[Any]]:
     """What to select for each field of `public`: the table's column of that name, or
     the query's `computed` expression."""
-    table = query.table
+    columns = inspect(query.table).local_table.columns
     return [
-        query.computed[name].label(name) if name in query.computed else getattr(table, name)
+        query.computed[name].label(name) if name in query.computed else columns[name]
         for name in public.model_fields
     ]
 
