@@ -19,16 +19,18 @@ from app.middleware import (
 from app.proxies import ForwardedHeadersMiddleware
 from app.state import AppState, app_state
 
+# FastAPI tries routes in the order they were added, so the routes most requests take
+# (reads and writes of data) come before sign-ins, the audit log and the docs.
 API_ROUTERS = (
+    users.router,
+    users.my_tokens_router,
+    users.tokens_router,
+    items.router,
     auth.router,
     email_links.router,
     auth.signed_in_router,
     auth.sessions_router,
     events.router,
-    users.router,
-    users.my_tokens_router,
-    users.tokens_router,
-    items.router,
 )
 
 
@@ -73,11 +75,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.app_state = AppState.start(settings)
     handlers.install(app)
     openapi.install(app)
-    docs.install(app, settings)
     add_middleware(app, settings)
     for router in API_ROUTERS:
         app.include_router(router, prefix=prefix)
     app.include_router(health.router)
+    docs.install(app, settings)
     if settings.admin_ui:
         from app.admin import mount_back_office  # imported only when it is served
 
