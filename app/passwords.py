@@ -1,4 +1,4 @@
-"""Password hashing: bcrypt on a few lower-priority threads, off the event loop."""
+"""Password hashing: bcrypt on a few threads of its own, off the event loop."""
 
 import asyncio
 import contextlib
@@ -15,7 +15,6 @@ from app.fields import PASSWORD_MAX_BYTES
 Abandoned = Callable[[], Awaitable[bool]]
 
 QUEUED_PER_THREAD = 2  # the password being hashed and the next one
-HASHING_NICENESS = 1
 # How long a request waits for a hashing slot before it is asked to come back: a
 # person gets an answer in seconds, not a hang, when sign-ins outrun the CPU.
 MAX_WAIT_SECONDS = 5
@@ -35,16 +34,16 @@ class HashingBusy(AppError):
 
 
 class PasswordHasher:
-    """bcrypt, run off the event loop on a few lower-priority threads.
+    """bcrypt, run off the event loop on a few threads of its own.
 
-    At most `concurrency` hashes run at once per process, on threads with a
-    slightly lower CPU priority, so neither a flood of sign-ins nor a flood of other
-    requests starves the other. Each thread has the next password queued behind the
-    one it hashes, so it never waits for the busy event loop to hand it work; the
-    other requests wait for a slot without a thread (at most MAX_WAIT_SECONDS, then
-    `HashingBusy`), and one whose client has gone away by then is dropped instead of
-    hashed. Checking a password against no hash (unknown email) costs the same as a
-    real check.
+    At most `concurrency` hashes run at once per process, on threads at the same
+    CPU priority as the event loop, so the scheduler shares the CPU between a flood
+    of sign-ins and a flood of other requests and neither starves. Each thread has
+    the next password queued behind the one it hashes, so it never waits for the busy
+    event loop to hand it work; the other requests wait for a slot without a thread
+    (at most MAX_WAIT_SECONDS, then `HashingBusy`), and one whose client has gone
+    away by then is dropped instead of hashed. Checking a password against no hash
+    (unknown email) costs the same as a real check.
     """
 
     def __init__(self, rounds: int, concurrency: int) -> None:
@@ -53,7 +52,6 @@ class PasswordHasher:
         self._executor = ThreadPoolExecutor(
             max_workers=concurrency,
             thread_name_prefix="bcrypt",
-            initializer=_lower_thread_priority,
         )
         self._dummy_hash = self.hash_sync(os.urandom(16).hex())
 
@@ -116,12 +114,6 @@ class PasswordHasher:
 async def _check(abandoned: Abandoned | None) -> None:
     if abandoned is not None and await abandoned():
         raise RequestAbandoned
-
-
-def _lower_thread_priority() -> None:
-    # On Linux, PRIO_PROCESS with id 0 applies to the calling thread only.
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, 0, HASHING_NICENESS)
 
 
 def _password_bytes(password: str) -> bytes | None:
