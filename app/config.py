@@ -46,11 +46,10 @@ class Settings(BaseSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 
     database_url: str = "sqlite:///./app.db"
-    database_pool_size: int = Field(10, ge=1)
-    database_max_overflow: int = Field(20, ge=0)
+    database_pool_size: int = Field(4, ge=1)
     database_pool_timeout: float = Field(30, gt=0)
     database_pool_pre_ping: bool = True
-    database_read_threads: int = Field(2, ge=1)
+    database_read_threads: int = Field(1, ge=1)
 
     jwt_secret_key: SecretStr | None = None
     jwt_previous_secret_keys: Annotated[list[SecretStr], NoDecode] = []

@@ -41,20 +41,21 @@ def create_db_engine(settings: Settings, *, autocommit: bool = False) -> Engine:
     acknowledged write survives a power loss (NORMAL, elsewhere, survives a crash
     of the process only); PostgreSQL gets a liveness ping on checkout.
 
+    Each engine keeps one connection per thread of its units (DATABASE_POOL_SIZE
+    for transactions), and no overflow: connections opened past the pool would be
+    closed again as soon as they are returned, a new connection per unit under load.
     `autocommit` makes an engine for reads: no BEGIN, COMMIT or ROLLBACK round
     trips, no ping (`Database.read` retries once on a dropped connection), and one
-    connection per read thread (DATABASE_READ_THREADS), without overflow.
+    connection per read thread (DATABASE_READ_THREADS).
     """
     options: dict[str, Any] = {
         "echo": settings.debug,
         "pool_size": settings.database_pool_size,
-        "max_overflow": settings.database_max_overflow,
+        "max_overflow": 0,
         "pool_timeout": settings.database_pool_timeout,
     }
     if autocommit:
-        options.update(
-            isolation_level="AUTOCOMMIT", pool_size=settings.database_read_threads, max_overflow=0
-        )
+        options.update(isolation_level="AUTOCOMMIT", pool_size=settings.database_read_threads)
     if settings.is_sqlite:
         engine = create_engine(
             settings.database_url,
@@ -149,16 +150,17 @@ class Database:
     Each engine has its own threads, no more than its pool has connections, and
     units queue for them without a thread: a unit never waits for a connection while
     holding a thread, so threads waiting for connections and connections waiting for
-    threads cannot deadlock. Reads get few threads (DATABASE_READ_THREADS): a read is
-    mostly Python, which runs one thread at a time, so more threads would only take
-    the interpreter lock from each other and from the event loop.
+    threads cannot deadlock. The threads are few (DATABASE_READ_THREADS for reads,
+    DATABASE_POOL_SIZE for transactions, which also wait for locks and commits): a
+    unit is mostly Python, which runs one thread at a time, so more threads would
+    only take the interpreter lock from each other and from the event loop.
     """
 
     def __init__(self, settings: Settings) -> None:
         self.engine = create_db_engine(settings)
         self.read_engine = create_db_engine(settings, autocommit=True)
-        writers = settings.database_pool_size + settings.database_max_overflow
-        self._threads = _threads(SQLITE_WRITE_THREADS if settings.is_sqlite else writers)
+        writers = SQLITE_WRITE_THREADS if settings.is_sqlite else settings.database_pool_size
+        self._threads = _threads(writers)
         self._read_threads = _threads(settings.database_read_threads)
 
     async def run(

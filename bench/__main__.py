@@ -53,8 +53,7 @@ def server_url() -> str:
 
 def check_connections(defaults: Settings, dsn: str) -> None:
     """Warn when PostgreSQL may not have the connections the service can open."""
-    transactions = defaults.database_pool_size + defaults.database_max_overflow
-    per_worker = transactions + defaults.database_read_threads
+    per_worker = defaults.database_pool_size + defaults.database_read_threads
     needed = WORKERS * (per_worker + LIMIT_APP_CONNECTIONS)
     free = seed.free_connections(dsn)
     if free < needed:

@@ -195,10 +195,12 @@ def test_concurrent_registrations_of_one_email(client: TestClient, db: Session) 
 
 
 def test_concurrent_registrations_both_past_the_email_check(
-    client: TestClient, db: Session, monkeypatch: pytest.MonkeyPatch
+    make_client: Callable[..., TestClient], db: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Hold each request after its "is the email free?" look-up until the other one
-    # has looked too: both see a free email and race to insert it.
+    # has looked too: both see a free email and race to insert it. The look-ups run
+    # at once on two read threads, as they would in two workers.
+    client = make_client(database_read_threads=2)
     both_looked = threading.Barrier(2, timeout=10)
     find_by_email = accounts.find_by_email
 

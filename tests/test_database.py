@@ -24,7 +24,7 @@ from tests.helpers import API, PASSWORD, Account, bearer, login, me_status
 def test_a_tiny_pool_serves_many_concurrent_requests_without_deadlock(
     make_client: Callable[..., TestClient], user: Account
 ) -> None:
-    client = make_client(database_pool_size=1, database_max_overflow=0, database_pool_timeout=3)
+    client = make_client(database_pool_size=1, database_pool_timeout=3)
     token = login(client, user.email)["accessToken"]
     client.post(f"{API}/items", json={"title": "one"}, headers=bearer(token))
 
