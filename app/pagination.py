@@ -104,15 +104,15 @@ def _total(
     if conditions or db.get_bind().dialect.name != "postgresql":
         return counted
     name = inspect(table).local_table.name
-    estimate = (
-        select(literal_column(_PLANNER_ESTIMATE, Float))
+    estimate = literal_column(_PLANNER_ESTIMATE, Float)
+    past_the_limit = (
+        select(case((estimate > EXACT_COUNT_LIMIT, cast(func.round(estimate), BigInteger))))
         .select_from(text("pg_class"))
         .where(text("oid = CAST(:table AS regclass)").bindparams(table=name))
         .scalar_subquery()
     )
-    # PostgreSQL evaluates only the branch it takes: a big table is never counted.
-    rounded = cast(func.round(estimate), BigInteger)
-    return case((estimate > EXACT_COUNT_LIMIT, rounded), else_=counted)
+    # COALESCE stops at its first non-NULL argument: a big table is never counted.
+    return func.coalesce(past_the_limit, counted)
 
 
 def _order(query: ListQuery) -> list[ColumnElement[Any]]:
