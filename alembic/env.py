@@ -1,5 +1,7 @@
 """Alembic environment: the URL comes from the app's settings, the schema from app.models."""
 
+import importlib
+import pkgutil
 from logging.config import fileConfig
 from typing import Any, Literal
 
@@ -8,9 +10,13 @@ from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import create_engine, pool
 from sqlmodel import AutoString, SQLModel
 
-import app.fields
 import app.models
-from app.config import get_settings
+import app.models.fields
+from app.core.config import get_settings
+
+# Every module of app/models, so that each table (a new resource's too) is in the metadata.
+for module in pkgutil.iter_modules(app.models.__path__, "app.models."):
+    importlib.import_module(module.name)
 
 config = context.config
 if config.config_file_name is not None and config.cmd_opts is not None:
@@ -26,7 +32,7 @@ def database_url() -> str:
 
 def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Write app-specific column types as the plain SQLAlchemy types they store as."""
-    if type_ == "type" and isinstance(obj, app.fields.UTCDateTime):
+    if type_ == "type" and isinstance(obj, app.models.fields.UTCDateTime):
         return "sa.DateTime(timezone=True)"
     if type_ == "type" and isinstance(obj, AutoString):
         return f"sa.String(length={obj.length})"

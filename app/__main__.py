@@ -14,26 +14,30 @@ from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session
 
-from app import accounts, audit, sessions, throttle
-from app.config import Settings, describe_validation_error, get_settings
-from app.context import SYSTEM, actor_var
-from app.db import Database, describe_unreachable
-from app.fields import utcnow
-from app.logs import logging_config
-from app.migrations import migrate
+from app.core.config import Settings, describe_validation_error, get_settings
+from app.core.context import SYSTEM
+from app.core.db import Database, describe_unreachable
+from app.core.logs import logging_config
+from app.core.migrations import migrate
+from app.core.passwords import PasswordHasher
 from app.models import Role, UserCreate
-from app.passwords import PasswordHasher
+from app.models.fields import utcnow
+from app.services import accounts, audit, sessions, throttle
 
 logger = logging.getLogger("app.cli")
 Handler = Callable[[Settings, argparse.Namespace], int]
 
 
 @contextmanager
-def open_database(settings: Settings) -> Iterator[Database]:
-    """The database of `settings`, its connections closed on the way out."""
+def system_session(settings: Settings) -> Iterator[Session]:
+    """A session on the database of `settings` that acts as the system (what the
+    command line changes is its doing), committed on the way out."""
     database = Database(settings)
     try:
-        yield database
+        with database.session() as db:
+            audit.act_as(db, SYSTEM)
+            yield db
+            db.commit()
     finally:
         database.dispose()
 
@@ -52,11 +56,7 @@ def _new_admin(settings: Settings, email: str, password: str) -> tuple[UserCreat
         user_in = UserCreate(email=email, password=password, role=Role.ADMIN)
     except ValidationError as exc:
         raise ValueError(describe_validation_error(exc)) from None
-    hasher = PasswordHasher(settings.bcrypt_rounds, 1)
-    try:
-        return user_in, hasher.hash_sync(user_in.password)
-    finally:
-        hasher.close()
+    return user_in, PasswordHasher(settings.bcrypt_rounds).hash(user_in.password)
 
 
 def _promote(db: Session, *, email: str) -> str | None:
@@ -73,21 +73,22 @@ def ensure_admin(settings: Settings, email: str, password: str | None) -> str:
 
     Returns what was done. Raises `ValueError` when a new account has no valid password.
     """
-    with open_database(settings) as database:
-        done = database.run_here(_promote, email=email)
+    with system_session(settings) as db:
+        done = _promote(db, email=email)
         if done is not None:
             return done
         if password is None:
             raise ValueError("a password is needed to create the account")
+        db.commit()  # no connection is held while bcrypt runs
         user_in, password_hash = _new_admin(settings, email, password)
-        database.run_here(accounts.create_user, user_in=user_in, password_hash=password_hash)
+        accounts.create_user(db, user_in=user_in, password_hash=password_hash)
         return f"admin {user_in.email} created"
 
 
 def account_exists(settings: Settings, email: str) -> bool:
     """Whether an account uses `email`."""
-    with open_database(settings) as database:
-        return database.run_here(accounts.find_by_email, email) is not None
+    with system_session(settings) as db:
+        return accounts.find_by_email(db, email) is not None
 
 
 def ensure_first_admin(settings: Settings) -> None:
@@ -114,7 +115,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         workers=None if args.reload else args.workers or default_workers(settings),
         reload=args.reload,
         proxy_headers=False,  # the app reads them itself (app/proxies.py)
-        http="app.server:BoundedHttpToolsProtocol",
+        http="app.core.server:BoundedHttpToolsProtocol",
         log_config=logging_config(settings.log_level),
         server_header=False,
     )
@@ -154,8 +155,8 @@ def _purge(db: Session, *, settings: Settings) -> tuple[int, int, int]:
 def cleanup(settings: Settings, _args: argparse.Namespace) -> int:
     """`cleanup`: delete expired sessions, stale throttle counters and audit events
     older than AUDIT_RETENTION_DAYS."""
-    with open_database(settings) as database:
-        dead, counters, events = database.run_here(_purge, settings=settings)
+    with system_session(settings) as db:
+        dead, counters, events = _purge(db, settings=settings)
     print(
         f"deleted {dead} expired or revoked sessions, {counters} stale throttle counters, "
         f"{events} audit events past retention"
@@ -194,7 +195,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.config.dictConfig(logging_config(settings.log_level))
     handler: Handler = args.handler
-    acting = actor_var.set(SYSTEM)  # what the command line changes is the system's doing
     try:
         return handler(settings, args)
     except (OperationalError, InterfaceError) as exc:
@@ -202,8 +202,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Database error: {describe_unreachable(exc, settings.database_url)}", file=sys.stderr
         )
         return 1
-    finally:
-        actor_var.reset(acting)
 
 
 if __name__ == "__main__":

@@ -8,35 +8,35 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import iter_route_contexts
 
-from app import auth, docs, email_links, events, handlers, health, items, openapi, users
-from app.config import Settings, get_settings
-from app.middleware import (
+from app.api import audit, auth, health, items, recovery, sessions, tokens, users
+from app.core import docs, handlers, openapi
+from app.core.config import Settings, get_settings
+from app.core.middleware import (
     REQUEST_ID_HEADER,
     BodySizeLimitMiddleware,
     RequestIdMiddleware,
     UnhandledErrorMiddleware,
 )
-from app.proxies import ForwardedHeadersMiddleware
-from app.state import AppState, app_state
+from app.core.proxies import ForwardedHeadersMiddleware
+from app.core.state import AppState, app_state
 
 # FastAPI tries routes in the order they were added, so the routes most requests take
 # (reads and writes of data) come before sign-ins, the audit log and the docs.
 API_ROUTERS = (
     users.router,
-    users.my_tokens_router,
-    users.tokens_router,
+    tokens.my_tokens_router,
+    tokens.tokens_router,
     items.router,
     auth.router,
-    email_links.router,
-    auth.signed_in_router,
-    auth.sessions_router,
-    events.router,
+    recovery.router,
+    sessions.router,
+    audit.router,
 )
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Close the app's connections and hashing threads when it stops."""
+    """Close the app's connections and threads when it stops."""
     yield
     app_state(app).close()
 

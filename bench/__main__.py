@@ -19,7 +19,7 @@ from pathlib import Path
 
 import bcrypt
 
-from app.config import Settings
+from app.core.config import Settings
 from bench import scenarios, seed
 from bench.context import Bench
 from bench.report import Report, warn

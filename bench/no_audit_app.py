@@ -10,8 +10,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app import audit
 from app.main import create_app as create_service
+from app.services import audit
 
 RECORD = audit.record
 

@@ -20,7 +20,7 @@ import psycopg2
 import psycopg2.extras
 from sqlalchemy import create_engine, make_url, text
 
-from app.migrations import migrate
+from app.core.migrations import migrate
 
 PASSWORD = "bench password 1"
 ADMIN = "admin@bench.example"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from app.logs import logging_config
+from app.core.logs import logging_config
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2

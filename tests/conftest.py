@@ -20,12 +20,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlmodel import Session, SQLModel
 
-from app import accounts
-from app.config import Settings
+from app.core.config import Settings
+from app.core.migrations import migrate
+from app.core.state import app_state
 from app.main import create_app
-from app.migrations import migrate
 from app.models import AuditEvent, Role, UserCreate
-from app.state import app_state
+from app.services import accounts
 from tests.helpers import NEW_PASSWORD, PASSWORD, Account, login
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256"
@@ -221,7 +221,7 @@ def db(engine: Engine) -> Iterator[Session]:
 def make_account(client: TestClient, engine: Engine) -> Callable[..., Account]:
     """Create a user directly in the database and sign them in (unless inactive)."""
     hasher = app_state(client.app).hasher
-    password_hash = hasher.hash_sync(PASSWORD)
+    password_hash = hasher.hash(PASSWORD)
 
     def make(
         email: str | None = None,

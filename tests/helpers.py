@@ -16,12 +16,12 @@ from httpx2 import Response
 from sqlalchemy import ColumnElement
 from sqlmodel import Session, SQLModel, func, select
 
-from app.config import Settings
-from app.errors import ErrorCode
-from app.fields import utcnow
+from app.core.config import Settings
+from app.core.errors import ErrorCode
+from app.core.state import app_state
+from app.core.tokens import create_session_token
 from app.models import Role
-from app.state import app_state
-from app.tokens import create_session_token
+from app.models.fields import utcnow
 
 API = "/api/v1"
 USERS = f"{API}/users"

@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from app import api_tokens
-from app.errors import ErrorCode
+from app.core.errors import ErrorCode
 from app.models import ApiToken, Role
+from app.services import api_tokens
 from tests.helpers import API, PASSWORD, Account, bearer, error_body
 
 TOKENS = f"{API}/users/me/tokens"

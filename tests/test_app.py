@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
-from app.config import Settings
-from app.errors import ErrorCode
+from app.core.config import Settings
+from app.core.errors import ErrorCode
 from app.main import create_app
 from app.models import User
 from tests.helpers import API, PASSWORD, Account, assert_unauthorized, error_body

@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select, update
 
 from app.__main__ import main as cli
-from app.config import get_settings
-from app.fields import utcnow
+from app.core.config import get_settings
 from app.models import AuditEvent, Role
+from app.models.fields import utcnow
 from tests.helpers import API, PASSWORD, Account, bearer, login, session_id
 
 EVENTS = f"{API}/audit-events"

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from jwt.warnings import InsecureKeyLengthWarning
 from sqlmodel import Session
 
+from app.core.tokens import create_reset_token
 from app.models import User
-from app.tokens import create_reset_token
 from tests.helpers import (
     ME,
     USER_FIELDS,

@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
 
-from app.errors import ErrorCode
+from app.core.errors import ErrorCode
 from tests.helpers import (
     API,
     EURO,
@@ -131,7 +131,7 @@ def checkpw_calls(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
         calls.append(hashed_password)
         return real(password, hashed_password)
 
-    monkeypatch.setattr("app.passwords.bcrypt.checkpw", counting)
+    monkeypatch.setattr("app.core.passwords.bcrypt.checkpw", counting)
     return calls
 
 

@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from httpx2 import Response
 from sqlmodel import Session, col, select
 
-from app import accounts
-from app.errors import ErrorCode
+from app.core.errors import ErrorCode
 from app.models import User
+from app.services import accounts
 from tests.helpers import (
     API,
     EURO,
@@ -198,9 +198,9 @@ def test_concurrent_registrations_both_past_the_email_check(
     make_client: Callable[..., TestClient], db: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Hold each request after its "is the email free?" look-up until the other one
-    # has looked too: both see a free email and race to insert it. The look-ups run
-    # at once on two read threads, as they would in two workers.
-    client = make_client(database_read_threads=2)
+    # has looked too: both see a free email and race to insert it. Sign-ups run at
+    # once on two hashing threads, as they would in two workers.
+    client = make_client(password_hash_concurrency=2)
     both_looked = threading.Barrier(2, timeout=10)
     find_by_email = accounts.find_by_email
 

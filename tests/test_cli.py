@@ -16,11 +16,11 @@ from sqlalchemy import create_engine, inspect, make_url
 from sqlmodel import Session, select
 
 from app import __main__ as cli
-from app.config import get_settings
-from app.db import create_db_engine
-from app.fields import utcnow
-from app.migrations import PROJECT_ROOT
+from app.core.config import get_settings
+from app.core.db import create_db_engine
+from app.core.migrations import PROJECT_ROOT
 from app.models import AuthSession, LoginThrottle, Role, User
+from app.models.fields import utcnow
 from tests.conftest import TEST_SECRET
 from tests.helpers import free_port
 
@@ -142,9 +142,16 @@ def test_cleanup_deletes_dead_sessions_and_stale_counters(
                 revoked_at=now,
             )
         )
-        session.add(LoginThrottle(key="ip:1", failures=3, window_started_at=now))
         session.add(
-            LoginThrottle(key="ip:2", failures=3, window_started_at=now - timedelta(hours=1))
+            LoginThrottle(key="ip:1", failures=3, window_started_at=now, in_flight_until=now)
+        )
+        session.add(
+            LoginThrottle(
+                key="ip:2",
+                failures=3,
+                window_started_at=now - timedelta(hours=1),
+                in_flight_until=now,
+            )
         )
         session.commit()
     assert cli.main(["cleanup"]) == 0
@@ -182,7 +189,7 @@ def test_serve_migrates_then_starts_uvicorn(cli_env: str, monkeypatch: pytest.Mo
 
 
 def test_default_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    from app.config import Settings
+    from app.core.config import Settings
 
     assert cli.default_workers(Settings(_env_file=None, environment="test")) == 1
     production = Settings(_env_file=None, environment="production", jwt_secret_key="k" * 40)

@@ -12,11 +12,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from starlette.requests import ClientDisconnect
 
-from app import passwords
-from app.config import Settings
-from app.db import Database
+from app.core import threads as threads_module
+from app.core.config import Settings
+from app.core.db import Database
+from app.core.threads import HashingBusy, RequestAbandoned, Threads
 from app.models import Role
-from app.passwords import HashingBusy, PasswordHasher, RequestAbandoned
 from tests.conftest import TEST_SECRET
 from tests.helpers import API, PASSWORD, Account, bearer, login, me_status
 
@@ -57,15 +57,20 @@ def test_a_dropped_connection_is_retried_for_the_sign_in_check(
     assert me_status(client, user.access_token) == 200
 
 
+def _threads(concurrency: int = 1) -> Threads:
+    settings = Settings(
+        _env_file=None, environment="test", database_url="sqlite://", jwt_secret_key=TEST_SECRET
+    )
+    return Threads(settings.model_copy(update={"password_hash_concurrency": concurrency}))
+
+
 def test_no_hash_is_computed_for_a_client_that_left() -> None:
-    hasher = PasswordHasher(rounds=4, concurrency=1)
+    threads = _threads()
     calls: list[str] = []
 
-    def counting_hash(password: str) -> str:
-        calls.append(password)
+    def hash_it() -> str:
+        calls.append(PASSWORD)
         return "x"
-
-    hasher.hash_sync = counting_hash  # type: ignore[method-assign]
 
     async def gone() -> bool:
         return True
@@ -75,36 +80,32 @@ def test_no_hash_is_computed_for_a_client_that_left() -> None:
 
     async def scenario() -> None:
         with pytest.raises(RequestAbandoned):
-            await hasher.hash(PASSWORD, abandoned=gone)
-        with pytest.raises(RequestAbandoned):
-            await hasher.verify(PASSWORD, None, abandoned=gone)
-        assert await hasher.hash(PASSWORD, abandoned=still_here) == "x"
+            await threads.run_hashing(hash_it, abandoned=gone)
+        assert await threads.run_hashing(hash_it, abandoned=still_here) == "x"
 
     try:
         asyncio.run(scenario())
     finally:
-        hasher.close()
+        threads.close()
     assert calls == [PASSWORD]
 
 
 def test_a_sign_in_that_cannot_get_a_hashing_slot_in_time_is_asked_to_come_back(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(passwords, "MAX_WAIT_SECONDS", 0.2)
-    hasher = PasswordHasher(rounds=4, concurrency=1)
+    monkeypatch.setattr(threads_module, "MAX_WAIT_SECONDS", 0.2)
+    threads = _threads()
     release = threading.Event()
 
-    def stuck(password: str, password_hash: str | None) -> bool:
+    def stuck() -> bool:
         release.wait(timeout=30)
         return True
 
-    hasher.verify_sync = stuck  # type: ignore[method-assign]
-
     async def scenario() -> BaseException | bool:
         # The one thread hashes a password and has the next queued: both slots taken.
-        held = [asyncio.ensure_future(hasher.verify(PASSWORD, None)) for _ in range(2)]
+        held = [asyncio.ensure_future(threads.run_hashing(stuck)) for _ in range(2)]
         await asyncio.sleep(0.05)
-        outcome = await asyncio.gather(hasher.verify(PASSWORD, None), return_exceptions=True)
+        outcome = await asyncio.gather(threads.run_hashing(stuck), return_exceptions=True)
         release.set()
         assert await asyncio.gather(*held) == [True, True]
         return outcome[0]
@@ -113,23 +114,23 @@ def test_a_sign_in_that_cannot_get_a_hashing_slot_in_time_is_asked_to_come_back(
         busy = asyncio.run(scenario())
     finally:
         release.set()
-        hasher.close()
+        threads.close()
     assert isinstance(busy, HashingBusy)
     assert busy.status == 503
-    assert busy.headers == {"Retry-After": str(passwords.RETRY_AFTER_SECONDS)}
+    assert busy.headers == {"Retry-After": str(threads_module.RETRY_AFTER_SECONDS)}
 
 
 def test_sign_ins_asked_to_come_back_hold_no_attempt(
     make_client: Callable[..., TestClient], user: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = make_client()
-    monkeypatch.setattr(passwords, "MAX_WAIT_SECONDS", 0)  # no slot is ever free in time
+    monkeypatch.setattr(threads_module, "MAX_WAIT_SECONDS", 0)  # no slot is ever free in time
     body = {"email": user.email, "password": PASSWORD}
     for _ in range(7):  # more than the 5 checks an account may have in flight
         response = client.post(f"{API}/auth/login", json=body)
         assert response.status_code == 503
-        assert response.headers["Retry-After"] == str(passwords.RETRY_AFTER_SECONDS)
-    monkeypatch.setattr(passwords, "MAX_WAIT_SECONDS", 30)
+        assert response.headers["Retry-After"] == str(threads_module.RETRY_AFTER_SECONDS)
+    monkeypatch.setattr(threads_module, "MAX_WAIT_SECONDS", 30)
     assert client.post(f"{API}/auth/login", json=body).status_code == 200
 
 
@@ -143,7 +144,7 @@ def test_a_client_leaving_is_logged_not_answered_with_500(
         raise ClientDisconnect
 
     with (
-        caplog.at_level(logging.INFO, logger="app.middleware"),
+        caplog.at_level(logging.INFO, logger="app.core.middleware"),
         pytest.raises(AssertionError, match="did not receive any response"),
     ):
         client.get("/leaving")
@@ -158,7 +159,7 @@ def test_a_whole_table_past_the_exact_limit_gets_the_planner_estimate(
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("app.pagination.EXACT_COUNT_LIMIT", 3)
+    monkeypatch.setattr("app.core.pagination.EXACT_COUNT_LIMIT", 3)
     admin = make_account(role=Role.ADMIN)
     for _ in range(6):
         make_account(is_active=False)
@@ -199,9 +200,8 @@ def test_sqlite_in_production_syncs_every_commit_to_disk(
     )
     database = Database(settings)
     try:
-        for engine in (database.engine, database.read_engine):
-            with engine.connect() as connection:
-                assert connection.execute(text("PRAGMA synchronous")).scalar() == expected
-                assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        with database.engine.connect() as connection:
+            assert connection.execute(text("PRAGMA synchronous")).scalar() == expected
+            assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
     finally:
         database.dispose()

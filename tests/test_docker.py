@@ -8,9 +8,9 @@ import shlex
 from fastapi.testclient import TestClient
 
 from app.__main__ import build_parser
-from app.config import Settings
+from app.core.config import Settings
+from app.core.migrations import PROJECT_ROOT
 from app.main import create_app
-from app.migrations import PROJECT_ROOT
 
 DOCKERFILE = (PROJECT_ROOT / "Dockerfile").read_text()
 

@@ -6,11 +6,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, update
 
-from app import mail
-from app.errors import ErrorCode
-from app.fields import utcnow
-from app.mail import Mail
+from app.core.errors import ErrorCode
 from app.models import Role, User
+from app.models.fields import utcnow
+from app.services import mail
+from app.services.mail import Mail
 from tests.helpers import API, PASSWORD, Account, error_body, login, stored
 
 NEW = {"email": "new@example.com", "password": PASSWORD, "name": "New"}

@@ -6,9 +6,9 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from app.errors import ErrorCode
-from app.migrations import PROJECT_ROOT
-from app.passwords import RequestAbandoned
+from app.core.errors import ErrorCode
+from app.core.migrations import PROJECT_ROOT
+from app.core.threads import RequestAbandoned
 from tests.helpers import API
 
 
@@ -75,7 +75,7 @@ def test_a_request_abandoned_while_waiting_to_hash_is_logged_not_500(
         raise RequestAbandoned
 
     with (
-        caplog.at_level(logging.INFO, logger="app.middleware"),
+        caplog.at_level(logging.INFO, logger="app.core.middleware"),
         pytest.raises(AssertionError, match="did not receive any response"),
     ):
         client.get("/abandoned")

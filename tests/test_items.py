@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from httpx2 import Response
 from sqlmodel import Session, col
 
-from app.errors import ErrorCode
+from app.core.errors import ErrorCode
 from app.models import Item, Role
 from tests.helpers import (
     API,

@@ -7,7 +7,7 @@ import pytest
 from alembic import command
 from sqlalchemy import create_engine, inspect
 
-from app.migrations import alembic_config, migrate
+from app.core.migrations import alembic_config, migrate
 from tests.conftest import BACKENDS
 
 TABLES = {"users", "sessions", "items", "login_throttles"}

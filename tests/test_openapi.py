@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app.core.migrations import PROJECT_ROOT
 from app.main import published_document
-from app.migrations import PROJECT_ROOT
 from tests.helpers import API
 
 COMMITTED = PROJECT_ROOT / "clients" / "openapi.json"

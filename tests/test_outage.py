@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from httpx2 import Response
 from sqlalchemy import make_url
 
-from app.logs import RequestIdFilter
+from app.core.logs import RequestIdFilter
 from tests.helpers import API, PASSWORD, Account, bearer, login
 
 
@@ -112,7 +112,7 @@ def test_an_outage_is_503_and_the_service_recovers(
 
     relay.cut()
     caplog.handler.addFilter(RequestIdFilter())  # as the app's logging configuration does
-    with caplog.at_level(logging.WARNING, logger="app.handlers"):
+    with caplog.at_level(logging.WARNING, logger="app.core.handlers"):
         for method, path, body in (
             ("GET", f"{API}/users/me", None),
             ("GET", f"{API}/items", None),

@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from app.fields import utcnow
+from app.core.tokens import create_reset_token, create_token, reset_fingerprint
 from app.models import User
-from app.tokens import create_reset_token, create_token, reset_fingerprint
+from app.models.fields import utcnow
 from tests.helpers import (
     API,
     NEW_PASSWORD,

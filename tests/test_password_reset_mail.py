@@ -21,8 +21,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from fastapi.testclient import TestClient
 
-from app.config import Settings
-from app.mail import Mail, send
+from app.core.config import Settings
+from app.services.mail import Mail, send
 from tests.conftest import TEST_SECRET
 from tests.helpers import (
     NEW_PASSWORD,
@@ -92,6 +92,9 @@ def mail_client(make_client: Callable[..., TestClient], smtp_port: int) -> TestC
         smtp_from="accounts@app.example",
         frontend_url=FRONTEND,
     )
+
+
+MAIL_LOGGER = "app.services.mail"
 
 
 def body_of(message: EmailMessage) -> str:
@@ -199,13 +202,13 @@ def test_reset_for_an_inactive_user_sends_no_mail(
 def test_an_unreachable_smtp_server_does_not_break_the_request(
     make_client: Callable[..., TestClient], user: Account, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="app.mail")
+    caplog.set_level(logging.WARNING, logger="app.services.mail")
     refused = make_client(
         smtp_host="127.0.0.1", smtp_port=free_port(), smtp_starttls=False, smtp_timeout=2
     )
     response = request_reset(refused, user.email)
     assert response.status_code == 202, response.text
-    errors = [r for r in caplog.records if r.name == "app.mail" and r.levelno >= logging.ERROR]
+    errors = [r for r in caplog.records if r.name == MAIL_LOGGER and r.levelno >= logging.ERROR]
     assert len(errors) == 1
     assert errors[0].exc_info is not None
     # the service goes on answering
@@ -312,12 +315,12 @@ def test_reset_mail_over_starttls_with_auth(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="app.mail")
+    caplog.set_level(logging.WARNING, logger="app.services.mail")
     monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
     secure = starttls_client()
     assert request_reset(secure, user.email).status_code == 202
     (message,) = mailbox.wait_for(1)
-    assert [r.getMessage() for r in caplog.records if r.name == "app.mail"] == []
+    assert [r.getMessage() for r in caplog.records if r.name == "app.services.mail"] == []
     assert mailbox.logins == [SMTP_USER]
     assert message["To"] == user.email
     token = token_from_link(body_of(message))
@@ -333,7 +336,7 @@ def test_starttls_refuses_an_untrusted_certificate(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="app.mail")
+    caplog.set_level(logging.WARNING, logger="app.services.mail")
     empty_store = tmp_path / "empty.pem"
     empty_store.write_text("")
     monkeypatch.setenv("SSL_CERT_FILE", str(empty_store))
@@ -343,7 +346,7 @@ def test_starttls_refuses_an_untrusted_certificate(
     time.sleep(0.05)
     assert mailbox.messages == []
     assert mailbox.logins == []  # the password was never sent over an unverified channel
-    errors = [r for r in caplog.records if r.name == "app.mail" and r.levelno >= logging.ERROR]
+    errors = [r for r in caplog.records if r.name == MAIL_LOGGER and r.levelno >= logging.ERROR]
     assert len(errors) == 1
 
 
@@ -353,11 +356,11 @@ def test_starttls_refuses_an_untrusted_certificate(
 def test_reset_link_is_logged_in_test_without_smtp(
     client: TestClient, user: Account, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="app.mail")
+    caplog.set_level(logging.WARNING, logger="app.services.mail")
     assert request_reset(client, "nobody@example.com").status_code == 202
-    assert [r for r in caplog.records if r.name == "app.mail"] == []
+    assert [r for r in caplog.records if r.name == "app.services.mail"] == []
     assert request_reset(client, "USER@example.com").status_code == 202
-    records = [r for r in caplog.records if r.name == "app.mail"]
+    records = [r for r in caplog.records if r.name == "app.services.mail"]
     assert len(records) == 1
     assert records[0].levelno == logging.WARNING
     message = records[0].getMessage()
@@ -368,7 +371,7 @@ def test_reset_link_is_logged_in_test_without_smtp(
 
 
 def test_without_smtp_development_logs_the_link(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="app.mail")
+    caplog.set_level(logging.DEBUG, logger="app.services.mail")
     settings = Settings(
         _env_file=None,
         environment="development",
@@ -376,7 +379,7 @@ def test_without_smtp_development_logs_the_link(caplog: pytest.LogCaptureFixture
         frontend_url=FRONTEND,
     )
     send(settings, Mail("reset", "someone@example.com", "the-token"))
-    records = [r for r in caplog.records if r.name == "app.mail"]
+    records = [r for r in caplog.records if r.name == "app.services.mail"]
     assert len(records) == 1
     assert records[0].levelno == logging.WARNING
     message = records[0].getMessage()
@@ -387,7 +390,7 @@ def test_without_smtp_development_logs_the_link(caplog: pytest.LogCaptureFixture
 def test_without_smtp_production_does_not_log_the_link(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="app.mail")
+    caplog.set_level(logging.DEBUG, logger="app.services.mail")
     settings = Settings(
         _env_file=None,
         environment="production",
@@ -395,7 +398,7 @@ def test_without_smtp_production_does_not_log_the_link(
         frontend_url=FRONTEND,
     )
     send(settings, Mail("reset", "someone@example.com", "the-token"))
-    records = [r for r in caplog.records if r.name == "app.mail"]
+    records = [r for r in caplog.records if r.name == "app.services.mail"]
     assert records, "production must say that the mail was not sent"
     assert any(r.levelno >= logging.ERROR and "SMTP" in r.getMessage() for r in records)
     for record in records:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from app import accounts, items
 from app.models import Role
+from app.services import accounts, items
 from tests.helpers import API, Account, race
 
 PAIRS = 12

@@ -1,7 +1,7 @@
 """The README's "Add a resource" section, followed step by step in a copy of the project.
 
-Its code blocks are applied as they are written: the models, the error code, the `sed`
-command that copies the router, the authorization rows. Before the rows exist the
+Its code blocks are applied as they are written: the `sed` command that copies the
+example's three modules, the error code, the authorization rows. Before the rows exist the
 authorization test must fail on the new routes; after them it must pass, with
 migrations that match the models.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from app.migrations import PROJECT_ROOT
+from app.core.migrations import PROJECT_ROOT
 
 SECTION = re.compile(r"^## Add a resource\n(.*?)^## ", re.MULTILINE | re.DOTALL)
 FENCE = re.compile(r"^( *)```(\w+)\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
@@ -36,8 +36,8 @@ def guide_blocks() -> list[tuple[str, str]]:
 # process, on the database that `run` names.
 MIGRATION_STEPS = """
 from alembic import command
-from app.config import get_settings
-from app.migrations import alembic_config, migrate
+from app.core.config import get_settings
+from app.core.migrations import alembic_config, migrate
 url = get_settings().database_url
 migrate(url)
 command.revision(alembic_config(url), message="add projects", autogenerate=True)
@@ -89,27 +89,26 @@ def pytest_in(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git to list the project's files")
 def test_the_add_a_resource_guide_works(tmp_path: Path) -> None:
     blocks = guide_blocks()
-    assert [language for language, _ in blocks] == ["python", "python", "sh", "python", "python"]
-    (_, models), (_, error_code), (_, copy_router), (_, owned), (_, rows) = blocks
+    assert [language for language, _ in blocks] == ["sh", "python", "python", "python"]
+    (_, copy_example), (_, error_code), (_, owned), (_, rows) = blocks
     project = tmp_path / "project"
     copy_project(project)
 
-    # 1-2: models and the error code
-    with (project / "app/models.py").open("a") as file:
-        file.write("\n\n" + models)
-    insert_after(project / "app/errors.py", "    SESSION_NOT_FOUND =", error_code)
-    # 3: the router, copied with `sed` as written
-    copied = run(project, "bash", "-c", copy_router)
+    # 1: the example's model, service and routes, copied with `sed` as written
+    copied = run(project, "bash", "-c", copy_example)
     assert copied.returncode == 0, copied.stderr
-    # 4: wired into the app
+    assert "a project" in (project / "app/services/projects.py").read_text()
+    # 2: the error code
+    insert_after(project / "app/core/errors.py", "    SESSION_NOT_FOUND =", error_code)
+    # 3: wired into the app
     main = project / "app/main.py"
     insert_after(main, "    items.router,", "    projects.router,\n")
-    insert_after(main, "from app import ", "from app import projects\n")
-    # 5: a migration generated from the models, applied, and in agreement with them
+    insert_after(main, "from app.api import ", "from app.api import projects\n")
+    # 4: a migration generated from the models, applied, and in agreement with them
     migrated = run(project, sys.executable, "-c", MIGRATION_STEPS)
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr
 
-    # 6: without rows, the authorization test names the new routes
+    # 5: without rows, the authorization test names the new routes
     unguarded = pytest_in(project, "tests/test_authorization.py", "-k", "every_route")
     assert unguarded.returncode == 1, unguarded.stdout
     assert "/projects" in unguarded.stdout

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from app.migrations import PROJECT_ROOT
+from app.core.migrations import PROJECT_ROOT
 from tests.conftest import TEST_SECRET
 from tests.helpers import free_port
 

@@ -13,10 +13,10 @@ from httpx2 import Response
 from sqlalchemy import Engine, event
 from sqlmodel import Session, col, select
 
-from app.errors import ErrorCode
-from app.fields import utcnow
+from app.core.errors import ErrorCode
+from app.core.state import app_state
 from app.models import AuthSession, User
-from app.state import app_state
+from app.models.fields import utcnow
 from tests.conftest import TEST_SECRET
 from tests.helpers import (
     API,
@@ -68,7 +68,7 @@ def test_tokens_carry_the_documented_claims(user: Account) -> None:
 
 def test_current_user_costs_one_indexed_query(client: TestClient, user: Account) -> None:
     database = app_state(client.app).database
-    with recorded_statements(database.engine, database.read_engine) as statements:
+    with recorded_statements(database.engine, database.reading) as statements:
         assert me_status(client, user.access_token) == 200
     assert len(statements) == 1, statements
     sql = " ".join(statements[0].lower().split())

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from app.config import Settings, describe_validation_error
+from app.core.config import Settings, describe_validation_error
 
 ROOT = Path(__file__).resolve().parent.parent
 STRONG_KEY = "k7Qz0vN3xW9pL2mR8tY5uB1cE6hJ4aSd"  # 32 characters, not a placeholder
@@ -187,7 +187,7 @@ def test_development_with_a_key_writes_no_file(tmp_path: Path) -> None:
 PRINT_KEY = """
 import sys, time
 from pathlib import Path
-from app.config import Settings
+from app.core.config import Settings
 Path(f"ready-{sys.argv[1]}").touch()
 while not Path("go").exists():
     time.sleep(0.001)

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select, update
 
-from app.fields import utcnow
 from app.models import LoginThrottle
+from app.models.fields import utcnow
 from tests.helpers import API, Account, me_status
 
 WRONG = "wrong password"

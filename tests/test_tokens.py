@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from app import tokens
-from app.config import Settings
-from app.fields import utcnow
+from app.core import tokens
+from app.core.config import Settings
 from app.models import User
+from app.models.fields import utcnow
 from tests.helpers import API, PASSWORD, Account, login, me_status, settings_of
 
 
@@ -31,7 +31,7 @@ def ticking_clock(monkeypatch: pytest.MonkeyPatch) -> None:
         return start + timedelta(seconds=0.6 * next(ticks))
 
     monkeypatch.setattr(tokens, "utcnow", now)
-    monkeypatch.setattr("app.sessions.utcnow", now)
+    monkeypatch.setattr("app.services.sessions.utcnow", now)
 
 
 @pytest.mark.usefixtures("ticking_clock")

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, update
 
-from app import accounts
 from app.models import Role, User
+from app.services import accounts
 from tests.helpers import ME, USERS, Account, count_rows, fresh, race, stored
 
 
@@ -156,7 +156,7 @@ def fresh_admin_pair(
     [("PATCH", {"role": "USER"}), ("PATCH", {"isActive": False}), ("DELETE", None)],
 )
 def test_admins_changing_each_other_concurrently_keep_an_active_admin(
-    client: TestClient,
+    make_client: Callable[..., TestClient],
     db: Session,
     fresh_admin_pair: Callable[[], tuple[Account, Account]],
     monkeypatch: pytest.MonkeyPatch,
@@ -164,7 +164,9 @@ def test_admins_changing_each_other_concurrently_keep_an_active_admin(
     change: dict[str, Any] | None,
 ) -> None:
     # Both requests are authorized before either takes the admins' lock: each demotes,
-    # deactivates or deletes the other, and only one of them may win.
+    # deactivates or deletes the other, and only one of them may win. (PATCH takes the
+    # password hasher, so it runs on a hashing thread: two of them, as in two workers.)
+    client = make_client(password_hash_concurrency=2)
     both_authorized = threading.Barrier(2, timeout=30)
     lock_active_admins = accounts._lock_active_admins
 

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col
 
-from app.errors import ErrorCode
+from app.core.errors import ErrorCode
 from app.models import AuthSession, Item, Role, User
 from tests.helpers import (
     API,

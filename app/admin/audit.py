@@ -12,8 +12,8 @@ from markupsafe import Markup
 from sqladmin.filters import StaticValuesFilter
 
 from app.admin.views import ServiceView
-from app.audit import AuditAction, Outcome
 from app.models import AuditEvent
+from app.services.audit import AuditAction, Outcome
 
 BADGES = {
     Outcome.SUCCESS: "bg-green-lt",

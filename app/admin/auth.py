@@ -1,20 +1,23 @@
 """Signing in to the back office with the service's own accounts and sessions.
 
-Sign-in is `sign_in.sign_in(..., admin_only=True)`: the throttling, timing and
-answers of `/auth/login`, a row in the sessions table, and for an account that is not
-an admin the very answer of a wrong password. The browser keeps that session's
-refresh token in an HttpOnly, SameSite=Lax cookie scoped to /admin (Secure in
-production). Every request is checked against the database in one indexed query:
-the session live, the cookie's token the one stored, the user active and an admin.
-So sign-out everywhere, deactivation, demotion and a password change end a
-back-office sign-in at once. Writes then run through an admin `Caller` of that
-session, which checks the same again inside each unit.
+Sign-in is `sign_in.sign_in(..., admin_only=True)` on a hashing thread: the
+throttling, timing and answers of `/auth/login`, a row in the sessions table, and for
+an account that is not an admin the very answer of a wrong password. The browser
+keeps that session's refresh token in an HttpOnly, SameSite=Lax cookie scoped to
+/admin (Secure in production). Every request is checked against the database in one
+indexed query: the session live, the cookie's token the one stored, the user active
+and an admin. So sign-out everywhere, deactivation, demotion and a password change
+end a back-office sign-in at once. Each change then runs in a transaction that checks
+the same again first, as that admin (`as_admin`).
 """
 
 import hmac
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
+from typing import Concatenate, ParamSpec, TypeVar
 
 from pydantic import ValidationError
 from sqladmin.authentication import AuthenticationBackend
@@ -24,17 +27,21 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from app import sessions, sign_in
 from app.admin.forms import CSRF_FIELD, CSRF_HEADER, csrf_token_for, csrf_token_var
 from app.admin.guard import SAFE_METHODS
-from app.caller import Caller
-from app.deps import get_client
-from app.errors import AppError, ErrorCode
-from app.fields import utcnow
+from app.api.deps import get_client
+from app.core.db import Database
+from app.core.errors import AppError, ErrorCode
+from app.core.state import AppState
+from app.core.tokens import InvalidTokenError, SessionClaims, decode_session_token, hash_token
 from app.models import AuthSession, Role, User
-from app.payloads import LoginRequest
-from app.state import AppState
-from app.tokens import InvalidTokenError, SessionClaims, decode_session_token, hash_token
+from app.models.fields import utcnow
+from app.models.payloads import LoginRequest, TokenPair
+from app.services import audit, sessions, sign_in
+from app.services.sessions import ClientInfo
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 COOKIE = "admin_session"
 COOKIE_PATH = "/admin"
@@ -47,7 +54,8 @@ class SignedIn:
     """A request's checked back-office sign-in."""
 
     user: User
-    caller: Caller  # runs units as this admin, re-checking the session in each
+    claims: SessionClaims
+    token_hash: str  # of the cookie's refresh token
     csrf_token: str
 
 
@@ -75,6 +83,42 @@ def find_admin(
 def touch(db: Session, *, session_id: uuid.UUID, now: datetime) -> None:
     """Record that the session was used `now`."""
     db.exec(update(AuthSession).where(col(AuthSession.id) == session_id).values(last_used_at=now))
+
+
+def as_admin(
+    database: Database,
+    signed_in: SignedIn,
+    fn: Callable[Concatenate[Session, P], T],
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """`fn(db, ...)` in one transaction as the signed-in admin, whose sign-in is
+    checked again first (`TOKEN_INVALID` once it has ended)."""
+    with database.session() as db:
+        claims, now = signed_in.claims, utcnow()
+        if find_admin(db, claims=claims, token_hash=signed_in.token_hash, now=now) is None:
+            raise AppError(ErrorCode.TOKEN_INVALID)
+        audit.act_as(db, audit.acting(signed_in.user, credential_id=claims.session_id))
+        result = fn(db, *args, **kwargs)
+        db.commit()
+        return result
+
+
+def _signed_in_admin(
+    database: Database, settings_key: str, token: str, claims: SessionClaims, now: datetime
+) -> SignedIn | None:
+    """The back-office sign-in of a cookie's refresh token, its last use recorded
+    (at most once per TOUCH_EVERY)."""
+    token_hash = hash_token(token)
+    with database.session(read_only=True) as db:
+        found = find_admin(db, claims=claims, token_hash=token_hash, now=now)
+        if found is None:
+            return None
+        user, last_used_at = found
+        if now - last_used_at >= TOUCH_EVERY:
+            touch(db, session_id=claims.session_id, now=now)
+    return SignedIn(user, claims, token_hash, csrf_token_for(settings_key, claims.session_id))
 
 
 def _text(form: FormData, name: str) -> str:
@@ -120,12 +164,10 @@ class AdminAuth(AuthenticationBackend):
             login = LoginRequest(email=_text(form, "email"), password=_text(form, "password"))
         except ValidationError:
             raise AppError(ErrorCode.LOGIN_BAD_CREDENTIALS) from None
-        pair = await sign_in.sign_in(
-            self.state,
-            credentials=login,
-            client=await get_client(request),
+        state = self.state
+        pair = await state.threads.run_hashing(
+            partial(_sign_in, state, login, await get_client(request)),
             abandoned=request.is_disconnected,
-            admin_only=True,
         )
         response = RedirectResponse(request.url_for("admin:index"), status_code=303)
         self._set_cookie(response, pair.refresh_token)
@@ -135,11 +177,8 @@ class AdminAuth(AuthenticationBackend):
         """End this sign-in's session and forget the cookie."""
         claims = self._claims(request.cookies.get(COOKIE, ""))
         if claims is not None:
-            try:
-                caller = Caller(self.state.database, claims)
-                await caller.run(sessions.end_session, session_id=claims.session_id)
-            except AppError:
-                pass  # the session had already ended
+            end = partial(_end_session, self.state.database, claims)
+            await self.state.threads.run(end, writes=True)
         response = RedirectResponse(request.url_for("admin:login"), status_code=303)
         return self._forget(response)
 
@@ -167,17 +206,30 @@ class AdminAuth(AuthenticationBackend):
         claims = self._claims(token)
         if claims is None:
             return None
-        database, now = self.state.database, utcnow()
-        found = await database.read(
-            find_admin, claims=claims, token_hash=hash_token(token), now=now
+        state = self.state
+        check = partial(
+            _signed_in_admin, state.database, state.settings.secret_key, token, claims, utcnow()
         )
-        if found is None:
-            return None
-        user, last_used_at = found
-        if now - last_used_at >= TOUCH_EVERY:
-            await database.run(touch, session_id=claims.session_id, now=now)
-        csrf_token = csrf_token_for(self.state.settings.secret_key, claims.session_id)
-        return SignedIn(user, Caller(database, claims, admin_only=True), csrf_token)
+        return await state.threads.run(check, writes=False)
+
+
+def _sign_in(state: AppState, login: LoginRequest, client: ClientInfo) -> TokenPair:
+    with state.database.session() as db:
+        pair = sign_in.sign_in(
+            db, state.hasher, state.settings, credentials=login, client=client, admin_only=True
+        )
+        db.commit()
+        return pair
+
+
+def _end_session(database: Database, claims: SessionClaims) -> None:
+    """End a back-office sign-in's session, as its admin (already ended is fine)."""
+    with database.session() as db:
+        user = db.get(User, claims.user_id)
+        if user is not None:
+            audit.act_as(db, audit.acting(user, credential_id=claims.session_id))
+            sessions.end_session(db, user, session_id=claims.session_id)
+            db.commit()
 
 
 async def _check_csrf(request: Request, expected: str) -> None:

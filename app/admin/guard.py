@@ -14,13 +14,23 @@ A pure ASGI middleware around the back office (like the service's own middleware
   CORS_ORIGINS lets call the API with credentials.
 
 Forms also carry a token bound to the sign-in (`forms.py`): both checks must pass.
+
+It also runs what a screen asked to do once its response is sent (`after_response`,
+e.g. mail a verification link), as FastAPI runs a route's background tasks.
 """
 
+from collections.abc import Callable
+from typing import Any
+
+from starlette.background import BackgroundTasks
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.types import Message, Receive, Scope, Send
 
-from app.middleware import HttpMiddleware
+from app.core.middleware import HttpMiddleware
+
+AFTER_RESPONSE = "after_response"
 
 CSP = "; ".join(
     [
@@ -88,6 +98,16 @@ class BrowserGuard(HttpMiddleware):
             await refusal(scope, receive, _with_headers(send))
             return
         await self.app(scope, receive, _with_headers(send))
+        tasks: BackgroundTasks | None = scope.get("state", {}).get(AFTER_RESPONSE)
+        if tasks is not None:
+            await tasks()
+
+
+def after_response(request: Request, fn: Callable[..., Any], *args: Any) -> None:
+    """Call `fn(*args)` once the response to `request` is sent (a `def` function runs
+    on a thread, as a route's background task does)."""
+    tasks = request.scope.setdefault("state", {}).setdefault(AFTER_RESPONSE, BackgroundTasks())
+    tasks.add_task(fn, *args)
 
 
 def _with_headers(send: Send) -> Send:

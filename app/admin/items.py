@@ -1,6 +1,6 @@
 """The Items screen: every user's items, with their owners; create, edit, delete.
 
-Changes go through the item units of the API (`items.create`, `update`, `delete`)
+Changes go through the item rules of the API (`items.create`, `update`, `delete`)
 as the signed-in admin, who may see and change every item; like `POST /items`, a
 new item belongs to whoever creates it.
 """
@@ -10,11 +10,12 @@ from typing import Any
 
 from starlette.requests import Request
 
-from app import items
+from app.admin.auth import SignedIn
 from app.admin.forms import ItemForm
 from app.admin.views import FormError, ServiceView, parse_id, validated
-from app.errors import ErrorCode
-from app.models import Item, ItemCreate, ItemUpdate
+from app.core.errors import ErrorCode
+from app.models import Item, ItemCreate, ItemUpdate, User
+from app.services import items
 
 
 def _item_id(pk: object) -> uuid.UUID:
@@ -48,11 +49,17 @@ class ItemAdmin(ServiceView, model=Item):
     form_columns = ["title", "description"]  # what an edit form starts from
 
     async def insert_model(self, request: Request, data: dict[str, Any]) -> Item:
-        return await self.write(request, items.create, validated(ItemCreate, _fields(data)))
+        body = validated(ItemCreate, _fields(data))
+        return await self.write(request, items.create, _admin(request), body)
 
     async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Item:
         body = validated(ItemUpdate, _fields(data))
-        return await self.write(request, items.update, _item_id(pk), body)
+        return await self.write(request, items.update, _admin(request), _item_id(pk), body)
 
     async def delete_model(self, request: Request, pk: Any) -> None:
-        await self.write(request, items.delete, _item_id(pk))
+        await self.write(request, items.delete, _admin(request), _item_id(pk))
+
+
+def _admin(request: Request) -> User:
+    signed_in: SignedIn = request.state.back_office
+    return signed_in.user

@@ -16,14 +16,14 @@ from sqlmodel import Session, col
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import accounts, sessions
-from app.admin.views import ServiceView, back, caller, parse_ids, when
-from app.errors import AppError, ErrorCode
-from app.fields import utcnow
-from app.models import AuthSession, User
+from app.admin.views import ServiceView, back, parse_ids, when
+from app.core.errors import AppError, ErrorCode
+from app.models import AuthSession
+from app.models.fields import utcnow
+from app.services import accounts, sessions
 
 
-def end_sessions(db: Session, _admin: User, *, session_ids: list[uuid.UUID]) -> None:
+def end_sessions(db: Session, *, session_ids: list[uuid.UUID]) -> None:
     """Revoke each of `session_ids` that is live (`SESSION_NOT_FOUND` for an unknown one)."""
     now = utcnow()
     for session_id in session_ids:
@@ -104,7 +104,7 @@ class SessionAdmin(ServiceView, model=AuthSession):
     @action(name="revoke", label="Revoke", confirmation_message="Revoke these sessions?")
     async def revoke(self, request: Request) -> Response:
         """End the chosen sessions: their tokens stop working at once."""
-        await caller(request).run(end_sessions, session_ids=parse_ids(request))
+        await self.act(request, end_sessions, session_ids=parse_ids(request))
         return back(request, self.identity)
 
 

@@ -8,6 +8,7 @@ CSS, JavaScript and fonts from its wheel: nothing is fetched from another site.
 
 from collections.abc import Mapping
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +33,12 @@ from app.admin.items import ItemAdmin
 from app.admin.sessions import SessionAdmin
 from app.admin.users import UserAdmin
 from app.admin.views import UNAVAILABLE, ServiceView
-from app.errors import AppError, ErrorCode
-from app.fields import utcnow
-from app.handlers import RETRY_AFTER_OUTAGE
+from app.core.db import Database
+from app.core.errors import AppError, ErrorCode
+from app.core.handlers import RETRY_AFTER_OUTAGE
+from app.core.state import AppState, app_state
 from app.models import AuthSession, Item, Role, User
-from app.state import AppState, app_state
+from app.models.fields import utcnow
 
 HERE = Path(__file__).parent
 OUTAGE = AppError(ErrorCode.SERVICE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_OUTAGE)})
@@ -48,15 +50,16 @@ def _count(db: Session, table: type[SQLModel], *where: ColumnElement[bool]) -> i
     return total
 
 
-def counts(db: Session, *, now: datetime) -> dict[str, int]:
+def counts(database: Database, *, now: datetime) -> dict[str, int]:
     """The figures of the home page."""
     live = (col(AuthSession.revoked_at).is_(None), col(AuthSession.expires_at) > now)
-    return {
-        "users": _count(db, User),
-        "admins": _count(db, User, col(User.role) == Role.ADMIN),
-        "sessions": _count(db, AuthSession, *live),
-        "items": _count(db, Item),
-    }
+    with database.session(read_only=True) as db:
+        return {
+            "users": _count(db, User),
+            "admins": _count(db, User, col(User.role) == Role.ADMIN),
+            "sessions": _count(db, AuthSession, *live),
+            "items": _count(db, Item),
+        }
 
 
 class BackOffice(Admin):
@@ -67,7 +70,7 @@ class BackOffice(Admin):
         self.auth = AdminAuth(state)
         super().__init__(
             app,
-            engine=state.database.read_engine,  # SQLAdmin only reads; see views.py
+            engine=state.database.engine,  # SQLAdmin only reads, on our threads (views.py)
             title=f"{state.settings.app_name} admin",
             templates_dir=str(HERE / "templates"),  # SQLAdmin's default is relative
             authentication_backend=self.auth,
@@ -94,7 +97,9 @@ class BackOffice(Admin):
     @login_required
     async def index(self, request: Request) -> Response:
         """Home: how many users, admins, live sessions and items there are."""
-        figures = await self.state.database.read(counts, now=utcnow())
+        figures = await self.state.threads.run(
+            partial(counts, self.state.database, now=utcnow()), writes=False
+        )
         return await self.page(request, "sqladmin/index.html", {"counts": figures})
 
     async def login(self, request: Request) -> Response:

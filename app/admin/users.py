@@ -1,7 +1,7 @@
 """The Users screen: list, search, filter, details; create, edit, delete; sign-outs.
 
 Every change goes through the functions the API's admin routes use: the password
-is hashed by the service (`credentials.create_user`), emails stay unique, and the
+is hashed by the service (`accounts.create_account`), emails stay unique, and the
 last active admin can be neither demoted, deactivated nor deleted. The password
 hash is no column of any page: lists, details and forms name their fields.
 """
@@ -15,26 +15,18 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import accounts, credentials, mail
 from app.admin.forms import UserCreateForm, UserEditForm
-from app.admin.views import (
-    FormError,
-    ServiceView,
-    back,
-    caller,
-    parse_id,
-    parse_ids,
-    shown_on_page,
-    validated,
-)
-from app.errors import ErrorCode
+from app.admin.guard import after_response
+from app.admin.views import FormError, ServiceView, back, parse_id, parse_ids, validated
+from app.core.errors import ErrorCode
 from app.models import Role, User, UserCreate, UserUpdate
-from app.sessions import revoke_user_sessions
+from app.services import accounts, mail
+from app.services.sessions import revoke_user_sessions
 
 PROFILE = ["email", "name", "role", "is_active"]
 
 
-def sign_out_everywhere(db: Session, _admin: User, *, user_ids: list[uuid.UUID]) -> None:
+def sign_out_everywhere(db: Session, *, user_ids: list[uuid.UUID]) -> None:
     """Revoke every session of each of `user_ids` (`USER_NOT_FOUND` for an unknown one)."""
     for user_id in user_ids:
         revoke_user_sessions(db, accounts.get_user(db, user_id).id)
@@ -87,21 +79,22 @@ class UserAdmin(ServiceView, model=User):
 
     async def insert_model(self, request: Request, data: dict[str, Any]) -> User:
         user_in = validated(UserCreate, {**_profile(data), "password": data.get("password")})
-        with shown_on_page():
-            return await credentials.create_user(caller(request), self.state, user_in=user_in)
+        create = accounts.create_account
+        return await self.write_hashing(request, create, self.state.hasher, user_in=user_in)
 
     async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> User:
         changes = validated(UserUpdate, _profile(data)).model_dump(exclude_unset=True)
-        with shown_on_page():
-            user, verification = await credentials.update_user(
-                caller(request), self.state, user_id=_user_id(pk), changes=changes, password=None
-            )
-        if verification is not None:  # a new address to verify, as through the API
-            mail.send(self.state.settings, verification)
+        state = self.state
+        user, verification = await self.write(
+            request, accounts.update_account, state.hasher, state.settings,
+            user_id=_user_id(pk), changes=changes, password=None,
+        )  # fmt: skip
+        if verification is not None:  # a new address to verify, mailed as the API mails it
+            after_response(request, mail.send, state.settings, verification)
         return user
 
     async def delete_model(self, request: Request, pk: Any) -> None:
-        await self.write(request, accounts.delete_user_as_admin, user_id=_user_id(str(pk)))
+        await self.write(request, accounts.delete_by_id, user_id=_user_id(str(pk)))
 
     @action(
         name="revoke-sessions",
@@ -110,5 +103,5 @@ class UserAdmin(ServiceView, model=User):
     )
     async def revoke_sessions(self, request: Request) -> Response:
         """Sign the chosen users out of every session (API and back office)."""
-        await caller(request).run(sign_out_everywhere, user_ids=parse_ids(request))
+        await self.act(request, sign_out_everywhere, user_ids=parse_ids(request))
         return back(request, self.identity)

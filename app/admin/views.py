@@ -1,11 +1,11 @@
-"""What every screen of the back office shares: reads as units, writes as the admin.
+"""What every screen of the back office shares: reads and writes on the app's threads.
 
 SQLAdmin builds the list, search, filter, sort, page and detail queries; they run
-here as `Database.read` units, like every read of the service. Writes never use
-SQLAdmin's own: each screen overrides insert, update and delete to call the
-service functions that the API calls, through the signed-in admin's `Caller`; a
-refusal (`AppError`) comes back to the page as `FormError`, whose text SQLAdmin
-shows above the form or the list.
+here on a reading thread, like the API's reads. Writes never use SQLAdmin's own: each
+screen overrides insert, update and delete to call the service functions that the API
+calls, on a writing thread (a hashing one when a password is set) in a transaction of
+the signed-in admin (`write`); a refusal (`AppError`) comes back to the page as
+`FormError`, whose text SQLAdmin shows above the form or the list.
 """
 
 import logging
@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
 from markupsafe import Markup
@@ -27,13 +28,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from app.admin.auth import SignedIn
-from app.caller import Caller
-from app.config import describe_validation_error
-from app.errors import AppError, ErrorCode
-from app.fields import ensure_storable
-from app.models import User
-from app.state import AppState
+from app.admin.auth import SignedIn, as_admin
+from app.core.config import describe_validation_error
+from app.core.db import Database, read_again_if_dropped
+from app.core.errors import AppError, ErrorCode
+from app.core.state import AppState
+from app.models.fields import ensure_storable
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -102,8 +102,12 @@ def back(request: Request, identity: str) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
-def _all(db: Session, statement: Executable) -> list[Any]:
-    return list(db.scalars(statement).unique().all())
+def _all(database: Database, statement: Executable) -> list[Any]:
+    def read() -> list[Any]:
+        with database.session(read_only=True) as db:
+            return list(db.scalars(statement).unique().all())
+
+    return read_again_if_dropped(read)
 
 
 class ServiceView(ModelView):
@@ -117,7 +121,7 @@ class ServiceView(ModelView):
     column_type_formatters_detail = {**BASE_FORMATTERS, datetime: when}
 
     async def _run_query(self, stmt: Any) -> Any:
-        return await self.state.database.read(_all, stmt)
+        return await self.state.threads.run(partial(_all, self.state.database, stmt), writes=False)
 
     def _stmt_by_identifier(self, identifier: str) -> Select[Any]:
         # Every page that names a row by id: one that is not a UUID names none (404).
@@ -151,24 +155,45 @@ class ServiceView(ModelView):
         """The chosen order, ties broken by id, so that pages never overlap."""
         return super().sort_query(stmt, request).order_by(*self.pk_columns)
 
-    async def write(
+    async def act(
         self,
         request: Request,
-        fn: Callable[Concatenate[Session, User, P], T],
+        fn: Callable[Concatenate[Session, P], T],
         /,
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        """`fn(db, admin, ...)` as a unit of the signed-in admin (see `Caller.run`);
-        a refusal is a `FormError` with the service's message."""
+        """`fn(db, ...)` in a transaction of the signed-in admin (see `as_admin`), on a
+        writing thread; a refusal (`AppError`) is answered with an error page."""
+        signed_in: SignedIn = request.state.back_office
+        work = partial(as_admin, self.state.database, signed_in, fn, *args, **kwargs)
+        return await self.state.threads.run(work, writes=True)
+
+    async def write(
+        self,
+        request: Request,
+        fn: Callable[Concatenate[Session, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """`act` for a form: a refusal is a `FormError` with the service's message."""
         with shown_on_page():
-            return await caller(request).run(fn, *args, **kwargs)
+            return await self.act(request, fn, *args, **kwargs)
 
-
-def caller(request: Request) -> Caller:
-    """The signed-in admin of a request, whose units re-check their session."""
-    signed_in: SignedIn = request.state.back_office
-    return signed_in.caller
+    async def write_hashing(
+        self,
+        request: Request,
+        fn: Callable[Concatenate[Session, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """`write`, on a hashing thread: for changes that hash a password."""
+        signed_in: SignedIn = request.state.back_office
+        work = partial(as_admin, self.state.database, signed_in, fn, *args, **kwargs)
+        with shown_on_page():
+            return await self.state.threads.run_hashing(work)
 
 
 @contextmanager

@@ -84,7 +84,7 @@ def test_an_unexpected_failure_is_logged_and_not_shown(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("SELECT secret FROM somewhere")
 
-    monkeypatch.setattr("app.items.create", broken)
+    monkeypatch.setattr("app.services.items.create", broken)
     response = back_office.submit("/item/create", {"title": "Anything"})
     assert response.status_code == 400
     assert alerts(response) == ["The change could not be saved; the error was logged."]

@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from app.errors import ErrorCode
+from app.core.errors import ErrorCode
+from app.core.state import app_state
 from app.models import User
-from app.state import app_state
 from tests.admin.pages import ADMIN, CROSS_SITE, SAME_ORIGIN, BackOffice, alerts, ids_on
 from tests.helpers import Account, create_item, session_id, stored
 
@@ -265,14 +265,21 @@ def test_a_database_outage_is_a_503_page_or_a_message_never_a_500(
     token = back_office.csrf_token()
     database = app_state(back_office.client.app).database
 
-    async def unreachable(*_args: object, **_kwargs: object) -> None:
-        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+    reading = database.session
 
-    monkeypatch.setattr(database, "run", unreachable)
+    def writes_fail(*, read_only: bool = False) -> Session:
+        if read_only:
+            return reading(read_only=True)
+        raise OperationalError("BEGIN", {}, Exception("connection refused"))
+
+    def unreachable(*, read_only: bool = False) -> Session:
+        raise OperationalError("SELECT 1", {}, Exception(f"connection refused ({read_only})"))
+
+    monkeypatch.setattr(database, "session", writes_fail)
     created = back_office.submit("/item/create", {"title": "x"}, token=token)
     assert created.status_code == 400
     assert alerts(created) == [ErrorCode.SERVICE_UNAVAILABLE.message]
-    monkeypatch.setattr(database, "read", unreachable)
+    monkeypatch.setattr(database, "session", unreachable)
     for response in [
         back_office.get("/"),
         back_office.get("/user/list"),

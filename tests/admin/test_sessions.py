@@ -4,8 +4,8 @@ import uuid
 
 from sqlmodel import Session, col, update
 
-from app.fields import utcnow
 from app.models import AuthSession
+from app.models.fields import utcnow
 from tests.admin.pages import BackOffice, ids_on
 from tests.helpers import Account, me_status, session_id
 

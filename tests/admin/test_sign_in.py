@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select, update
 
-from app.fields import utcnow
 from app.models import AuthSession, LoginThrottle, Role
+from app.models.fields import utcnow
 from tests.admin.pages import ADMIN, COOKIE, CROSS_SITE, BackOffice, alerts
 from tests.helpers import (
     API,
@@ -124,7 +124,7 @@ def test_every_refusal_costs_one_password_check(
         calls.append(hashed_password)
         return real(password, hashed_password)
 
-    monkeypatch.setattr("app.passwords.bcrypt.checkpw", counting)
+    monkeypatch.setattr("app.core.passwords.bcrypt.checkpw", counting)
     for email, password in [
         ("nobody@example.com", WRONG),
         (admin.email, WRONG),

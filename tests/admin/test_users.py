@@ -7,8 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlmodel import Session
 
-from app import accounts
 from app.models import Role, User
+from app.services import accounts
 from tests.admin.pages import BackOffice, alerts, ids_on
 from tests.helpers import PASSWORD, Account, fresh, login, me_status, stored
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from app.config import Settings
+from app.core.config import Settings
 from tests.conftest import create_postgres_database, drop_postgres_database
 from tests.helpers import free_port
 

@@ -20,11 +20,11 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.hooks import HookContext
 from sqlmodel import Session
 
-from app import accounts
-from app.__main__ import open_database
-from app.config import Settings
+from app.__main__ import system_session
+from app.core.config import Settings
+from app.core.passwords import PasswordHasher
 from app.models import Role, UserCreate
-from app.passwords import PasswordHasher
+from app.services import accounts
 
 BASE = os.environ.get("CONTRACT_BASE_URL", "http://127.0.0.1:8000")
 ADMIN = {
@@ -37,7 +37,7 @@ def _restore_admin(db: Session) -> None:
     """Make the contract admin an active admin with its password again (the fuzzer may
     have changed any account, the admin included)."""
     user = accounts.find_by_email(db, ADMIN["email"])
-    password_hash = PasswordHasher(4, 1).hash_sync(ADMIN["password"])
+    password_hash = PasswordHasher(4).hash(ADMIN["password"])
     if user is None:
         user_in = UserCreate(email=ADMIN["email"], password=ADMIN["password"], role=Role.ADMIN)
         accounts.create_user(db, user_in=user_in, password_hash=password_hash)
@@ -51,8 +51,8 @@ def _token(credentials: dict[str, str]) -> str:
     response = httpx.post(f"{BASE}/api/v1/auth/login", json=credentials, timeout=60)
     if response.status_code != 200 and credentials is ADMIN:
         settings = Settings(_env_file=None, database_url=os.environ["CONTRACT_DATABASE_URL"])
-        with open_database(settings) as database:
-            database.run_here(_restore_admin)
+        with system_session(settings) as db:
+            _restore_admin(db)
         response = httpx.post(f"{BASE}/api/v1/auth/login", json=credentials, timeout=60)
     response.raise_for_status()
     token: str = response.json()["accessToken"]

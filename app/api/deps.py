@@ -1,0 +1,173 @@
+"""Dependencies as types: what a route needs from the app and the request.
+
+Routes are `def` functions over these, like `def read_item(item_id, db: SessionDep,
+user: CurrentUser)`; `app.api.routing` runs a route and its `def` dependencies on one
+thread. `SessionDep` is the request's database session, committed when the route
+returns and rolled back when it raises. `CurrentUser` is the signed-in user (an
+access token's session or an API token, checked in one indexed query), `AdminUser` an
+admin, and `SessionUser` a user signed in with a session, not an API token (sessions,
+tokens, the password and the email are managed that way only). An API token acts
+within its scopes: `read` allows GET and HEAD, `write` any method, `admin` the admin
+routes. Each refusal happens here, once per request; one that the audit log records
+is committed here, before the request's work is rolled back.
+"""
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlmodel import Session
+
+from app.core.config import Settings
+from app.core.context import Actor, ActorKind
+from app.core.errors import AppError, ErrorCode
+from app.core.passwords import PasswordHasher
+from app.core.state import app_state
+from app.core.tokens import InvalidTokenError, SessionClaims, decode_session_token
+from app.models import Role, TokenScope, User
+from app.services import api_tokens, audit, sessions
+from app.services.audit import AuditAction, Outcome
+from app.services.sessions import ClientInfo
+
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def get_settings(request: Request) -> Settings:
+    """The settings of the app serving this request."""
+    return app_state(request.app).settings
+
+
+def get_hasher(request: Request) -> PasswordHasher:
+    """The app's password hasher. A route that takes it runs on a hashing thread."""
+    return app_state(request.app).hasher
+
+
+async def get_client(request: Request) -> ClientInfo:
+    """The user agent and address of the client, as sessions record them."""
+    user_agent = request.headers.get("user-agent")
+    return ClientInfo(
+        user_agent=user_agent[:255] if user_agent else None,
+        ip_address=request.client.host if request.client else None,
+    )
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """The request's database session: committed once the route returns, rolled back
+    if it raises. GET and HEAD only read, without a transaction."""
+    read_only = request.method in READ_ONLY_METHODS
+    with app_state(request.app).database.session(read_only=read_only) as db:
+        yield db
+        if not read_only:
+            db.commit()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+Hasher = Annotated[PasswordHasher, Depends(get_hasher)]
+Client = Annotated[ClientInfo, Depends(get_client)]
+SessionDep = Annotated[Session, Depends(get_db)]
+
+# Two ways to send a credential, both as `Authorization: Bearer`: an access token from
+# a sign-in (the token URL is relative to the docs page, so Swagger UI's "Authorize"
+# posts to <prefix>/auth/token), or a personal API token (`sqa_pat_...`), which the
+# OpenAPI document declares beside it (`app.core.openapi`).
+bearer = OAuth2PasswordBearer(tokenUrl="auth/token", scheme_name="session", auto_error=False)
+
+
+async def get_credential(
+    request: Request, token: Annotated[str | None, Depends(bearer)]
+) -> SessionClaims | str:
+    """The request's credential if well formed (no database work): an access token's
+    claims, or an API token; else 401."""
+    if token is None:
+        raise AppError(ErrorCode.NOT_AUTHENTICATED)
+    if token.startswith(api_tokens.PREFIX):  # never also tried as a JWT
+        if not api_tokens.well_formed(token):
+            raise AppError(ErrorCode.TOKEN_INVALID)
+        return token
+    try:
+        return decode_session_token(app_state(request.app).settings, token, "access")
+    except InvalidTokenError:
+        raise AppError(ErrorCode.TOKEN_INVALID) from None
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """Who a request's credential names: the user, and their session or API token."""
+
+    user: User
+    session_id: uuid.UUID | None  # None for an API token
+    scopes: frozenset[TokenScope] | None  # an API token's; None for a session
+
+
+def get_signed_in(
+    request: Request,
+    db: SessionDep,
+    credential: Annotated[SessionClaims | str, Depends(get_credential)],
+) -> SignedIn:
+    """The active user whose live session or API token the credential is, else 401;
+    403 for an API token's write without the `write` scope. They act for the audit
+    log from here on."""
+    if isinstance(credential, SessionClaims):
+        user = sessions.signed_in_user(db, credential)
+        if user is None:
+            raise AppError(ErrorCode.TOKEN_INVALID)
+        audit.act_as(db, audit.acting(user, credential_id=credential.session_id))
+        return SignedIn(user, credential.session_id, None)
+    found = api_tokens.signed_in(db, credential)
+    if found is None:
+        raise AppError(ErrorCode.TOKEN_INVALID)
+    user, token = found
+    audit.act_as(db, Actor(ActorKind.API_TOKEN, user.id, user.email, token.id))
+    if request.method not in READ_ONLY_METHODS and TokenScope.WRITE not in token.scope_set:
+        raise AppError(ErrorCode.API_TOKEN_SCOPE)
+    return SignedIn(user, None, token.scope_set)
+
+
+SignedInDep = Annotated[SignedIn, Depends(get_signed_in)]
+
+
+def get_current_user(signed_in: SignedInDep) -> User:
+    """The signed-in user."""
+    return signed_in.user
+
+
+def get_admin(db: SessionDep, signed_in: SignedInDep) -> User:
+    """The signed-in user if an admin (an API token also needs the `admin` scope);
+    else 403, recorded in the audit log."""
+    user = signed_in.user
+    if signed_in.scopes is not None and TokenScope.ADMIN not in signed_in.scopes:
+        raise AppError(ErrorCode.API_TOKEN_SCOPE)
+    if user.role != Role.ADMIN:
+        audit.record(db, AuditAction.ADMIN_FORBIDDEN, outcome=Outcome.DENIED, target=user)
+        db.commit()
+        raise AppError(ErrorCode.ADMIN_REQUIRED)
+    return user
+
+
+def get_session_id(signed_in: SignedInDep) -> uuid.UUID:
+    """The id of the session signed in with; an API token gets 403."""
+    if signed_in.session_id is None:
+        raise AppError(ErrorCode.API_TOKEN_NOT_ALLOWED)
+    return signed_in.session_id
+
+
+def get_session_user(signed_in: SignedInDep) -> User:
+    """The signed-in user, signed in with a session (an API token gets 403)."""
+    get_session_id(signed_in)
+    return signed_in.user
+
+
+def get_session_admin(db: SessionDep, signed_in: SignedInDep) -> User:
+    """An admin signed in with a session (API tokens manage no tokens)."""
+    get_session_id(signed_in)
+    return get_admin(db, signed_in)
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+AdminUser = Annotated[User, Depends(get_admin)]
+CurrentSessionId = Annotated[uuid.UUID, Depends(get_session_id)]
+SessionUser = Annotated[User, Depends(get_session_user)]
+SessionAdmin = Annotated[User, Depends(get_session_admin)]

@@ -1,0 +1,39 @@
+"""The caller's sign-in sessions (`/auth/sessions`): list them, sign one out."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
+
+from app.api.deps import CurrentSessionId, SessionDep, SessionUser
+from app.api.routing import ThreadedRoute
+from app.core.errors import SIGNED_IN, ErrorCode, responses
+from app.models import SessionPublic
+from app.services import sessions
+
+router = APIRouter(
+    prefix="/auth/sessions",
+    tags=["sessions"],
+    responses=responses(*SIGNED_IN, ErrorCode.API_TOKEN_NOT_ALLOWED),
+    route_class=ThreadedRoute,
+)
+SessionId = Annotated[uuid.UUID, Path(alias="sessionId", description="The session's id")]
+
+
+@router.get("", operation_id="sessions-list")
+def list_sessions(
+    db: SessionDep, user: SessionUser, session_id: CurrentSessionId
+) -> list[SessionPublic]:
+    """The caller's live sessions, newest first; `current` marks this one."""
+    return sessions.live_sessions(db, user, current=session_id)
+
+
+@router.delete(
+    "/{sessionId}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="sessions-revoke",
+    responses=responses(ErrorCode.SESSION_NOT_FOUND),
+)
+def delete_session(session_id: SessionId, db: SessionDep, user: SessionUser) -> None:
+    """Sign out one of the caller's sessions (for example a lost device)."""
+    sessions.revoke_session(db, user, session_id=session_id)

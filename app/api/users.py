@@ -1,0 +1,211 @@
+"""Accounts over HTTP: the caller's own (`/users/me`) and admin user management (`/users`)."""
+
+import uuid
+from typing import Annotated, Any, ClassVar, Literal
+
+from fastapi import APIRouter, BackgroundTasks, Path, Query, Response, status
+from sqlalchemy.sql import ColumnElement
+from sqlmodel import col
+
+from app.api.deps import (
+    AdminUser,
+    Client,
+    CurrentSessionId,
+    CurrentUser,
+    Hasher,
+    SessionDep,
+    SettingsDep,
+    SignedInDep,
+)
+from app.api.routing import ThreadedRoute
+from app.core.errors import ADMIN_ONLY, SIGNED_IN, ErrorCode, responses
+from app.core.pagination import PAGE_HEADERS, ListQuery, Page, counted, fetch_page
+from app.models import Role, User, UserCreate, UserPublic, UserUpdate, UserUpdateMe
+from app.models.payloads import PasswordChange
+from app.services import accounts, mail, profile
+
+router = APIRouter(
+    prefix="/users", tags=["users"], responses=responses(*SIGNED_IN), route_class=ThreadedRoute
+)
+UserId = Annotated[uuid.UUID, Path(alias="userId", description="The user's id")]
+
+
+class UserListQuery(ListQuery):
+    table = User
+    searched = ("email", "name")
+    computed: ClassVar[dict[str, ColumnElement[Any]]] = {
+        "email_verified": col(User.email_verified_at).is_not(None)
+    }
+
+    sort: Literal[
+        "createdAt", "-createdAt", "updatedAt", "-updatedAt", "email", "-email", "name", "-name"
+    ] = "-createdAt"
+    role: Role | None = None
+    is_active: bool | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        filters = []
+        if self.role is not None:
+            filters.append(col(User.role) == self.role)
+        if self.is_active is not None:
+            filters.append(col(User.is_active) == self.is_active)
+        return [*filters, *super().conditions()]
+
+
+@router.get("/me", operation_id="users-me-read")
+def read_me(user: CurrentUser) -> UserPublic:
+    """The signed-in user's account."""
+    return UserPublic.model_validate(user)
+
+
+@router.patch(
+    "/me",
+    operation_id="users-me-update",
+    responses=responses(
+        ErrorCode.EMAIL_ALREADY_REGISTERED,
+        ErrorCode.CURRENT_PASSWORD_WRONG,
+        ErrorCode.API_TOKEN_NOT_ALLOWED,
+        ErrorCode.TOO_MANY_ATTEMPTS,
+    ),
+)
+def update_me(
+    body: UserUpdateMe,
+    db: SessionDep,
+    hasher: Hasher,
+    settings: SettingsDep,
+    signed_in: SignedInDep,
+    client: Client,
+    background: BackgroundTasks,
+) -> UserPublic:
+    """Change the caller's name or email (a new email needs `currentPassword` and a
+    signed-in session; with REQUIRE_EMAIL_VERIFICATION it is mailed a link to verify)."""
+    user, verification = profile.update_profile(
+        db,
+        hasher,
+        settings,
+        signed_in.user,
+        session_id=signed_in.session_id,
+        changes=body.model_dump(exclude_unset=True, exclude={"current_password"}),
+        current_password=body.current_password,
+        ip_address=client.ip_address,
+    )
+    if verification is not None:
+        background.add_task(mail.send, settings, verification)
+    return UserPublic.model_validate(user)
+
+
+@router.patch(
+    "/me/password",
+    status_code=204,
+    operation_id="users-me-change-password",
+    responses=responses(
+        ErrorCode.CURRENT_PASSWORD_WRONG,
+        ErrorCode.API_TOKEN_NOT_ALLOWED,
+        ErrorCode.TOO_MANY_ATTEMPTS,
+    ),
+)
+def change_my_password(
+    body: PasswordChange,
+    db: SessionDep,
+    hasher: Hasher,
+    settings: SettingsDep,
+    user: CurrentUser,
+    session_id: CurrentSessionId,
+    client: Client,
+) -> None:
+    """Change the caller's password; their other sessions are signed out."""
+    profile.change_password(
+        db,
+        hasher,
+        settings,
+        user,
+        session_id=session_id,
+        current_password=body.current_password,
+        new_password=body.new_password,
+        ip_address=client.ip_address,
+    )
+
+
+@router.delete(
+    "/me",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="users-me-delete",
+    responses=responses(ErrorCode.LAST_ADMIN),
+)
+def delete_me(db: SessionDep, user: CurrentUser) -> None:
+    """Delete the caller's account, with their sessions and items."""
+    accounts.delete_user(db, user)
+
+
+@router.get("", operation_id="users-list", responses={**responses(*ADMIN_ONLY), **PAGE_HEADERS})
+def list_users(
+    query: Annotated[UserListQuery, Query()], db: SessionDep, _admin: AdminUser, response: Response
+) -> Page[UserPublic]:
+    """All users, one page at a time; `q` searches email and name."""
+    return counted(response, fetch_page(db, query, UserPublic))
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="users-create",
+    responses=responses(*ADMIN_ONLY, ErrorCode.EMAIL_ALREADY_REGISTERED),
+)
+def create_user(body: UserCreate, db: SessionDep, hasher: Hasher, _admin: AdminUser) -> UserPublic:
+    """Create an account with any role."""
+    return UserPublic.model_validate(accounts.create_account(db, hasher, user_in=body))
+
+
+@router.get(
+    "/{userId}",
+    operation_id="users-read",
+    responses=responses(*ADMIN_ONLY, ErrorCode.USER_NOT_FOUND),
+)
+def read_user(user_id: UserId, db: SessionDep, _admin: AdminUser) -> UserPublic:
+    """One user by id."""
+    return UserPublic.model_validate(accounts.get_user(db, user_id))
+
+
+@router.patch(
+    "/{userId}",
+    operation_id="users-update",
+    responses=responses(
+        *ADMIN_ONLY,
+        ErrorCode.USER_NOT_FOUND,
+        ErrorCode.EMAIL_ALREADY_REGISTERED,
+        ErrorCode.LAST_ADMIN,
+    ),
+)
+def update_user(
+    user_id: UserId,
+    body: UserUpdate,
+    db: SessionDep,
+    hasher: Hasher,
+    settings: SettingsDep,
+    _admin: AdminUser,
+    background: BackgroundTasks,
+) -> UserPublic:
+    """Change any field; deactivating or setting a password signs the user out
+    everywhere, and deactivating revokes their API tokens."""
+    user, verification = accounts.update_account(
+        db,
+        hasher,
+        settings,
+        user_id=user_id,
+        changes=body.model_dump(exclude_unset=True, exclude={"password"}),
+        password=body.password,
+    )
+    if verification is not None:
+        background.add_task(mail.send, settings, verification)
+    return UserPublic.model_validate(user)
+
+
+@router.delete(
+    "/{userId}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="users-delete",
+    responses=responses(*ADMIN_ONLY, ErrorCode.USER_NOT_FOUND, ErrorCode.LAST_ADMIN),
+)
+def delete_user(user_id: UserId, db: SessionDep, _admin: AdminUser) -> None:
+    """Delete a user with their sessions and items."""
+    accounts.delete_by_id(db, user_id=user_id)

@@ -1,0 +1,228 @@
+"""Settings, read from the environment and `.env` (see `.env.example`)."""
+
+import contextlib
+import ipaddress
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import EmailStr, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MIN_SECRET_LENGTH = 32
+SQLITE_WRITE_THREADS = 2
+MAX_PREVIOUS_KEYS = 3
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "change-me",
+        "changeme",
+        "change-me-to-a-long-random-string-of-at-least-32-characters",
+        "secret",
+        "your-secret-key",
+    }
+)
+
+Environment = Literal["development", "test", "production"]
+# Where frontends run while they are developed (Next.js/CRA, Vite), allowed by CORS in
+# development when CORS_ORIGINS is not set.
+LOCAL_FRONTEND_ORIGINS = [
+    f"http://{host}:{port}" for host in ("localhost", "127.0.0.1") for port in (3000, 5173)
+]
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; field `x_y` is read from the variable `X_Y`."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore"
+    )
+
+    app_name: str = "SQLModel API"
+    app_version: str = "0.1.0"
+    environment: Environment = "development"
+    debug: bool = False
+    api_v1_prefix: str = "/api/v1"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+
+    database_url: str = "sqlite:///./app.db"
+    database_pool_size: int = Field(4, ge=1)
+    database_pool_timeout: float = Field(30, gt=0)
+    database_pool_pre_ping: bool = True
+    database_read_threads: int = Field(1, ge=1)
+
+    jwt_secret_key: SecretStr | None = None
+    jwt_previous_secret_keys: Annotated[list[SecretStr], NoDecode] = []
+    jwt_secret_key_file: Path = Path(".jwt-secret")
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    access_token_expire_minutes: int = Field(30, ge=1)
+    refresh_token_expire_days: int = Field(7, ge=1)
+    password_reset_expire_minutes: int = Field(60, ge=1)
+
+    cors_origins: Annotated[list[str], NoDecode] = []
+    allow_registration: bool = True
+    require_email_verification: bool = False
+    audit_retention_days: int = Field(365, ge=0)
+    first_admin_email: EmailStr | None = None
+    first_admin_password: SecretStr | None = None
+
+    bcrypt_rounds: int = Field(12, ge=4, le=31)
+    password_hash_concurrency: int = Field(1, ge=1)
+
+    login_max_failures_per_email: int = Field(5, ge=1)
+    login_max_failures_per_ip: int = Field(100, ge=1)
+    login_throttle_window_minutes: int = Field(15, ge=1)
+    password_reset_max_per_email: int = Field(3, ge=1)
+    password_reset_max_per_ip: int = Field(20, ge=1)
+    password_reset_window_minutes: int = Field(60, ge=1)
+
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "no-reply@example.com"
+    smtp_starttls: bool = True
+    smtp_timeout: float = Field(10, gt=0)
+    frontend_url: str = "http://localhost:3000"
+
+    max_request_body_bytes: int = Field(1024 * 1024, ge=1)
+    max_request_header_bytes: int = Field(32 * 1024, ge=1024)
+    max_request_headers: int = Field(100, ge=10)
+    web_concurrency: int | None = Field(None, ge=1)
+    forwarded_allow_ips: str = "127.0.0.1"
+
+    admin_ui: bool = True
+
+    @field_validator("cors_origins", "jwt_previous_secret_keys", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        for entry in (entry.strip() for entry in value.split(",")):
+            if entry and entry != "*":
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _use_psycopg2(cls, value: str) -> str:
+        # `postgres://` (as hosting providers write it) and `postgresql://` both mean
+        # psycopg2; SQLAlchemy would otherwise refuse the first and pick psycopg 3.
+        for scheme in ("postgres://", "postgresql://"):
+            if value.startswith(scheme):
+                return "postgresql+psycopg2://" + value.removeprefix(scheme)
+        return value
+
+    @model_validator(mode="after")
+    def _resolve_secret_key(self) -> Self:
+        key = self.jwt_secret_key.get_secret_value() if self.jwt_secret_key else ""
+        if self.environment == "production":
+            if not key:
+                raise ValueError("JWT_SECRET_KEY must be set in production")
+            _check_key("JWT_SECRET_KEY", key)
+        elif not key:
+            generated = (
+                secrets.token_urlsafe(48)
+                if self.environment == "test"
+                else _read_or_create_secret(self.jwt_secret_key_file)
+            )
+            self.jwt_secret_key = SecretStr(generated)
+        return self
+
+    @model_validator(mode="after")
+    def _check_previous_keys(self) -> Self:
+        previous = [key.get_secret_value() for key in self.jwt_previous_secret_keys]
+        if len(previous) > MAX_PREVIOUS_KEYS:
+            raise ValueError(f"JWT_PREVIOUS_SECRET_KEYS takes at most {MAX_PREVIOUS_KEYS} keys")
+        for key in previous:
+            _check_key("JWT_PREVIOUS_SECRET_KEYS", key)
+        if len({self.secret_key, *previous}) != len(previous) + 1:
+            raise ValueError("JWT_PREVIOUS_SECRET_KEYS must differ from each other and the key")
+        return self
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        """The browser origins CORS allows: CORS_ORIGINS, else in development the
+        usual local frontend origins, else none."""
+        if self.cors_origins or self.environment != "development":
+            return self.cors_origins
+        return LOCAL_FRONTEND_ORIGINS
+
+    @property
+    def database_write_threads(self) -> int:
+        """Threads for writes: DATABASE_POOL_SIZE, or 2 on SQLite (one writer at a time;
+        more would only wait in its busy handler, which is unfair: a few wait seconds)."""
+        return SQLITE_WRITE_THREADS if self.is_sqlite else self.database_pool_size
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is the embedded SQLite file."""
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def previous_secret_keys(self) -> list[str]:
+        """Keys that only verify tokens, from before a rotation."""
+        return [key.get_secret_value() for key in self.jwt_previous_secret_keys]
+
+    @property
+    def secret_key(self) -> str:
+        """The JWT signing key (always set once validation has passed)."""
+        if self.jwt_secret_key is None:  # pragma: no cover - the validator always sets it
+            raise RuntimeError("JWT secret key not resolved")
+        return self.jwt_secret_key.get_secret_value()
+
+
+def _check_key(variable: str, key: str) -> None:
+    if len(key) < MIN_SECRET_LENGTH:
+        raise ValueError(f"{variable} must be at least {MIN_SECRET_LENGTH} characters")
+    if key.lower() in PLACEHOLDER_SECRETS:
+        raise ValueError(f"{variable} is a placeholder; set a random value")
+
+
+def _read_or_create_secret(path: Path) -> str:
+    """Return the development key kept in `path`, creating it atomically on first use.
+
+    Several workers may start at once: the key is written to a private temporary file
+    and linked into place, so every process ends up reading the same complete key.
+    """
+    if not path.exists():
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as file:
+                file.write(secrets.token_urlsafe(48))
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    key = path.read_text().strip()
+    if len(key) < MIN_SECRET_LENGTH:
+        raise ValueError(
+            f"{path} holds no usable key; delete it to have one generated, or set JWT_SECRET_KEY"
+        )
+    return key
+
+
+def describe_validation_error(error: ValidationError, *, upper: bool = False) -> str:
+    """One readable line per invalid field (`upper`: named as environment variables)."""
+    lines = []
+    for item in error.errors():
+        name = "_".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{name.upper() if upper else name}: {message}" if name else message)
+    return "; ".join(lines)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

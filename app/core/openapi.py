@@ -1,0 +1,84 @@
+"""The OpenAPI document: what FastAPI generates, completed where it cannot know better."""
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+
+from app.core.errors import ErrorCode, responses
+
+Document = dict[str, Any]
+_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+API_TOKEN_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "A personal API token (`sqa_pat_...`) from POST /users/me/tokens",
+}
+
+
+def _add_validation_code(document: Document) -> None:
+    """422 bodies carry `code` like every other error (FastAPI's schema lacks it)."""
+    validation = document.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+    if validation is not None:
+        code = ErrorCode.VALIDATION_ERROR.value
+        validation["properties"]["code"] = {"type": "string", "const": code, "title": "Code"}
+        validation["required"] = ["detail", "code"]
+
+
+def _declare_unreadable_bodies(operation: Document) -> None:
+    """Every operation with a body may answer 400 when the body cannot be decoded."""
+    if "requestBody" not in operation:
+        return
+    malformed = responses(ErrorCode.MALFORMED_REQUEST)[400]
+    existing = operation["responses"].get("400")
+    if existing is None:
+        operation["responses"]["400"] = {
+            "description": malformed["description"],
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+        }
+    elif malformed["description"] not in existing["description"]:
+        existing["description"] += "\n" + malformed["description"]
+
+
+def _accept_api_tokens(document: Document, operation: Document) -> None:
+    """Every operation that takes a session's access token takes a personal API token
+    too, in the same header (`deps.get_caller` tells them apart): declared here, not
+    as a second dependency solved on every request."""
+    if {"session": []} in operation.get("security", []):
+        operation["security"].append({"apiToken": []})
+        schemes = document["components"]["securitySchemes"]
+        schemes["apiToken"] = API_TOKEN_SCHEME
+
+
+def _summarize(operation: Document) -> None:
+    """The summary is the gist of the route's docstring (its first sentence, up to the
+    first `;`, `:` or parenthesis), not its function name."""
+    paragraph = operation.get("description", "").split("\n\n")[0].replace("\n", " ")
+    if paragraph:
+        gist = re.split(r"(?<=\.)\s|; |: | \(", paragraph)[0]
+        operation["summary"] = gist.rstrip(".")
+
+
+def complete(document: Document) -> Document:
+    """`document` with the completions above applied (in place)."""
+    _add_validation_code(document)
+    for path_item in document.get("paths", {}).values():
+        for method, operation in path_item.items():
+            if method in _METHODS:
+                _declare_unreadable_bodies(operation)
+                _accept_api_tokens(document, operation)
+                _summarize(operation)
+    return document
+
+
+def install(app: FastAPI) -> None:
+    """Make `app` serve the completed document (built once, on first request)."""
+    generate: Callable[[], Document] = app.openapi
+
+    def openapi() -> Document:
+        if app.openapi_schema is None:
+            complete(generate())
+        return generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]

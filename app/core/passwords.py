@@ -1,0 +1,43 @@
+"""Password hashing with bcrypt at BCRYPT_ROUNDS.
+
+Hashing blocks its thread for the length of a bcrypt run: work that hashes runs on
+the hashing threads (`app.core.threads`), never on the event loop.
+"""
+
+import os
+
+import bcrypt
+
+from app.models.fields import PASSWORD_MAX_BYTES
+
+
+class PasswordHasher:
+    """bcrypt at a fixed cost. Checking a password against no hash (an unknown email)
+    costs the same as a real check, and unusable input is simply a wrong password."""
+
+    def __init__(self, rounds: int) -> None:
+        self.rounds = rounds
+        self._dummy_hash = self.hash(os.urandom(16).hex())
+
+    def hash(self, password: str) -> str:
+        """The bcrypt hash of `password`."""
+        hashed: bytes = bcrypt.hashpw(password.encode(), bcrypt.gensalt(self.rounds))
+        return hashed.decode()
+
+    def verify(self, password: str, password_hash: str | None) -> bool:
+        """Whether `password` matches `password_hash`; `None` never matches."""
+        candidate = _password_bytes(password)
+        stored = (password_hash or self._dummy_hash).encode()
+        if candidate is None:
+            bcrypt.checkpw(b"", self._dummy_hash.encode())
+            return False
+        matches: bool = bcrypt.checkpw(candidate, stored)
+        return matches and password_hash is not None
+
+
+def _password_bytes(password: str) -> bytes | None:
+    try:
+        encoded = password.encode()
+    except UnicodeEncodeError:
+        return None
+    return encoded if len(encoded) <= PASSWORD_MAX_BYTES else None

@@ -1,0 +1,85 @@
+"""The HTTP protocol uvicorn serves with: its httptools protocol, with bounded request heads.
+
+A request line and headers larger than MAX_REQUEST_HEADER_BYTES, or more than
+MAX_REQUEST_HEADERS header fields, get 431 and the connection is closed as soon as
+the limit is passed, so an oversized head is never read (nor kept) whole.
+"""
+
+import json
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from app.core.config import get_settings
+from app.core.errors import ErrorCode
+
+TOO_LARGE = ErrorCode.HEADERS_TOO_LARGE
+_BODY = json.dumps({"detail": TOO_LARGE.message, "code": TOO_LARGE.value}, separators=(",", ":"))
+_RESPONSE = b"".join(
+    [
+        STATUS_LINE[431],
+        b"content-type: application/json\r\n",
+        b"content-length: %d\r\n" % len(_BODY),
+        b"connection: close\r\n\r\n",
+        _BODY.encode(),
+    ]
+)
+
+
+class HeadTooLargeError(Exception):
+    """Raised from a parser callback to stop reading a request head past the limit."""
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, refusing request heads over the configured size."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        settings = get_settings()
+        self.max_head_bytes = settings.max_request_header_bytes
+        self.max_headers = settings.max_request_headers
+        self.reading_head = self.head_too_large = False
+        self.head_bytes = self.received_in_head = 0
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.reading_head = True
+        self.head_bytes = self.received_in_head = 0
+
+    def _count(self, size: int) -> None:
+        self.head_bytes += size
+        if self.head_bytes > self.max_head_bytes or len(self.headers) >= self.max_headers:
+            self.head_too_large = True
+            raise HeadTooLargeError
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self.reading_head = False
+        super().on_headers_complete()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # A head still incomplete is buffered by the parser: bound that too.
+        if self.reading_head and not self.transport.is_closing():
+            self.received_in_head += len(data)
+            if self.received_in_head > self.max_head_bytes:
+                self.head_too_large = True
+                self.send_400_response("")
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to an unreadable request; 431 when the head was too large."""
+        if not self.head_too_large:
+            super().send_400_response(msg)
+            return
+        client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
+        self.logger.warning("Request head from %s over the limit; answered 431", client)
+        self.reading_head = self.head_too_large = False
+        self.transport.write(_RESPONSE)
+        self.transport.close()

@@ -1,0 +1,100 @@
+"""The threads that do blocking work for the event loop: database work and bcrypt.
+
+Each process has three small pools, and the database pool holds a connection for
+each of their threads:
+
+* reads: DATABASE_READ_THREADS (1). A read is mostly Python, which runs one thread at
+  a time: more threads would only take the interpreter lock from each other and from
+  the event loop.
+* writes: DATABASE_POOL_SIZE (4; 2 on SQLite, which writes one transaction at a
+  time). Writers wait on their commits, so a few of them overlap.
+* hashing: PASSWORD_HASH_CONCURRENCY (1), for work that checks or sets a password.
+  It first waits for a hashing slot without a thread (at most MAX_WAIT_SECONDS, then
+  503 `HashingBusy`); each thread has the next job queued behind the one it runs, so
+  it never waits for the busy event loop to hand it work. A job whose client has gone
+  by the time its slot frees is dropped (`RequestAbandoned`).
+
+Work waits for a thread in its pool's queue, never on a thread, and it runs in a copy
+of the caller's context (the request's origin is kept in a context variable).
+"""
+
+import asyncio
+import contextlib
+import contextvars
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import anyio
+
+from app.core.config import Settings
+from app.core.errors import AppError, ErrorCode
+
+T = TypeVar("T")
+Abandoned = Callable[[], Awaitable[bool]]
+
+QUEUED_PER_THREAD = 2  # the job being run and the next one
+# How long work waits for a hashing slot before its client is asked to come back: a
+# person gets an answer in seconds, not a hang, when sign-ins outrun the CPU.
+MAX_WAIT_SECONDS = 5
+RETRY_AFTER_SECONDS = 2
+
+
+class RequestAbandoned(Exception):
+    """The client went away while its request waited for a hashing slot."""
+
+
+class HashingBusy(AppError):
+    """No hashing slot came free within MAX_WAIT_SECONDS: 503, come back shortly."""
+
+    def __init__(self) -> None:
+        retry_after = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        super().__init__(ErrorCode.SERVICE_UNAVAILABLE, headers=retry_after)
+
+
+class Threads:
+    """The thread pools of one app."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.reading = _pool(settings.database_read_threads, "read")
+        self.writing = _pool(settings.database_write_threads, "write")
+        self.hashing = _pool(settings.password_hash_concurrency, "hash")
+        self._hash_slots = anyio.Semaphore(settings.password_hash_concurrency * QUEUED_PER_THREAD)
+
+    async def run(self, fn: Callable[[], T], *, writes: bool) -> T:
+        """`fn()` on a writing thread, or a reading one."""
+        return await _on(self.writing if writes else self.reading, fn)
+
+    async def run_hashing(self, fn: Callable[[], T], *, abandoned: Abandoned | None = None) -> T:
+        """`fn()` on a hashing thread, once a hashing slot is free."""
+        async with self._hash_slot(abandoned):
+            return await _on(self.hashing, fn)
+
+    @contextlib.asynccontextmanager
+    async def _hash_slot(self, abandoned: Abandoned | None) -> AsyncIterator[None]:
+        acquired = False
+        with anyio.move_on_after(MAX_WAIT_SECONDS):
+            await self._hash_slots.acquire()
+            acquired = True
+        if not acquired:
+            raise HashingBusy
+        try:
+            if abandoned is not None and await abandoned():
+                raise RequestAbandoned
+            yield
+        finally:
+            self._hash_slots.release()
+
+    def close(self) -> None:
+        """Stop the threads (work still queued is dropped)."""
+        for pool in (self.reading, self.writing, self.hashing):
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _pool(threads: int, name: str) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+
+
+async def _on(pool: ThreadPoolExecutor, fn: Callable[[], T]) -> T:
+    context = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(pool, context.run, fn)

@@ -1,0 +1,52 @@
+"""The tables and their request/response siblings (SQLModel's "multiple models").
+
+Each table class has siblings: `...Create`/`...Update` validate input before a row is
+built (table classes skip validation), `...Public` declares what responses show.
+One module per table family; `payloads` holds the bodies that are no table's sibling,
+and `fields` the field types and base classes they are all built from. Importing this
+package registers every table with `SQLModel.metadata` (Alembic reads it from there).
+"""
+
+from app.models.api_tokens import (
+    ApiToken,
+    ApiTokenCreate,
+    ApiTokenCreated,
+    ApiTokenPublic,
+    TokenScope,
+)
+from app.models.audit import AuditEvent, AuditEventPublic
+from app.models.items import Item, ItemCreate, ItemPublic, ItemUpdate
+from app.models.sessions import AuthSession, LoginThrottle, SessionPublic
+from app.models.users import (
+    Role,
+    User,
+    UserCreate,
+    UserPublic,
+    UserRegister,
+    UserUpdate,
+    UserUpdateMe,
+)
+
+__all__ = [
+    "ApiToken",
+    "ApiTokenCreate",
+    "ApiTokenCreated",
+    "ApiTokenPublic",
+    "AuditEvent",
+    "AuditEventPublic",
+    "AuthSession",
+    "Item",
+    "ItemCreate",
+    "ItemPublic",
+    "ItemUpdate",
+    "LoginThrottle",
+    "Role",
+    "SessionPublic",
+    "TokenScope",
+    "User",
+    "UserCreate",
+    "UserPublic",
+    "UserRegister",
+    "UserUpdate",
+    "UserUpdateMe",
+]

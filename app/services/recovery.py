@@ -1,0 +1,163 @@
+"""Links sent by mail: password reset, and email verification.
+
+Asking for a link answers the same whether or not the address has an account, and
+mails are limited per address and per client address. A link's token is bound to
+what it may change (the account's email, and password for a reset), so it works
+once, and no more once either changed. Using it is one conditional UPDATE: two uses
+at once cannot both succeed. The API never acts on a GET: the link opens the
+frontend, which posts the token. No HTTP here.
+"""
+
+from datetime import timedelta
+
+from sqlmodel import Session, col, select, update
+
+from app.core.config import Settings
+from app.core.context import ANONYMOUS
+from app.core.errors import AppError, ErrorCode
+from app.core.passwords import PasswordHasher
+from app.core.tokens import (
+    AccountClaims,
+    InvalidTokenError,
+    create_reset_token,
+    create_verification_token,
+    decode_account_token,
+    matches,
+    reset_fingerprint,
+    verification_fingerprint,
+)
+from app.models import User
+from app.models.fields import utcnow
+from app.services import accounts, audit, throttle
+from app.services.audit import AuditAction
+from app.services.mail import Mail
+from app.services.sessions import ClientInfo
+from app.services.throttle import Keys
+
+RESEND_AFTER = timedelta(seconds=60)
+
+
+def _budgeted_lookup(db: Session, keys: Keys, email: str) -> User | None:
+    """The active account of `email`, if any and if a mail may go (else `None`, and
+    the spent budget is rolled back)."""
+    try:
+        throttle.spend(db, keys, now=utcnow())
+    except AppError as error:
+        if error.code is not ErrorCode.TOO_MANY_ATTEMPTS:  # pragma: no cover - spend raises 429s
+            raise
+        db.rollback()
+        return None
+    user = accounts.find_by_email(db, email)
+    return user if user is not None and user.is_active else None
+
+
+def reset_mail(db: Session, settings: Settings, *, email: str, client: ClientInfo) -> Mail | None:
+    """The password reset mail for `email`, or `None` when no active account uses it or
+    its mail budget is spent."""
+    keys = throttle.reset_mail_keys(settings, email=email, ip_address=client.ip_address)
+    user = _budgeted_lookup(db, keys, email)
+    if user is None:
+        return None
+    audit.record(db, AuditAction.PASSWORD_RESET_REQUESTED, actor=ANONYMOUS, target=user)
+    token = create_reset_token(
+        settings, user_id=user.id, email=user.email, password_hash=user.password_hash
+    )
+    return Mail("reset", user.email, token)
+
+
+def _active_user(db: Session, claims: AccountClaims) -> User | None:
+    return db.exec(
+        select(User).where(col(User.id) == claims.user_id, col(User.is_active).is_(True))
+    ).first()
+
+
+def _reset_account(db: Session, settings: Settings, token: str) -> User:
+    """The account of a reset token that still fits it (its email and password
+    unchanged since), else `RESET_TOKEN_INVALID`."""
+    try:
+        claims = decode_account_token(settings, token, "reset")
+    except InvalidTokenError:
+        raise AppError(ErrorCode.RESET_TOKEN_INVALID) from None
+    user = _active_user(db, claims)
+    bound = user and reset_fingerprint(
+        claims.key, email=user.email, password_hash=user.password_hash
+    )
+    if user is None or not bound or not matches(claims, bound):
+        raise AppError(ErrorCode.RESET_TOKEN_INVALID)
+    return user
+
+
+def reset_password(
+    db: Session, hasher: PasswordHasher, settings: Settings, *, token: str, new_password: str
+) -> None:
+    """Set a new password with a reset token: every session and API token of the user
+    ends, and their address counts as verified. The token is checked again after
+    hashing (with no connection held meanwhile), in the same statement as the change,
+    so two uses at once cannot both succeed."""
+    _reset_account(db, settings, token)  # a bad token costs no bcrypt work
+    db.commit()
+    password_hash = hasher.hash(new_password)
+    user = _reset_account(db, settings, token)
+    if not accounts.set_password(
+        db,
+        user,
+        password_hash=password_hash,
+        expected_hash=user.password_hash,
+        expected_email=user.email,
+        revoke_tokens=True,
+    ):
+        raise AppError(ErrorCode.RESET_TOKEN_INVALID)
+    if user.email_verified_at is None:  # the mail reached its owner: the address is theirs
+        user.email_verified_at = utcnow()
+        db.add(user)
+    audit.record(db, AuditAction.PASSWORD_RESET_COMPLETED, actor=ANONYMOUS, target=user)
+
+
+def verify_email(db: Session, settings: Settings, *, token: str) -> None:
+    """Prove an address with its verification token (single use; void after an email
+    change); `VERIFICATION_TOKEN_INVALID` otherwise."""
+    try:
+        claims = decode_account_token(settings, token, "verify_email")
+    except InvalidTokenError:
+        raise AppError(ErrorCode.VERIFICATION_TOKEN_INVALID) from None
+    user = _active_user(db, claims)
+    if user is None or not matches(claims, verification_fingerprint(claims.key, email=user.email)):
+        raise AppError(ErrorCode.VERIFICATION_TOKEN_INVALID)
+    verified = db.exec(
+        update(User)
+        .where(col(User.id) == user.id, col(User.email_verified_at).is_(None))
+        .values(email_verified_at=utcnow())
+    )
+    if verified.rowcount != 1:
+        raise AppError(ErrorCode.VERIFICATION_TOKEN_INVALID)
+    audit.record(db, AuditAction.EMAIL_VERIFIED, actor=audit.acting(user), target=user)
+
+
+def _due_for_a_mail(db: Session, user: User) -> bool:
+    """Whether `user` is unverified and had no verification mail in RESEND_AFTER; if
+    so, the mail about to go is noted."""
+    now = utcnow()
+    noted = db.exec(
+        update(User)
+        .where(col(User.id) == user.id, col(User.email_verified_at).is_(None))
+        .where(
+            (col(User.verification_sent_at).is_(None))
+            | (col(User.verification_sent_at) <= now - RESEND_AFTER)
+        )
+        .values(verification_sent_at=now)
+    )
+    return noted.rowcount == 1
+
+
+def resend_verification(
+    db: Session, settings: Settings, *, email: str, client: ClientInfo
+) -> Mail | None:
+    """A new verification mail for `email`, at most one per RESEND_AFTER per account and
+    within the reset-mail budgets; `None` when none goes (the answer is the same)."""
+    keys = throttle.reset_mail_keys(settings, email=email, ip_address=client.ip_address)
+    keys = [(budget, f"verify-{key}") for budget, key in keys]
+    user = _budgeted_lookup(db, keys, email)
+    if user is None or not _due_for_a_mail(db, user):
+        return None
+    token = create_verification_token(settings, user_id=user.id, email=user.email)
+    return Mail("verify", user.email, token)

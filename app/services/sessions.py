@@ -1,0 +1,258 @@
+"""Sign-in sessions: opening, refresh-token rotation with reuse detection, revocation.
+
+A session row stands for one sign-in on one device. Its refresh token is stored only
+as a hash; each refresh replaces it (rotation). Presenting a replaced (spent) refresh
+token again means it was copied: the whole session is revoked. Access tokens name
+their session (`sid`), so revoking a session stops its access tokens at once.
+Functions here flush; the caller commits.
+"""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam
+from sqlalchemy.sql import ColumnElement
+from sqlmodel import Session, col, delete, or_, select, update
+
+from app.core.config import Settings
+from app.core.errors import AppError, ErrorCode
+from app.core.tokens import (
+    InvalidTokenError,
+    SessionClaims,
+    create_session_token,
+    decode_session_token,
+    hash_token,
+)
+from app.models import AuthSession, SessionPublic, User
+from app.models.fields import utcnow
+from app.models.payloads import TokenPair
+from app.services import audit
+from app.services.audit import AuditAction, Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """Where a sign-in comes from, as its session records it."""
+
+    user_agent: str | None
+    ip_address: str | None
+
+
+# Built once: only the parameters change from one request to the next.
+_SIGNED_IN_USER = (
+    select(User)
+    .join(AuthSession, col(AuthSession.user_id) == col(User.id))
+    .where(
+        col(AuthSession.id) == bindparam("session_id"),
+        col(User.id) == bindparam("user_id"),
+        col(AuthSession.revoked_at).is_(None),
+        col(AuthSession.expires_at) > bindparam("now"),
+        col(User.is_active).is_(True),
+    )
+)
+
+
+def signed_in_user(db: Session, claims: SessionClaims) -> User | None:
+    """The active user of an access token's session, if that session is live (one
+    indexed query)."""
+    params = {"session_id": claims.session_id, "user_id": claims.user_id, "now": utcnow()}
+    return db.exec(_SIGNED_IN_USER, params=params).first()
+
+
+def _issue_tokens(
+    settings: Settings,
+    *,
+    user_id: uuid.UUID,
+    session_id: uuid.UUID,
+    session_expires_at: datetime,
+    now: datetime,
+) -> tuple[TokenPair, str]:
+    """A new token pair for a session, and the hash of its refresh token."""
+    lifetime = timedelta(minutes=settings.access_token_expire_minutes)
+    access = create_session_token(
+        settings,
+        "access",
+        user_id=user_id,
+        session_id=session_id,
+        issued_at=now,
+        expires_at=min(now + lifetime, session_expires_at),
+    )
+    refresh = create_session_token(
+        settings,
+        "refresh",
+        user_id=user_id,
+        session_id=session_id,
+        issued_at=now,
+        expires_at=session_expires_at,
+    )
+    pair = TokenPair(
+        access_token=access, refresh_token=refresh, expires_in=int(lifetime.total_seconds())
+    )
+    return pair, hash_token(refresh)
+
+
+def open_session(
+    db: Session, user: User, *, settings: Settings, client: ClientInfo
+) -> tuple[TokenPair, uuid.UUID]:
+    """Start a session for `user`; returns its first token pair and its id.
+
+    The user's expired and revoked sessions are deleted on the way, so the table
+    stays as small as the number of live sessions.
+    """
+    now = utcnow()
+    db.exec(
+        delete(AuthSession).where(
+            col(AuthSession.user_id) == user.id,
+            or_(col(AuthSession.expires_at) <= now, col(AuthSession.revoked_at).is_not(None)),
+        )
+    )
+    row = AuthSession(
+        user_id=user.id,
+        refresh_token_hash="",
+        created_at=now,
+        last_used_at=now,
+        expires_at=now + timedelta(days=settings.refresh_token_expire_days),
+        user_agent=client.user_agent,
+        ip_address=client.ip_address[:45] if client.ip_address else None,
+    )
+    pair, row.refresh_token_hash = _issue_tokens(
+        settings, user_id=user.id, session_id=row.id, session_expires_at=row.expires_at, now=now
+    )
+    db.add(row)
+    return pair, row.id
+
+
+def _revoke_on_reuse(
+    db: Session, claims: SessionClaims, this_session: Sequence[ColumnElement[bool]], now: datetime
+) -> None:
+    """A refresh token that did not rotate: revoke its session; a live session's spent
+    token means it was copied (or stolen), which the audit log records."""
+    revoked = db.exec(update(AuthSession).where(*this_session).values(revoked_at=now))
+    if revoked.rowcount:
+        audit.record(
+            db,
+            AuditAction.REFRESH_REUSED,
+            outcome=Outcome.DENIED,
+            target_type="session",
+            target_id=claims.session_id,
+            changes={"user": str(claims.user_id)},
+        )
+
+
+def rotate_session(db: Session, *, settings: Settings, refresh_token: str) -> TokenPair | None:
+    """Exchange a refresh token for a new pair; the presented token is spent.
+
+    The swap is one conditional UPDATE, so two concurrent uses of one token cannot
+    both succeed. A spent token presented again revokes its session (the caller
+    commits that). `None` when no new pair is issued.
+    """
+    try:
+        claims = decode_session_token(settings, refresh_token, "refresh")
+    except InvalidTokenError:
+        return None
+    now = utcnow()
+    expires_at = now + timedelta(days=settings.refresh_token_expire_days)
+    pair, new_hash = _issue_tokens(
+        settings,
+        user_id=claims.user_id,
+        session_id=claims.session_id,
+        session_expires_at=expires_at,
+        now=now,
+    )
+    this_session = (
+        col(AuthSession.id) == claims.session_id,
+        col(AuthSession.user_id) == claims.user_id,
+        col(AuthSession.revoked_at).is_(None),
+    )
+    active_user = select(User.id).where(User.id == claims.user_id, col(User.is_active).is_(True))
+    swapped = db.exec(
+        update(AuthSession)
+        .where(
+            *this_session,
+            col(AuthSession.refresh_token_hash) == hash_token(refresh_token),
+            col(AuthSession.expires_at) > now,
+            col(AuthSession.user_id).in_(active_user),
+        )
+        .values(refresh_token_hash=new_hash, last_used_at=now, expires_at=expires_at)
+    )
+    if swapped.rowcount != 1:
+        _revoke_on_reuse(db, claims, this_session, now)
+        return None
+    return pair
+
+
+def _live(user_id: uuid.UUID, now: datetime) -> tuple[ColumnElement[bool], ...]:
+    return (
+        col(AuthSession.user_id) == user_id,
+        col(AuthSession.revoked_at).is_(None),
+        col(AuthSession.expires_at) > now,
+    )
+
+
+def revoke_session(db: Session, user: User, *, session_id: uuid.UUID) -> None:
+    """Revoke one live session of `user`; `SESSION_NOT_FOUND` if there is none."""
+    now = utcnow()
+    result = db.exec(
+        update(AuthSession)
+        .where(col(AuthSession.id) == session_id, *_live(user.id, now))
+        .values(revoked_at=now)
+    )
+    if result.rowcount != 1:
+        raise AppError(ErrorCode.SESSION_NOT_FOUND)
+    audit.record(
+        db,
+        AuditAction.SESSION_REVOKED,
+        target_type="session",
+        target_id=session_id,
+        target_label=user.email,  # whose session it was
+    )
+
+
+def end_session(db: Session, user: User, *, session_id: uuid.UUID) -> None:
+    """Sign out: revoke the caller's own session (already revoked is fine)."""
+    db.exec(
+        update(AuthSession)
+        .where(col(AuthSession.id) == session_id, col(AuthSession.user_id) == user.id)
+        .values(revoked_at=utcnow())
+    )
+    audit.record(db, AuditAction.LOGOUT, target=user)
+
+
+def end_all_sessions(db: Session, user: User) -> None:
+    """Sign out everywhere: revoke every session of `user`."""
+    revoke_user_sessions(db, user.id)
+    audit.record(db, AuditAction.LOGOUT, reason="everywhere", target=user)
+
+
+def revoke_user_sessions(db: Session, user_id: uuid.UUID, *, keep: uuid.UUID | None = None) -> None:
+    """Revoke every session of `user_id` except `keep`."""
+    statement = update(AuthSession).where(
+        col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None)
+    )
+    if keep is not None:
+        statement = statement.where(col(AuthSession.id) != keep)
+    db.exec(statement.values(revoked_at=utcnow()))
+
+
+def live_sessions(db: Session, user: User, *, current: uuid.UUID) -> list[SessionPublic]:
+    """`user`'s live sessions, newest first; `current` marks the caller's own."""
+    rows = db.exec(
+        select(AuthSession)
+        .where(*_live(user.id, utcnow()))
+        .order_by(col(AuthSession.created_at).desc(), col(AuthSession.id).desc())
+    ).all()
+    return [
+        SessionPublic.model_validate(row, update={"current": row.id == current}) for row in rows
+    ]
+
+
+def purge_dead_sessions(db: Session, *, now: datetime) -> int:
+    """Delete every expired or revoked session; returns how many."""
+    result = db.exec(
+        delete(AuthSession).where(
+            or_(col(AuthSession.expires_at) <= now, col(AuthSession.revoked_at).is_not(None))
+        )
+    )
+    return result.rowcount

@@ -1,0 +1,102 @@
+"""Checking passwords: signing in, and proving one's current password.
+
+Every password check is reserved against the sign-in budgets before bcrypt runs
+(`throttle`), so no burst of guesses is ever checked past the limit; the reservation
+is committed first, so no connection is held while bcrypt runs, and the check then
+settles in a second short transaction. An unknown email costs the same check as a
+known one and gets the same answer as a wrong password. These run on a hashing thread
+(the routes that call them take the `Hasher`). No HTTP here.
+"""
+
+from dataclasses import dataclass
+from typing import NoReturn
+
+from sqlmodel import Session
+
+from app.core.config import Settings
+from app.core.context import ANONYMOUS
+from app.core.errors import AppError, ErrorCode
+from app.core.passwords import PasswordHasher
+from app.models import Role, User
+from app.models.fields import utcnow
+from app.models.payloads import LoginRequest, TokenPair
+from app.services import accounts, audit, sessions, throttle
+from app.services.audit import AuditAction, Outcome
+from app.services.sessions import ClientInfo
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    code: ErrorCode
+    reason: str  # as the audit log records it
+
+
+BAD_CREDENTIALS = _Refusal(ErrorCode.LOGIN_BAD_CREDENTIALS, "bad_credentials")
+DISABLED = _Refusal(ErrorCode.ACCOUNT_DISABLED, "account_disabled")
+NOT_VERIFIED = _Refusal(ErrorCode.EMAIL_NOT_VERIFIED, "email_not_verified")
+
+
+def _refusal(settings: Settings, user: User | None, *, admin_only: bool) -> _Refusal | None:
+    """Why a sign-in with a checked password is refused (`user` is None when the
+    password did not match), if it is."""
+    if user is None or (admin_only and user.role != Role.ADMIN):
+        return BAD_CREDENTIALS
+    if not user.is_active:
+        return DISABLED
+    if settings.require_email_verification and not user.email_verified:
+        return NOT_VERIFIED
+    return None
+
+
+def _refuse(db: Session, refusal: _Refusal, user: User | None) -> NoReturn:
+    """Record a refused sign-in (naming the account only if there is one: an unknown
+    email is not stored), commit it with its settled check, and refuse."""
+    audit.record(
+        db, AuditAction.LOGIN_FAILED, outcome=Outcome.FAILURE, reason=refusal.reason,
+        actor=ANONYMOUS, target=user,
+    )  # fmt: skip
+    db.commit()
+    raise AppError(refusal.code)
+
+
+def sign_in(
+    db: Session,
+    hasher: PasswordHasher,
+    settings: Settings,
+    *,
+    credentials: LoginRequest,
+    client: ClientInfo,
+    admin_only: bool = False,
+) -> TokenPair:
+    """Check credentials under throttling and open a session. With `admin_only` (the
+    back office), a right password of a non-admin gets the answer of a wrong one."""
+    keys = throttle.sign_in_keys(settings, email=credentials.email, ip_address=client.ip_address)
+    reservation = throttle.reserve(db, keys, now=utcnow())
+    user = accounts.find_by_email(db, credentials.email)
+    db.commit()  # the reservation holds; no connection is held while bcrypt runs
+    matches = hasher.verify(credentials.password, user.password_hash if user else None)
+    refusal = _refusal(settings, user if matches else None, admin_only=admin_only)
+    throttle.settle(db, reservation, failed=refusal is BAD_CREDENTIALS)
+    if refusal is not None or user is None:
+        _refuse(db, refusal or BAD_CREDENTIALS, user)
+    pair, session_id = sessions.open_session(db, user, settings=settings, client=client)
+    actor = audit.acting(user, credential_id=session_id)
+    audit.record(db, AuditAction.LOGIN_SUCCEEDED, actor=actor, target=user)
+    return pair
+
+
+def confirm_password(
+    db: Session, hasher: PasswordHasher, settings: Settings, user: User, *, password: str,
+    ip_address: str | None,
+) -> None:  # fmt: skip
+    """Prove that `password` is `user`'s; a wrong one is 400 and counts as a failed
+    sign-in for the account (429 once throttled). Either way the check is committed,
+    so no connection is held while bcrypt runs."""
+    keys = throttle.sign_in_keys(settings, email=user.email, ip_address=ip_address)
+    reservation = throttle.reserve(db, keys, now=utcnow())
+    db.commit()
+    matches = hasher.verify(password, user.password_hash)
+    throttle.settle(db, reservation, failed=not matches)
+    db.commit()
+    if not matches:
+        raise AppError(ErrorCode.CURRENT_PASSWORD_WRONG)
