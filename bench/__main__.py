@@ -53,7 +53,11 @@ def server_url() -> str:
 
 def check_connections(defaults: Settings, dsn: str) -> None:
     """Warn when PostgreSQL may not have the connections the service can open."""
-    per_worker = defaults.database_pool_size + defaults.database_read_threads
+    per_worker = (
+        defaults.database_write_threads
+        + defaults.database_read_threads
+        + defaults.password_hash_concurrency
+    )
     needed = WORKERS * (per_worker + LIMIT_APP_CONNECTIONS)
     free = seed.free_connections(dsn)
     if free < needed:

@@ -1,6 +1,6 @@
 """The service with audit writes disabled, for scenario (i) only: never deploy this.
 
-`create_app` replaces `app.audit.record` with a no-op before building the service.
+`create_app` replaces `app.services.audit.record` with a no-op before building the service.
 Every caller reaches it as `audit.record` through the module, so the no-op is what
 they call; `create_app` checks that no module holds the original under another name.
 """
@@ -21,12 +21,12 @@ def not_recorded(*_args: Any, **_kwargs: Any) -> None:
 
 
 def holders_of_record() -> list[str]:
-    """Modules of the service, other than `app.audit`, that hold the original `record`."""
+    """Modules of the service, but `app.services.audit`, that hold the original `record`."""
     return [
         name
         for name, module in list(sys.modules.items())
         if name.startswith("app.")
-        and name != "app.audit"
+        and name != "app.services.audit"
         and any(value is RECORD for value in vars(module).values())
     ]
 

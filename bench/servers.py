@@ -101,7 +101,7 @@ def service_options(logdir: Path) -> list[str]:
     """uvicorn options that serve the service the way `python -m app serve` does."""
     config = logdir / "logging.json"
     config.write_text(json.dumps(logging_config("info"), default=dotted_name))
-    return ["--http", "app.server:BoundedHttpToolsProtocol", "--log-config", str(config)]
+    return ["--http", "app.core.server:BoundedHttpToolsProtocol", "--log-config", str(config)]
 
 
 def _command(app: str, port: int, options: list[str]) -> list[str]:
