@@ -30,7 +30,11 @@ def database_url() -> str:
     return config.get_main_option("sqlalchemy.url") or get_settings().database_url
 
 
-def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
+def render_item(
+    type_: str,
+    obj: Any,
+    autogen_context: AutogenContext,  # noqa: ARG001 - the signature is Alembic's
+) -> str | Literal[False]:
     """Write app-specific column types as the plain SQLAlchemy types they store as."""
     if type_ == "type" and isinstance(obj, app.models.fields.UTCDateTime):
         return "sa.DateTime(timezone=True)"

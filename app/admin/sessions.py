@@ -59,7 +59,12 @@ class StatusFilter(StaticValuesFilter):
         statuses = [("live", "Live"), ("revoked", "Revoked"), ("expired", "Expired")]
         super().__init__("revoked_at", statuses, title="Status", parameter_name="status")
 
-    async def get_filtered_query(self, query: Select[Any], value: Any, model: Any) -> Select[Any]:
+    async def get_filtered_query(
+        self,
+        query: Select[Any],
+        value: Any,
+        model: Any,  # noqa: ARG002 - the signature is SQLAdmin's
+    ) -> Select[Any]:
         now, revoked_at = utcnow(), col(AuthSession.revoked_at)
         if value == "live":
             return query.where(revoked_at.is_(None), col(AuthSession.expires_at) > now)

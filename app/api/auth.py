@@ -2,12 +2,13 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Form, status
+from fastapi import APIRouter, Form, status
 
 from app.api.deps import (
     Client,
     CurrentSessionId,
     Hasher,
+    OutboxDep,
     SessionDep,
     SessionUser,
     SettingsDep,
@@ -16,7 +17,7 @@ from app.api.routing import ThreadedRoute
 from app.core.errors import SIGNED_IN, AppError, ErrorCode, responses
 from app.models import UserPublic, UserRegister
 from app.models.payloads import LoginRequest, OAuth2Token, PasswordGrant, RefreshRequest, TokenPair
-from app.services import mail, sessions, sign_in, signup
+from app.services import sessions, sign_in, signup
 from app.services.signup import REGISTRATION_TAKEN_STATUS
 
 router = APIRouter(prefix="/auth", tags=["auth"], route_class=ThreadedRoute)
@@ -43,13 +44,12 @@ def register(
     db: SessionDep,
     hasher: Hasher,
     settings: SettingsDep,
-    background: BackgroundTasks,
+    outbox: OutboxDep,
 ) -> UserPublic:
     """Create an account (role USER); with REQUIRE_EMAIL_VERIFICATION, mail the link
     that verifies its address."""
     user, verification = signup.register(db, hasher, settings, user_in=body)
-    if verification is not None:
-        background.add_task(mail.send, settings, verification)
+    outbox.send(verification)
     return UserPublic.model_validate(user)
 
 

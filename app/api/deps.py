@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
@@ -28,8 +28,9 @@ from app.core.passwords import PasswordHasher
 from app.core.state import app_state
 from app.core.tokens import InvalidTokenError, SessionClaims, decode_session_token
 from app.models import Role, TokenScope, User
-from app.services import api_tokens, audit, sessions
+from app.services import api_tokens, audit, mail, sessions
 from app.services.audit import AuditAction, Outcome
+from app.services.mail import Mail
 from app.services.sessions import ClientInfo
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -43,6 +44,24 @@ async def get_settings(request: Request) -> Settings:
 def get_hasher(request: Request) -> PasswordHasher:
     """The app's password hasher. A route that takes it runs on a hashing thread."""
     return app_state(request.app).hasher
+
+
+@dataclass(frozen=True, slots=True)
+class Outbox:
+    """Mail a route asks to send: it goes once the response is sent (a background task)."""
+
+    settings: Settings
+    background: BackgroundTasks
+
+    def send(self, message: Mail | None) -> None:
+        """Send `message` after the response, if there is one."""
+        if message is not None:
+            self.background.add_task(mail.send, self.settings, message)
+
+
+async def get_outbox(request: Request, background: BackgroundTasks) -> Outbox:
+    """Where a route leaves the mail it sends."""
+    return Outbox(app_state(request.app).settings, background)
 
 
 async def get_client(request: Request) -> ClientInfo:
@@ -65,6 +84,7 @@ def get_db(request: Request) -> Iterator[Session]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+OutboxDep = Annotated[Outbox, Depends(get_outbox)]
 Hasher = Annotated[PasswordHasher, Depends(get_hasher)]
 Client = Annotated[ClientInfo, Depends(get_client)]
 SessionDep = Annotated[Session, Depends(get_db)]

@@ -5,9 +5,9 @@ account; using a link is a POST from the frontend page it opens (mail scanners t
 prefetch links change nothing).
 """
 
-from fastapi import APIRouter, BackgroundTasks
+from fastapi import APIRouter
 
-from app.api.deps import Client, Hasher, SessionDep, SettingsDep
+from app.api.deps import Client, Hasher, OutboxDep, SessionDep, SettingsDep
 from app.api.routing import ThreadedRoute
 from app.core.errors import ErrorCode, responses
 from app.models.payloads import (
@@ -17,7 +17,7 @@ from app.models.payloads import (
     PasswordResetRequest,
     VerificationRequest,
 )
-from app.services import mail, recovery
+from app.services import recovery
 
 router = APIRouter(prefix="/auth", tags=["auth"], route_class=ThreadedRoute)
 RESET_REQUESTED = "If that email belongs to an account, a password reset link is on its way."
@@ -32,15 +32,13 @@ def request_password_reset(
     db: SessionDep,
     settings: SettingsDep,
     client: Client,
-    background: BackgroundTasks,
+    outbox: OutboxDep,
 ) -> Message:
     """Email a single-use reset link (valid for PASSWORD_RESET_EXPIRE_MINUTES).
 
     The answer is the same whether or not the email belongs to an account.
     """
-    link = recovery.reset_mail(db, settings, email=body.email, client=client)
-    if link is not None:
-        background.add_task(mail.send, settings, link)
+    outbox.send(recovery.reset_mail(db, settings, email=body.email, client=client))
     return Message(detail=RESET_REQUESTED)
 
 
@@ -75,13 +73,11 @@ def resend_verification(
     db: SessionDep,
     settings: SettingsDep,
     client: Client,
-    background: BackgroundTasks,
+    outbox: OutboxDep,
 ) -> Message:
     """Email a new verification link (at most one a minute per account).
 
     The answer is the same whether or not the email belongs to such an account.
     """
-    link = recovery.resend_verification(db, settings, email=body.email, client=client)
-    if link is not None:
-        background.add_task(mail.send, settings, link)
+    outbox.send(recovery.resend_verification(db, settings, email=body.email, client=client))
     return Message(detail=VERIFICATION_REQUESTED)

@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated, Any, ClassVar, Literal
 
-from fastapi import APIRouter, BackgroundTasks, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import col
 
@@ -13,6 +13,7 @@ from app.api.deps import (
     CurrentSessionId,
     CurrentUser,
     Hasher,
+    OutboxDep,
     SessionDep,
     SettingsDep,
     SignedInDep,
@@ -22,7 +23,7 @@ from app.core.errors import ADMIN_ONLY, SIGNED_IN, ErrorCode, responses
 from app.core.pagination import PAGE_HEADERS, ListQuery, Page, counted, fetch_page
 from app.models import Role, User, UserCreate, UserPublic, UserUpdate, UserUpdateMe
 from app.models.payloads import PasswordChange
-from app.services import accounts, mail, profile
+from app.services import accounts, profile
 
 router = APIRouter(
     prefix="/users", tags=["users"], responses=responses(*SIGNED_IN), route_class=ThreadedRoute
@@ -75,7 +76,7 @@ def update_me(
     settings: SettingsDep,
     signed_in: SignedInDep,
     client: Client,
-    background: BackgroundTasks,
+    outbox: OutboxDep,
 ) -> UserPublic:
     """Change the caller's name or email (a new email needs `currentPassword` and a
     signed-in session; with REQUIRE_EMAIL_VERIFICATION it is mailed a link to verify)."""
@@ -89,8 +90,7 @@ def update_me(
         current_password=body.current_password,
         ip_address=client.ip_address,
     )
-    if verification is not None:
-        background.add_task(mail.send, settings, verification)
+    outbox.send(verification)
     return UserPublic.model_validate(user)
 
 
@@ -183,7 +183,7 @@ def update_user(
     hasher: Hasher,
     settings: SettingsDep,
     _admin: AdminUser,
-    background: BackgroundTasks,
+    outbox: OutboxDep,
 ) -> UserPublic:
     """Change any field; deactivating or setting a password signs the user out
     everywhere, and deactivating revokes their API tokens."""
@@ -195,8 +195,7 @@ def update_user(
         changes=body.model_dump(exclude_unset=True, exclude={"password"}),
         password=body.password,
     )
-    if verification is not None:
-        background.add_task(mail.send, settings, verification)
+    outbox.send(verification)
     return UserPublic.model_validate(user)
 
 

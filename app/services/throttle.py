@@ -119,37 +119,42 @@ def _live(budget: Budget, now: datetime) -> tuple[sa.ColumnElement[int], sa.Colu
     return failures, in_flight
 
 
+def _counting(
+    db: Session, budget: Budget, key: str, now: datetime, *, failures: int, checks: int
+) -> tuple[postgresql.Insert | sqlite.Insert, dict[str, Any]]:
+    """An upsert that adds `failures` and `checks` in flight to `key`'s counts, and
+    what it sets when the key exists: the counts of the current window (a new one once
+    the last has passed), with checks in flight reserved for RESERVATION_SECONDS."""
+    live_failures, live_checks = _live(budget, now)
+    started = col(LoginThrottle.window_started_at)
+    until = now + timedelta(seconds=RESERVATION_SECONDS) if checks else now
+    row = {
+        "key": key,
+        "failures": failures,
+        "in_flight": checks,
+        "window_started_at": now,
+        "in_flight_until": until,
+    }
+    changes: dict[str, Any] = {
+        "failures": live_failures + failures,
+        "in_flight": live_checks + checks,
+        "window_started_at": sa.case(
+            (started <= now - budget.window, sa.literal(now, UTCDateTime)), else_=started
+        ),
+    }
+    if checks:
+        changes["in_flight_until"] = sa.literal(until, UTCDateTime)
+    return _upsert(db, row), changes
+
+
 def _reserve_one(db: Session, budget: Budget, key: str, now: datetime) -> datetime | None:
     """Count one more check in flight for `key` if its budget has room; returns the
     start of its window, or None when it has none."""
     failures, in_flight = _live(budget, now)
-    started = col(LoginThrottle.window_started_at)
-    until = now + timedelta(seconds=RESERVATION_SECONDS)
-    statement = (
-        _upsert(
-            db,
-            {
-                "key": key,
-                "failures": 0,
-                "in_flight": 1,
-                "window_started_at": now,
-                "in_flight_until": until,
-            },
-        )
-        .on_conflict_do_update(
-            index_elements=["key"],
-            set_={
-                "failures": failures,
-                "in_flight": in_flight + 1,
-                "window_started_at": sa.case(
-                    (started <= now - budget.window, sa.literal(now, UTCDateTime)), else_=started
-                ),
-                "in_flight_until": sa.literal(until, UTCDateTime),
-            },
-            where=failures + in_flight < budget.limit,
-        )
-        .returning(started)
-    )
+    upsert, changes = _counting(db, budget, key, now, failures=0, checks=1)
+    statement = upsert.on_conflict_do_update(
+        index_elements=["key"], set_=changes, where=failures + in_flight < budget.limit
+    ).returning(col(LoginThrottle.window_started_at))
     return db.execute(statement).scalar_one_or_none()
 
 
@@ -210,30 +215,9 @@ def spend(db: Session, keys: Keys, *, now: datetime) -> None:
     """Use one attempt of every key (a mail sent), or raise 429 (`AppError`) when a
     key has none left; the unit then rolls back."""
     for budget, key in keys:
-        failures, _in_flight = _live(budget, now)
-        started = col(LoginThrottle.window_started_at)
-        statement = (
-            _upsert(
-                db,
-                {
-                    "key": key,
-                    "failures": 1,
-                    "in_flight": 0,
-                    "window_started_at": now,
-                    "in_flight_until": now,
-                },
-            )
-            .on_conflict_do_update(
-                index_elements=["key"],
-                set_={
-                    "failures": failures + 1,
-                    "window_started_at": sa.case(
-                        (started <= now - budget.window, sa.literal(now, UTCDateTime)),
-                        else_=started,
-                    ),
-                },
-            )
-            .returning(col(LoginThrottle.failures), started)
+        upsert, changes = _counting(db, budget, key, now, failures=1, checks=0)
+        statement = upsert.on_conflict_do_update(index_elements=["key"], set_=changes).returning(
+            col(LoginThrottle.failures), col(LoginThrottle.window_started_at)
         )
         used, window_started_at = db.execute(statement).one()
         if used > budget.limit:
