@@ -66,19 +66,7 @@ def create_db_engine(settings: Settings, *, reading: bool = False) -> Engine:
     they are returned. `reading` makes the pool of the reading threads: in autocommit,
     not pinged (see `read_again_if_dropped`), and not reset on return.
     """
-    threads = settings.database_write_threads + settings.password_hash_concurrency
-    options: dict[str, Any] = {
-        "echo": settings.debug,
-        "pool_size": threads,
-        "max_overflow": 0,
-        "pool_timeout": settings.database_pool_timeout,
-    }
-    if reading:
-        options.update(
-            pool_size=settings.database_read_threads,
-            isolation_level="AUTOCOMMIT",
-            pool_reset_on_return=None,
-        )
+    options = _pool_options(settings, reading=reading)
     if settings.is_sqlite:
         engine = create_engine(
             settings.database_url,
@@ -95,6 +83,23 @@ def create_db_engine(settings: Settings, *, reading: bool = False) -> Engine:
         connect_args={"connect_timeout": 10},
         **options,
     )
+
+
+def _pool_options(settings: Settings, *, reading: bool) -> dict[str, Any]:
+    threads = settings.database_write_threads + settings.password_hash_concurrency
+    options: dict[str, Any] = {
+        "echo": settings.debug,
+        "pool_size": threads,
+        "max_overflow": 0,
+        "pool_timeout": settings.database_pool_timeout,
+    }
+    if reading:
+        options.update(
+            pool_size=settings.database_read_threads,
+            isolation_level="AUTOCOMMIT",
+            pool_reset_on_return=None,
+        )
+    return options
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: object, *, synchronous: str) -> None:
