@@ -81,6 +81,7 @@ def watched(
     logger = logging.getLogger("asyncio")
     logger.addHandler(watch)
     with TestClient(create_app(settings), backend_options={"debug": True}) as client:
+        assert client.portal is not None  # the app's loop runs while the client is open
         loop = client.portal.call(asyncio.get_running_loop)
         loop.slow_callback_duration = HELD_TOO_LONG
         yield client, watch
