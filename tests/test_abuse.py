@@ -17,6 +17,8 @@ from sqlmodel import Session, select
 from app.models import LoginThrottle
 from tests.helpers import API, PASSWORD, Account, at_once
 
+pytestmark = pytest.mark.slow  # bursts of concurrent requests
+
 WRONG = "wrong password"
 
 

@@ -190,10 +190,12 @@ def race_registrations(client: TestClient, db: Session, rounds: int) -> None:
     assert count_rows(db, User, col(User.email).startswith("race")) == rounds
 
 
+@pytest.mark.slow
 def test_concurrent_registrations_of_one_email(client: TestClient, db: Session) -> None:
     race_registrations(client, db, rounds=4)
 
 
+@pytest.mark.slow
 def test_concurrent_registrations_both_past_the_email_check(
     make_client: Callable[..., TestClient], db: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:

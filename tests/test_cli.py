@@ -262,6 +262,7 @@ def test_a_missing_postgresql_database_says_to_create_it(
     assert error.count("\n") == 0
 
 
+@pytest.mark.slow
 def test_real_serve_migrates_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
     env = {
@@ -310,6 +311,7 @@ def test_real_serve_migrates_serves_and_stops_on_sigterm(tmp_path: Path) -> None
     assert "Started parent process" in output or "Application startup complete" in output
 
 
+@pytest.mark.slow
 def test_real_start_without_secret_fails_fast(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "JWT_SECRET_KEY"}
     env.update(ENVIRONMENT="production", DATABASE_URL=f"sqlite:///{tmp_path / 'x.db'}")

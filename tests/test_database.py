@@ -21,6 +21,7 @@ from tests.conftest import TEST_SECRET
 from tests.helpers import API, PASSWORD, Account, bearer, login, me_status
 
 
+@pytest.mark.slow
 def test_a_tiny_pool_serves_many_concurrent_requests_without_deadlock(
     make_client: Callable[..., TestClient], user: Account
 ) -> None:
@@ -38,6 +39,7 @@ def test_a_tiny_pool_serves_many_concurrent_requests_without_deadlock(
     assert set(results) == {(200, 201)}
 
 
+@pytest.mark.slow
 def test_a_dropped_connection_is_retried_for_the_sign_in_check(
     client: TestClient, backend: str, user: Account, database_url: str
 ) -> None:

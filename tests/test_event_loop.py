@@ -21,6 +21,8 @@ from app.main import create_app
 from tests.admin.pages import BackOffice
 from tests.helpers import API, ME, PASSWORD, Account, bearer, free_port, login
 
+pytestmark = pytest.mark.slow  # starts an SMTP server and a debug-mode event loop
+
 SMTP_DELAY = 1.0
 HELD_TOO_LONG = 0.5  # seconds a step may hold the loop: far below SMTP_DELAY
 

@@ -98,6 +98,7 @@ def assert_unavailable(response: Response) -> None:
     assert "X-Request-ID" in response.headers
 
 
+@pytest.mark.slow
 def test_an_outage_is_503_and_the_service_recovers(
     make_client: Callable[..., TestClient],
     relay: TcpRelay,

@@ -37,6 +37,8 @@ from tests.helpers import (
     request_reset,
 )
 
+pytestmark = pytest.mark.slow  # starts SMTP servers
+
 FRONTEND = "https://app.example"
 SMTP_USER = "mailer"
 SMTP_PASSWORD = "mailer-secret"

@@ -15,6 +15,8 @@ from app.models import Role
 from app.services import accounts, items
 from tests.helpers import API, Account, race
 
+pytestmark = pytest.mark.slow  # races
+
 PAIRS = 12
 
 

@@ -17,6 +17,8 @@ import pytest
 
 from app.core.migrations import PROJECT_ROOT
 
+pytestmark = pytest.mark.slow  # copies the repository
+
 SECTION = re.compile(r"^## Add a resource\n(.*?)^## ", re.MULTILINE | re.DOTALL)
 FENCE = re.compile(r"^( *)```(\w+)\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
 

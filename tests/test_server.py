@@ -14,6 +14,8 @@ from app.core.migrations import PROJECT_ROOT
 from tests.conftest import TEST_SECRET
 from tests.helpers import free_port
 
+pytestmark = pytest.mark.slow  # starts a real server
+
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:

@@ -195,6 +195,7 @@ print(Settings(_env_file=None).secret_key)
 """
 
 
+@pytest.mark.slow
 def test_processes_starting_at_once_agree_on_one_key(tmp_path: Path) -> None:
     count = 8
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

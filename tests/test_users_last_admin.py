@@ -155,6 +155,7 @@ def fresh_admin_pair(
     ("method", "change"),
     [("PATCH", {"role": "USER"}), ("PATCH", {"isActive": False}), ("DELETE", None)],
 )
+@pytest.mark.slow
 def test_admins_changing_each_other_concurrently_keep_an_active_admin(
     make_client: Callable[..., TestClient],
     db: Session,
