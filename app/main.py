@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.routing import iter_route_contexts
 
 from app.api import audit, auth, health, items, recovery, sessions, tokens, users
 from app.core import docs, handlers, openapi
@@ -20,16 +19,14 @@ from app.core.middleware import (
 from app.core.proxies import ForwardedHeadersMiddleware
 from app.core.state import AppState, app_state
 
-# FastAPI tries routes in the order they were added, so the routes most requests take
-# (reads and writes of data) come before sign-ins, the audit log and the docs.
 API_ROUTERS = (
+    auth.router,
+    recovery.router,
+    sessions.router,
     users.router,
     tokens.my_tokens_router,
     tokens.tokens_router,
     items.router,
-    auth.router,
-    recovery.router,
-    sessions.router,
     audit.router,
 )
 
@@ -84,17 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from app.admin import mount_back_office  # imported only when it is served
 
         mount_back_office(app)
-    _build_routes(app)
     return app
-
-
-def _build_routes(app: FastAPI) -> None:
-    """Build each route's request handling now rather than on its first request, as
-    FastAPI would: first requests do not pay for it, and apps that share these
-    module-level routers in one process (tests) never build it from several threads
-    at once, which FastAPI does not guard against across apps."""
-    for _context in iter_route_contexts(app.routes):
-        pass
 
 
 def published_document() -> dict[str, Any]:

@@ -256,3 +256,49 @@ def test_no_throttle_rows_are_left_by_successful_logins(
     db.commit()
     keys = db.exec(select(LoginThrottle.key).where(col(LoginThrottle.key).startswith("email:")))
     assert keys.all() == []
+
+
+# Checks in flight: reservations that expire on their own
+
+
+def checks_left_in_flight(db: Session, email: str, count: int, *, for_seconds: float) -> None:
+    """What a server that died mid-check leaves: `count` checks of `email`'s budget
+    still counted in flight, their reservation running `for_seconds` more."""
+    now = utcnow()
+    db.add(
+        LoginThrottle(
+            key=f"email:{email}",
+            failures=0,
+            in_flight=count,
+            window_started_at=now,
+            in_flight_until=now + timedelta(seconds=for_seconds),
+        )
+    )
+    db.commit()
+
+
+def test_checks_in_flight_hold_the_budget_and_the_answer_gives_the_true_wait(
+    client: TestClient, user: Account, db: Session
+) -> None:
+    checks_left_in_flight(db, user.email, EMAIL_LIMIT, for_seconds=12)
+    response = attempt(client, user.email, user.password)
+    assert 11 <= retry_after(response) <= 12  # until they expire, not the window's end
+    assert failures(db, f"email:{user.email}") == 0  # the refused attempt counted nothing
+
+
+def test_a_crashed_servers_checks_stop_counting_when_they_expire(
+    client: TestClient, user: Account, db: Session
+) -> None:
+    checks_left_in_flight(db, user.email, EMAIL_LIMIT, for_seconds=-1)
+    response = attempt(client, user.email, user.password)
+    assert response.status_code == 200, response.text
+    fail(client, user.email, EMAIL_LIMIT)  # the whole budget is there again
+    retry_after(attempt(client, user.email, user.password))
+
+
+def test_checks_in_flight_leave_room_for_the_rest_of_the_budget(
+    client: TestClient, user: Account, db: Session
+) -> None:
+    checks_left_in_flight(db, user.email, EMAIL_LIMIT - 1, for_seconds=60)
+    assert attempt(client, user.email, WRONG).status_code == 401  # the last check's room
+    retry_after(attempt(client, user.email, user.password))

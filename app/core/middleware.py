@@ -1,8 +1,8 @@
 """Pure ASGI middleware (no per-request task or body copy, unlike BaseHTTPMiddleware)."""
 
 import logging
-import random
 import re
+import uuid
 
 from fastapi import HTTPException, status
 from fastapi.responses import JSONResponse
@@ -63,9 +63,7 @@ class RequestIdMiddleware(HttpMiddleware):
 
 
 def _new_request_id() -> str:
-    # 128 random bits, as uuid4 has, but not a secret: no system call for the kernel's
-    # randomness, during which the event loop would give up the GIL.
-    return f"{random.getrandbits(128):032x}"
+    return uuid.uuid4().hex
 
 
 def _origin(scope: Scope, request_id: str) -> Origin:

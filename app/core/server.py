@@ -3,6 +3,11 @@
 A request line and headers larger than MAX_REQUEST_HEADER_BYTES, or more than
 MAX_REQUEST_HEADERS header fields, get 431 and the connection is closed as soon as
 the limit is passed, so an oversized head is never read (nor kept) whole.
+
+uvicorn's h11 protocol can bound heads by itself, but serves slower: `make bench` (a)
+0.38 and (g) on SQLite 0.36 x the limit app with it, 0.42 and 0.40 with this one (3
+runs each, 2026-12-04). This subclasses a class of uvicorn's internals, so
+pyproject.toml keeps uvicorn below its next minor version: upgrade on purpose.
 """
 
 import json
