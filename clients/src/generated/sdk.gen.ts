@@ -19,197 +19,6 @@ export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends 
 };
 
 /**
- * Create an account
- *
- * Create an account (role USER); with REQUIRE_EMAIL_VERIFICATION, mail the link
- * that verifies its address.
- */
-export const authRegister = <ThrowOnError extends boolean = false>(options: Options<AuthRegisterData, ThrowOnError>) => (options.client ?? client).post<AuthRegisterResponses, AuthRegisterErrors, ThrowOnError>({
-    url: '/api/v1/auth/register',
-    ...options,
-    headers: {
-        'Content-Type': 'application/json',
-        ...options.headers
-    }
-});
-
-/**
- * Sign in with email and password
- *
- * Sign in with email and password; returns an access and a refresh token.
- */
-export const authLogin = <ThrowOnError extends boolean = false>(options: Options<AuthLoginData, ThrowOnError>) => (options.client ?? client).post<AuthLoginResponses, AuthLoginErrors, ThrowOnError>({
-    url: '/api/v1/auth/login',
-    ...options,
-    headers: {
-        'Content-Type': 'application/json',
-        ...options.headers
-    }
-});
-
-/**
- * OAuth2 password flow
- *
- * OAuth2 password flow (form fields `username` = email, `password`), for Swagger UI.
- */
-export const authToken = <ThrowOnError extends boolean = false>(options: Options<AuthTokenData, ThrowOnError>) => (options.client ?? client).post<AuthTokenResponses, AuthTokenErrors, ThrowOnError>({
-    ...urlSearchParamsBodySerializer,
-    url: '/api/v1/auth/token',
-    ...options,
-    headers: {
-        'Content-Type': 'application/x-www-form-urlencoded',
-        ...options.headers
-    }
-});
-
-/**
- * Trade a refresh token for a new pair
- *
- * Trade a refresh token for a new pair. Each refresh token works once: using a
- * spent one again signs its session out.
- */
-export const authRefresh = <ThrowOnError extends boolean = false>(options: Options<AuthRefreshData, ThrowOnError>) => (options.client ?? client).post<AuthRefreshResponses, AuthRefreshErrors, ThrowOnError>({
-    url: '/api/v1/auth/refresh',
-    ...options,
-    headers: {
-        'Content-Type': 'application/json',
-        ...options.headers
-    }
-});
-
-/**
- * Email a single-use reset link
- *
- * Email a single-use reset link (valid for PASSWORD_RESET_EXPIRE_MINUTES).
- *
- * The answer is the same whether or not the email belongs to an account.
- */
-export const authPasswordResetRequest = <ThrowOnError extends boolean = false>(options: Options<AuthPasswordResetRequestData, ThrowOnError>) => (options.client ?? client).post<AuthPasswordResetRequestResponses, AuthPasswordResetRequestErrors, ThrowOnError>({
-    url: '/api/v1/auth/password-reset',
-    ...options,
-    headers: {
-        'Content-Type': 'application/json',
-        ...options.headers
-    }
-});
-
-/**
- * Set a new password with a reset token
- *
- * Set a new password with a reset token; every session and API token of the user
- * ends.
- *
- * The token is bound to the email and password it was issued for: it dies once used.
- */
-export const authPasswordResetConfirm = <ThrowOnError extends boolean = false>(options: Options<AuthPasswordResetConfirmData, ThrowOnError>) => (options.client ?? client).post<AuthPasswordResetConfirmResponses, AuthPasswordResetConfirmErrors, ThrowOnError>({
-    url: '/api/v1/auth/password-reset/confirm',
-    ...options,
-    headers: {
-        'Content-Type': 'application/json',
-        ...options.headers
-    }
-});
-
-/**
- * Prove an email address with the token its verification mail carried
- *
- * Prove an email address with the token its verification mail carried (once; a
- * token issued before an email change no longer works).
- */
-export const authVerifyEmail = <ThrowOnError extends boolean = false>(options: Options<AuthVerifyEmailData, ThrowOnError>) => (options.client ?? client).post<AuthVerifyEmailResponses, AuthVerifyEmailErrors, ThrowOnError>({
-    url: '/api/v1/auth/verify-email',
-    ...options,
-    headers: {
-        'Content-Type': 'application/json',
-        ...options.headers
-    }
-});
-
-/**
- * Email a new verification link
- *
- * Email a new verification link (at most one a minute per account).
- *
- * The answer is the same whether or not the email belongs to such an account.
- */
-export const authVerifyEmailResend = <ThrowOnError extends boolean = false>(options: Options<AuthVerifyEmailResendData, ThrowOnError>) => (options.client ?? client).post<AuthVerifyEmailResendResponses, AuthVerifyEmailResendErrors, ThrowOnError>({
-    url: '/api/v1/auth/verify-email/resend',
-    ...options,
-    headers: {
-        'Content-Type': 'application/json',
-        ...options.headers
-    }
-});
-
-/**
- * Sign out this session
- *
- * Sign out this session: its access and refresh tokens stop working at once.
- */
-export const authLogout = <ThrowOnError extends boolean = false>(options?: Options<AuthLogoutData, ThrowOnError>) => (options?.client ?? client).post<AuthLogoutResponses, AuthLogoutErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
-    url: '/api/v1/auth/logout',
-    ...options
-});
-
-/**
- * Sign out every session of the caller
- *
- * Sign out every session of the caller.
- */
-export const authLogoutAll = <ThrowOnError extends boolean = false>(options?: Options<AuthLogoutAllData, ThrowOnError>) => (options?.client ?? client).post<AuthLogoutAllResponses, AuthLogoutAllErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
-    url: '/api/v1/auth/logout-all',
-    ...options
-});
-
-/**
- * The caller's live sessions, newest first
- *
- * The caller's live sessions, newest first; `current` marks this one.
- */
-export const sessionsList = <ThrowOnError extends boolean = false>(options?: Options<SessionsListData, ThrowOnError>) => (options?.client ?? client).get<SessionsListResponses, SessionsListErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
-    url: '/api/v1/auth/sessions',
-    ...options
-});
-
-/**
- * Sign out one of the caller's sessions
- *
- * Sign out one of the caller's sessions (for example a lost device).
- */
-export const sessionsRevoke = <ThrowOnError extends boolean = false>(options: Options<SessionsRevokeData, ThrowOnError>) => (options.client ?? client).delete<SessionsRevokeResponses, SessionsRevokeErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
-    url: '/api/v1/auth/sessions/{sessionId}',
-    ...options
-});
-
-/**
- * The audit log, newest first
- *
- * The audit log, newest first; filter by action, outcome, actor, target, address
- * and time (`since` inclusive, `until` exclusive).
- */
-export const auditEventsList = <ThrowOnError extends boolean = false>(options?: Options<AuditEventsListData, ThrowOnError>) => (options?.client ?? client).get<AuditEventsListResponses, AuditEventsListErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
-    url: '/api/v1/audit-events',
-    ...options
-});
-
-/**
- * The caller's own security events
- *
- * The caller's own security events: what they did, and what was done to their
- * account (sign-ins, failed ones included), newest first.
- */
-export const usersMeSecurityEvents = <ThrowOnError extends boolean = false>(options?: Options<UsersMeSecurityEventsData, ThrowOnError>) => (options?.client ?? client).get<UsersMeSecurityEventsResponses, UsersMeSecurityEventsErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
-    url: '/api/v1/users/me/security-events',
-    ...options
-});
-
-/**
  * Delete the caller's account, with their sessions and items
  *
  * Delete the caller's account, with their sessions and items.
@@ -327,66 +136,6 @@ export const usersUpdate = <ThrowOnError extends boolean = false>(options: Optio
 });
 
 /**
- * The caller's live API tokens
- *
- * The caller's live API tokens (the tokens themselves are never shown again).
- */
-export const usersMeTokensList = <ThrowOnError extends boolean = false>(options?: Options<UsersMeTokensListData, ThrowOnError>) => (options?.client ?? client).get<UsersMeTokensListResponses, UsersMeTokensListErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
-    url: '/api/v1/users/me/tokens',
-    ...options
-});
-
-/**
- * Make an API token for scripts
- *
- * Make an API token for scripts: send it as `Authorization: Bearer`. It is shown
- * in this answer only; keep it like a password.
- */
-export const usersMeTokensCreate = <ThrowOnError extends boolean = false>(options: Options<UsersMeTokensCreateData, ThrowOnError>) => (options.client ?? client).post<UsersMeTokensCreateResponses, UsersMeTokensCreateErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
-    url: '/api/v1/users/me/tokens',
-    ...options,
-    headers: {
-        'Content-Type': 'application/json',
-        ...options.headers
-    }
-});
-
-/**
- * Revoke one of the caller's API tokens
- *
- * Revoke one of the caller's API tokens: it stops working at once.
- */
-export const usersMeTokensRevoke = <ThrowOnError extends boolean = false>(options: Options<UsersMeTokensRevokeData, ThrowOnError>) => (options.client ?? client).delete<UsersMeTokensRevokeResponses, UsersMeTokensRevokeErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
-    url: '/api/v1/users/me/tokens/{tokenId}',
-    ...options
-});
-
-/**
- * Any user's live API tokens
- *
- * Any user's live API tokens.
- */
-export const usersTokensList = <ThrowOnError extends boolean = false>(options: Options<UsersTokensListData, ThrowOnError>) => (options.client ?? client).get<UsersTokensListResponses, UsersTokensListErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
-    url: '/api/v1/users/{userId}/tokens',
-    ...options
-});
-
-/**
- * Revoke any user's API token
- *
- * Revoke any user's API token.
- */
-export const usersTokensRevoke = <ThrowOnError extends boolean = false>(options: Options<UsersTokensRevokeData, ThrowOnError>) => (options.client ?? client).delete<UsersTokensRevokeResponses, UsersTokensRevokeErrors, ThrowOnError>({
-    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
-    url: '/api/v1/users/{userId}/tokens/{tokenId}',
-    ...options
-});
-
-/**
  * The caller's items
  *
  * The caller's items (an admin's: everyone's), one page at a time; `q` searches titles.
@@ -447,6 +196,257 @@ export const itemsUpdate = <ThrowOnError extends boolean = false>(options: Optio
         'Content-Type': 'application/json',
         ...options.headers
     }
+});
+
+/**
+ * The caller's live API tokens
+ *
+ * The caller's live API tokens (the tokens themselves are never shown again).
+ */
+export const usersMeTokensList = <ThrowOnError extends boolean = false>(options?: Options<UsersMeTokensListData, ThrowOnError>) => (options?.client ?? client).get<UsersMeTokensListResponses, UsersMeTokensListErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/users/me/tokens',
+    ...options
+});
+
+/**
+ * Make an API token for scripts
+ *
+ * Make an API token for scripts: send it as `Authorization: Bearer`. It is shown
+ * in this answer only; keep it like a password.
+ */
+export const usersMeTokensCreate = <ThrowOnError extends boolean = false>(options: Options<UsersMeTokensCreateData, ThrowOnError>) => (options.client ?? client).post<UsersMeTokensCreateResponses, UsersMeTokensCreateErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/users/me/tokens',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Revoke one of the caller's API tokens
+ *
+ * Revoke one of the caller's API tokens: it stops working at once.
+ */
+export const usersMeTokensRevoke = <ThrowOnError extends boolean = false>(options: Options<UsersMeTokensRevokeData, ThrowOnError>) => (options.client ?? client).delete<UsersMeTokensRevokeResponses, UsersMeTokensRevokeErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/users/me/tokens/{tokenId}',
+    ...options
+});
+
+/**
+ * Any user's live API tokens
+ *
+ * Any user's live API tokens.
+ */
+export const usersTokensList = <ThrowOnError extends boolean = false>(options: Options<UsersTokensListData, ThrowOnError>) => (options.client ?? client).get<UsersTokensListResponses, UsersTokensListErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/users/{userId}/tokens',
+    ...options
+});
+
+/**
+ * Revoke any user's API token
+ *
+ * Revoke any user's API token.
+ */
+export const usersTokensRevoke = <ThrowOnError extends boolean = false>(options: Options<UsersTokensRevokeData, ThrowOnError>) => (options.client ?? client).delete<UsersTokensRevokeResponses, UsersTokensRevokeErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/users/{userId}/tokens/{tokenId}',
+    ...options
+});
+
+/**
+ * Create an account
+ *
+ * Create an account (role USER); with REQUIRE_EMAIL_VERIFICATION, mail the link
+ * that verifies its address.
+ */
+export const authRegister = <ThrowOnError extends boolean = false>(options: Options<AuthRegisterData, ThrowOnError>) => (options.client ?? client).post<AuthRegisterResponses, AuthRegisterErrors, ThrowOnError>({
+    url: '/api/v1/auth/register',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Sign in with email and password
+ *
+ * Sign in with email and password; returns an access and a refresh token.
+ */
+export const authLogin = <ThrowOnError extends boolean = false>(options: Options<AuthLoginData, ThrowOnError>) => (options.client ?? client).post<AuthLoginResponses, AuthLoginErrors, ThrowOnError>({
+    url: '/api/v1/auth/login',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * OAuth2 password flow
+ *
+ * OAuth2 password flow (form fields `username` = email, `password`), for Swagger UI.
+ */
+export const authToken = <ThrowOnError extends boolean = false>(options: Options<AuthTokenData, ThrowOnError>) => (options.client ?? client).post<AuthTokenResponses, AuthTokenErrors, ThrowOnError>({
+    ...urlSearchParamsBodySerializer,
+    url: '/api/v1/auth/token',
+    ...options,
+    headers: {
+        'Content-Type': 'application/x-www-form-urlencoded',
+        ...options.headers
+    }
+});
+
+/**
+ * Trade a refresh token for a new pair
+ *
+ * Trade a refresh token for a new pair. Each refresh token works once: using a
+ * spent one again signs its session out.
+ */
+export const authRefresh = <ThrowOnError extends boolean = false>(options: Options<AuthRefreshData, ThrowOnError>) => (options.client ?? client).post<AuthRefreshResponses, AuthRefreshErrors, ThrowOnError>({
+    url: '/api/v1/auth/refresh',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Sign out this session
+ *
+ * Sign out this session: its access and refresh tokens stop working at once.
+ */
+export const authLogout = <ThrowOnError extends boolean = false>(options?: Options<AuthLogoutData, ThrowOnError>) => (options?.client ?? client).post<AuthLogoutResponses, AuthLogoutErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/auth/logout',
+    ...options
+});
+
+/**
+ * Sign out every session of the caller
+ *
+ * Sign out every session of the caller.
+ */
+export const authLogoutAll = <ThrowOnError extends boolean = false>(options?: Options<AuthLogoutAllData, ThrowOnError>) => (options?.client ?? client).post<AuthLogoutAllResponses, AuthLogoutAllErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/auth/logout-all',
+    ...options
+});
+
+/**
+ * Email a single-use reset link
+ *
+ * Email a single-use reset link (valid for PASSWORD_RESET_EXPIRE_MINUTES).
+ *
+ * The answer is the same whether or not the email belongs to an account.
+ */
+export const authPasswordResetRequest = <ThrowOnError extends boolean = false>(options: Options<AuthPasswordResetRequestData, ThrowOnError>) => (options.client ?? client).post<AuthPasswordResetRequestResponses, AuthPasswordResetRequestErrors, ThrowOnError>({
+    url: '/api/v1/auth/password-reset',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Set a new password with a reset token
+ *
+ * Set a new password with a reset token; every session and API token of the user
+ * ends.
+ *
+ * The token is bound to the email and password it was issued for: it dies once used.
+ */
+export const authPasswordResetConfirm = <ThrowOnError extends boolean = false>(options: Options<AuthPasswordResetConfirmData, ThrowOnError>) => (options.client ?? client).post<AuthPasswordResetConfirmResponses, AuthPasswordResetConfirmErrors, ThrowOnError>({
+    url: '/api/v1/auth/password-reset/confirm',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Prove an email address with the token its verification mail carried
+ *
+ * Prove an email address with the token its verification mail carried (once; a
+ * token issued before an email change no longer works).
+ */
+export const authVerifyEmail = <ThrowOnError extends boolean = false>(options: Options<AuthVerifyEmailData, ThrowOnError>) => (options.client ?? client).post<AuthVerifyEmailResponses, AuthVerifyEmailErrors, ThrowOnError>({
+    url: '/api/v1/auth/verify-email',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Email a new verification link
+ *
+ * Email a new verification link (at most one a minute per account).
+ *
+ * The answer is the same whether or not the email belongs to such an account.
+ */
+export const authVerifyEmailResend = <ThrowOnError extends boolean = false>(options: Options<AuthVerifyEmailResendData, ThrowOnError>) => (options.client ?? client).post<AuthVerifyEmailResendResponses, AuthVerifyEmailResendErrors, ThrowOnError>({
+    url: '/api/v1/auth/verify-email/resend',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * The caller's live sessions, newest first
+ *
+ * The caller's live sessions, newest first; `current` marks this one.
+ */
+export const sessionsList = <ThrowOnError extends boolean = false>(options?: Options<SessionsListData, ThrowOnError>) => (options?.client ?? client).get<SessionsListResponses, SessionsListErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/auth/sessions',
+    ...options
+});
+
+/**
+ * Sign out one of the caller's sessions
+ *
+ * Sign out one of the caller's sessions (for example a lost device).
+ */
+export const sessionsRevoke = <ThrowOnError extends boolean = false>(options: Options<SessionsRevokeData, ThrowOnError>) => (options.client ?? client).delete<SessionsRevokeResponses, SessionsRevokeErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/auth/sessions/{sessionId}',
+    ...options
+});
+
+/**
+ * The audit log, newest first
+ *
+ * The audit log, newest first; filter by action, outcome, actor, target, address
+ * and time (`since` inclusive, `until` exclusive).
+ */
+export const auditEventsList = <ThrowOnError extends boolean = false>(options?: Options<AuditEventsListData, ThrowOnError>) => (options?.client ?? client).get<AuditEventsListResponses, AuditEventsListErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/audit-events',
+    ...options
+});
+
+/**
+ * The caller's own security events
+ *
+ * The caller's own security events: what they did, and what was done to their
+ * account (sign-ins, failed ones included), newest first.
+ */
+export const usersMeSecurityEvents = <ThrowOnError extends boolean = false>(options?: Options<UsersMeSecurityEventsData, ThrowOnError>) => (options?.client ?? client).get<UsersMeSecurityEventsResponses, UsersMeSecurityEventsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/users/me/security-events',
+    ...options
 });
 
 /**

@@ -765,598 +765,6 @@ export type VerificationRequest = {
     email: string;
 };
 
-export type AuthRegisterData = {
-    body: UserRegister;
-    path?: never;
-    query?: never;
-    url: '/api/v1/auth/register';
-};
-
-export type AuthRegisterErrors = {
-    /**
-     * - `EMAIL_ALREADY_REGISTERED`: Email already registered
-     * - `MALFORMED_REQUEST`: There was an error parsing the body
-     */
-    400: ErrorBody;
-    /**
-     * - `REGISTRATION_DISABLED`: Registration is disabled
-     */
-    403: ErrorBody;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type AuthRegisterError = AuthRegisterErrors[keyof AuthRegisterErrors];
-
-export type AuthRegisterResponses = {
-    /**
-     * Successful Response
-     */
-    201: UserPublic;
-};
-
-export type AuthRegisterResponse = AuthRegisterResponses[keyof AuthRegisterResponses];
-
-export type AuthLoginData = {
-    body: LoginRequest;
-    path?: never;
-    query?: never;
-    url: '/api/v1/auth/login';
-};
-
-export type AuthLoginErrors = {
-    /**
-     * - `MALFORMED_REQUEST`: There was an error parsing the body
-     */
-    400: ErrorBody;
-    /**
-     * - `LOGIN_BAD_CREDENTIALS`: Invalid email or password
-     */
-    401: ErrorBody;
-    /**
-     * - `ACCOUNT_DISABLED`: Account is disabled
-     * - `EMAIL_NOT_VERIFIED`: Email address not verified
-     */
-    403: ErrorBody;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-    /**
-     * - `TOO_MANY_ATTEMPTS`: Too many failed sign-ins; try again later
-     */
-    429: ErrorBody;
-};
-
-export type AuthLoginError = AuthLoginErrors[keyof AuthLoginErrors];
-
-export type AuthLoginResponses = {
-    /**
-     * Successful Response
-     */
-    200: TokenPair;
-};
-
-export type AuthLoginResponse = AuthLoginResponses[keyof AuthLoginResponses];
-
-export type AuthTokenData = {
-    body: PasswordGrant;
-    path?: never;
-    query?: never;
-    url: '/api/v1/auth/token';
-};
-
-export type AuthTokenErrors = {
-    /**
-     * - `MALFORMED_REQUEST`: There was an error parsing the body
-     */
-    400: ErrorBody;
-    /**
-     * - `LOGIN_BAD_CREDENTIALS`: Invalid email or password
-     */
-    401: ErrorBody;
-    /**
-     * - `ACCOUNT_DISABLED`: Account is disabled
-     * - `EMAIL_NOT_VERIFIED`: Email address not verified
-     */
-    403: ErrorBody;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-    /**
-     * - `TOO_MANY_ATTEMPTS`: Too many failed sign-ins; try again later
-     */
-    429: ErrorBody;
-};
-
-export type AuthTokenError = AuthTokenErrors[keyof AuthTokenErrors];
-
-export type AuthTokenResponses = {
-    /**
-     * Successful Response
-     */
-    200: OAuth2Token;
-};
-
-export type AuthTokenResponse = AuthTokenResponses[keyof AuthTokenResponses];
-
-export type AuthRefreshData = {
-    body: RefreshRequest;
-    path?: never;
-    query?: never;
-    url: '/api/v1/auth/refresh';
-};
-
-export type AuthRefreshErrors = {
-    /**
-     * - `MALFORMED_REQUEST`: There was an error parsing the body
-     */
-    400: ErrorBody;
-    /**
-     * - `REFRESH_TOKEN_INVALID`: Invalid refresh token
-     */
-    401: ErrorBody;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type AuthRefreshError = AuthRefreshErrors[keyof AuthRefreshErrors];
-
-export type AuthRefreshResponses = {
-    /**
-     * Successful Response
-     */
-    200: TokenPair;
-};
-
-export type AuthRefreshResponse = AuthRefreshResponses[keyof AuthRefreshResponses];
-
-export type AuthPasswordResetRequestData = {
-    body: PasswordResetRequest;
-    path?: never;
-    query?: never;
-    url: '/api/v1/auth/password-reset';
-};
-
-export type AuthPasswordResetRequestErrors = {
-    /**
-     * - `MALFORMED_REQUEST`: There was an error parsing the body
-     */
-    400: ErrorBody;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type AuthPasswordResetRequestError = AuthPasswordResetRequestErrors[keyof AuthPasswordResetRequestErrors];
-
-export type AuthPasswordResetRequestResponses = {
-    /**
-     * Successful Response
-     */
-    202: Message;
-};
-
-export type AuthPasswordResetRequestResponse = AuthPasswordResetRequestResponses[keyof AuthPasswordResetRequestResponses];
-
-export type AuthPasswordResetConfirmData = {
-    body: PasswordResetConfirm;
-    path?: never;
-    query?: never;
-    url: '/api/v1/auth/password-reset/confirm';
-};
-
-export type AuthPasswordResetConfirmErrors = {
-    /**
-     * - `RESET_TOKEN_INVALID`: Invalid or expired reset token
-     * - `MALFORMED_REQUEST`: There was an error parsing the body
-     */
-    400: ErrorBody;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type AuthPasswordResetConfirmError = AuthPasswordResetConfirmErrors[keyof AuthPasswordResetConfirmErrors];
-
-export type AuthPasswordResetConfirmResponses = {
-    /**
-     * Successful Response
-     */
-    204: void;
-};
-
-export type AuthPasswordResetConfirmResponse = AuthPasswordResetConfirmResponses[keyof AuthPasswordResetConfirmResponses];
-
-export type AuthVerifyEmailData = {
-    body: EmailVerification;
-    path?: never;
-    query?: never;
-    url: '/api/v1/auth/verify-email';
-};
-
-export type AuthVerifyEmailErrors = {
-    /**
-     * - `VERIFICATION_TOKEN_INVALID`: Invalid verification token
-     * - `MALFORMED_REQUEST`: There was an error parsing the body
-     */
-    400: ErrorBody;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type AuthVerifyEmailError = AuthVerifyEmailErrors[keyof AuthVerifyEmailErrors];
-
-export type AuthVerifyEmailResponses = {
-    /**
-     * Successful Response
-     */
-    204: void;
-};
-
-export type AuthVerifyEmailResponse = AuthVerifyEmailResponses[keyof AuthVerifyEmailResponses];
-
-export type AuthVerifyEmailResendData = {
-    body: VerificationRequest;
-    path?: never;
-    query?: never;
-    url: '/api/v1/auth/verify-email/resend';
-};
-
-export type AuthVerifyEmailResendErrors = {
-    /**
-     * - `MALFORMED_REQUEST`: There was an error parsing the body
-     */
-    400: ErrorBody;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type AuthVerifyEmailResendError = AuthVerifyEmailResendErrors[keyof AuthVerifyEmailResendErrors];
-
-export type AuthVerifyEmailResendResponses = {
-    /**
-     * Successful Response
-     */
-    202: Message;
-};
-
-export type AuthVerifyEmailResendResponse = AuthVerifyEmailResendResponses[keyof AuthVerifyEmailResendResponses];
-
-export type AuthLogoutData = {
-    body?: never;
-    path?: never;
-    query?: never;
-    url: '/api/v1/auth/logout';
-};
-
-export type AuthLogoutErrors = {
-    /**
-     * - `NOT_AUTHENTICATED`: Not authenticated
-     * - `TOKEN_INVALID`: Could not validate credentials
-     */
-    401: ErrorBody;
-    /**
-     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
-     */
-    403: ErrorBody;
-};
-
-export type AuthLogoutError = AuthLogoutErrors[keyof AuthLogoutErrors];
-
-export type AuthLogoutResponses = {
-    /**
-     * Successful Response
-     */
-    204: void;
-};
-
-export type AuthLogoutResponse = AuthLogoutResponses[keyof AuthLogoutResponses];
-
-export type AuthLogoutAllData = {
-    body?: never;
-    path?: never;
-    query?: never;
-    url: '/api/v1/auth/logout-all';
-};
-
-export type AuthLogoutAllErrors = {
-    /**
-     * - `NOT_AUTHENTICATED`: Not authenticated
-     * - `TOKEN_INVALID`: Could not validate credentials
-     */
-    401: ErrorBody;
-    /**
-     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
-     */
-    403: ErrorBody;
-};
-
-export type AuthLogoutAllError = AuthLogoutAllErrors[keyof AuthLogoutAllErrors];
-
-export type AuthLogoutAllResponses = {
-    /**
-     * Successful Response
-     */
-    204: void;
-};
-
-export type AuthLogoutAllResponse = AuthLogoutAllResponses[keyof AuthLogoutAllResponses];
-
-export type SessionsListData = {
-    body?: never;
-    path?: never;
-    query?: never;
-    url: '/api/v1/auth/sessions';
-};
-
-export type SessionsListErrors = {
-    /**
-     * - `NOT_AUTHENTICATED`: Not authenticated
-     * - `TOKEN_INVALID`: Could not validate credentials
-     */
-    401: ErrorBody;
-    /**
-     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
-     */
-    403: ErrorBody;
-};
-
-export type SessionsListError = SessionsListErrors[keyof SessionsListErrors];
-
-export type SessionsListResponses = {
-    /**
-     * Response Sessions-List
-     *
-     * Successful Response
-     */
-    200: Array<SessionPublic>;
-};
-
-export type SessionsListResponse = SessionsListResponses[keyof SessionsListResponses];
-
-export type SessionsRevokeData = {
-    body?: never;
-    path: {
-        /**
-         * Sessionid
-         *
-         * The session's id
-         */
-        sessionId: string;
-    };
-    query?: never;
-    url: '/api/v1/auth/sessions/{sessionId}';
-};
-
-export type SessionsRevokeErrors = {
-    /**
-     * - `NOT_AUTHENTICATED`: Not authenticated
-     * - `TOKEN_INVALID`: Could not validate credentials
-     */
-    401: ErrorBody;
-    /**
-     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
-     */
-    403: ErrorBody;
-    /**
-     * - `SESSION_NOT_FOUND`: Session not found
-     */
-    404: ErrorBody;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type SessionsRevokeError = SessionsRevokeErrors[keyof SessionsRevokeErrors];
-
-export type SessionsRevokeResponses = {
-    /**
-     * Successful Response
-     */
-    204: void;
-};
-
-export type SessionsRevokeResponse = SessionsRevokeResponses[keyof SessionsRevokeResponses];
-
-export type AuditEventsListData = {
-    body?: never;
-    path?: never;
-    query?: {
-        /**
-         * Offset
-         *
-         * Rows to skip
-         */
-        offset?: number;
-        /**
-         * Limit
-         *
-         * Rows per page
-         */
-        limit?: number;
-        /**
-         * Q
-         *
-         * Case-insensitive substring; % and _ are literal
-         */
-        q?: string | null;
-        /**
-         * Sort
-         */
-        sort?: 'occurredAt' | '-occurredAt';
-        /**
-         * Id
-         *
-         * Only these ids (repeat the parameter)
-         */
-        id?: Array<string> | null;
-        /**
-         * Action
-         */
-        action?: AuditAction | null;
-        /**
-         * Outcome
-         */
-        outcome?: Outcome | null;
-        /**
-         * Actor id
-         */
-        actorId?: string | null;
-        /**
-         * Target type
-         */
-        targetType?: string | null;
-        /**
-         * Target id
-         */
-        targetId?: string | null;
-        /**
-         * Ip
-         */
-        ip?: string | null;
-        /**
-         * Since
-         */
-        since?: string | null;
-        /**
-         * Until
-         */
-        until?: string | null;
-    };
-    url: '/api/v1/audit-events';
-};
-
-export type AuditEventsListErrors = {
-    /**
-     * - `NOT_AUTHENTICATED`: Not authenticated
-     * - `TOKEN_INVALID`: Could not validate credentials
-     */
-    401: ErrorBody;
-    /**
-     * - `ADMIN_REQUIRED`: Admin privileges required
-     */
-    403: ErrorBody;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type AuditEventsListError = AuditEventsListErrors[keyof AuditEventsListErrors];
-
-export type AuditEventsListResponses = {
-    /**
-     * Successful Response
-     */
-    200: PageAuditEventPublic;
-};
-
-export type AuditEventsListResponse = AuditEventsListResponses[keyof AuditEventsListResponses];
-
-export type UsersMeSecurityEventsData = {
-    body?: never;
-    path?: never;
-    query?: {
-        /**
-         * Offset
-         *
-         * Rows to skip
-         */
-        offset?: number;
-        /**
-         * Limit
-         *
-         * Rows per page
-         */
-        limit?: number;
-        /**
-         * Q
-         *
-         * Case-insensitive substring; % and _ are literal
-         */
-        q?: string | null;
-        /**
-         * Sort
-         */
-        sort?: 'occurredAt' | '-occurredAt';
-        /**
-         * Id
-         *
-         * Only these ids (repeat the parameter)
-         */
-        id?: Array<string> | null;
-        /**
-         * Action
-         */
-        action?: AuditAction | null;
-        /**
-         * Outcome
-         */
-        outcome?: Outcome | null;
-        /**
-         * Actor id
-         */
-        actorId?: string | null;
-        /**
-         * Target type
-         */
-        targetType?: string | null;
-        /**
-         * Target id
-         */
-        targetId?: string | null;
-        /**
-         * Ip
-         */
-        ip?: string | null;
-        /**
-         * Since
-         */
-        since?: string | null;
-        /**
-         * Until
-         */
-        until?: string | null;
-    };
-    url: '/api/v1/users/me/security-events';
-};
-
-export type UsersMeSecurityEventsErrors = {
-    /**
-     * - `NOT_AUTHENTICATED`: Not authenticated
-     * - `TOKEN_INVALID`: Could not validate credentials
-     */
-    401: ErrorBody;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type UsersMeSecurityEventsError = UsersMeSecurityEventsErrors[keyof UsersMeSecurityEventsErrors];
-
-export type UsersMeSecurityEventsResponses = {
-    /**
-     * Successful Response
-     */
-    200: PageAuditEventPublic;
-};
-
-export type UsersMeSecurityEventsResponse = UsersMeSecurityEventsResponses[keyof UsersMeSecurityEventsResponses];
-
 export type UsersMeDeleteData = {
     body?: never;
     path?: never;
@@ -1764,224 +1172,6 @@ export type UsersUpdateResponses = {
 
 export type UsersUpdateResponse = UsersUpdateResponses[keyof UsersUpdateResponses];
 
-export type UsersMeTokensListData = {
-    body?: never;
-    path?: never;
-    query?: never;
-    url: '/api/v1/users/me/tokens';
-};
-
-export type UsersMeTokensListErrors = {
-    /**
-     * - `NOT_AUTHENTICATED`: Not authenticated
-     * - `TOKEN_INVALID`: Could not validate credentials
-     */
-    401: ErrorBody;
-    /**
-     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
-     */
-    403: ErrorBody;
-};
-
-export type UsersMeTokensListError = UsersMeTokensListErrors[keyof UsersMeTokensListErrors];
-
-export type UsersMeTokensListResponses = {
-    /**
-     * Response Users-Me-Tokens-List
-     *
-     * Successful Response
-     */
-    200: Array<ApiTokenPublic>;
-};
-
-export type UsersMeTokensListResponse = UsersMeTokensListResponses[keyof UsersMeTokensListResponses];
-
-export type UsersMeTokensCreateData = {
-    body: ApiTokenCreate;
-    path?: never;
-    query?: never;
-    url: '/api/v1/users/me/tokens';
-};
-
-export type UsersMeTokensCreateErrors = {
-    /**
-     * - `MALFORMED_REQUEST`: There was an error parsing the body
-     */
-    400: ErrorBody;
-    /**
-     * - `NOT_AUTHENTICATED`: Not authenticated
-     * - `TOKEN_INVALID`: Could not validate credentials
-     */
-    401: ErrorBody;
-    /**
-     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
-     */
-    403: ErrorBody;
-    /**
-     * - `API_TOKEN_LIMIT`: Too many API tokens: revoke one first
-     */
-    409: ErrorBody;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type UsersMeTokensCreateError = UsersMeTokensCreateErrors[keyof UsersMeTokensCreateErrors];
-
-export type UsersMeTokensCreateResponses = {
-    /**
-     * Successful Response
-     */
-    201: ApiTokenCreated;
-};
-
-export type UsersMeTokensCreateResponse = UsersMeTokensCreateResponses[keyof UsersMeTokensCreateResponses];
-
-export type UsersMeTokensRevokeData = {
-    body?: never;
-    path: {
-        /**
-         * Tokenid
-         *
-         * The API token's id
-         */
-        tokenId: string;
-    };
-    query?: never;
-    url: '/api/v1/users/me/tokens/{tokenId}';
-};
-
-export type UsersMeTokensRevokeErrors = {
-    /**
-     * - `NOT_AUTHENTICATED`: Not authenticated
-     * - `TOKEN_INVALID`: Could not validate credentials
-     */
-    401: ErrorBody;
-    /**
-     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
-     */
-    403: ErrorBody;
-    /**
-     * - `API_TOKEN_NOT_FOUND`: API token not found
-     */
-    404: ErrorBody;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type UsersMeTokensRevokeError = UsersMeTokensRevokeErrors[keyof UsersMeTokensRevokeErrors];
-
-export type UsersMeTokensRevokeResponses = {
-    /**
-     * Successful Response
-     */
-    204: void;
-};
-
-export type UsersMeTokensRevokeResponse = UsersMeTokensRevokeResponses[keyof UsersMeTokensRevokeResponses];
-
-export type UsersTokensListData = {
-    body?: never;
-    path: {
-        /**
-         * Userid
-         *
-         * The user's id
-         */
-        userId: string;
-    };
-    query?: never;
-    url: '/api/v1/users/{userId}/tokens';
-};
-
-export type UsersTokensListErrors = {
-    /**
-     * - `NOT_AUTHENTICATED`: Not authenticated
-     * - `TOKEN_INVALID`: Could not validate credentials
-     */
-    401: ErrorBody;
-    /**
-     * - `ADMIN_REQUIRED`: Admin privileges required
-     */
-    403: ErrorBody;
-    /**
-     * - `USER_NOT_FOUND`: User not found
-     */
-    404: ErrorBody;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type UsersTokensListError = UsersTokensListErrors[keyof UsersTokensListErrors];
-
-export type UsersTokensListResponses = {
-    /**
-     * Response Users-Tokens-List
-     *
-     * Successful Response
-     */
-    200: Array<ApiTokenPublic>;
-};
-
-export type UsersTokensListResponse = UsersTokensListResponses[keyof UsersTokensListResponses];
-
-export type UsersTokensRevokeData = {
-    body?: never;
-    path: {
-        /**
-         * Userid
-         *
-         * The user's id
-         */
-        userId: string;
-        /**
-         * Tokenid
-         *
-         * The API token's id
-         */
-        tokenId: string;
-    };
-    query?: never;
-    url: '/api/v1/users/{userId}/tokens/{tokenId}';
-};
-
-export type UsersTokensRevokeErrors = {
-    /**
-     * - `NOT_AUTHENTICATED`: Not authenticated
-     * - `TOKEN_INVALID`: Could not validate credentials
-     */
-    401: ErrorBody;
-    /**
-     * - `ADMIN_REQUIRED`: Admin privileges required
-     */
-    403: ErrorBody;
-    /**
-     * - `USER_NOT_FOUND`: User not found
-     * - `API_TOKEN_NOT_FOUND`: API token not found
-     */
-    404: ErrorBody;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
-};
-
-export type UsersTokensRevokeError = UsersTokensRevokeErrors[keyof UsersTokensRevokeErrors];
-
-export type UsersTokensRevokeResponses = {
-    /**
-     * Successful Response
-     */
-    204: void;
-};
-
-export type UsersTokensRevokeResponse = UsersTokensRevokeResponses[keyof UsersTokensRevokeResponses];
-
 export type ItemsListData = {
     body?: never;
     path?: never;
@@ -2205,6 +1395,816 @@ export type ItemsUpdateResponses = {
 };
 
 export type ItemsUpdateResponse = ItemsUpdateResponses[keyof ItemsUpdateResponses];
+
+export type UsersMeTokensListData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/users/me/tokens';
+};
+
+export type UsersMeTokensListErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
+     */
+    403: ErrorBody;
+};
+
+export type UsersMeTokensListError = UsersMeTokensListErrors[keyof UsersMeTokensListErrors];
+
+export type UsersMeTokensListResponses = {
+    /**
+     * Response Users-Me-Tokens-List
+     *
+     * Successful Response
+     */
+    200: Array<ApiTokenPublic>;
+};
+
+export type UsersMeTokensListResponse = UsersMeTokensListResponses[keyof UsersMeTokensListResponses];
+
+export type UsersMeTokensCreateData = {
+    body: ApiTokenCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/users/me/tokens';
+};
+
+export type UsersMeTokensCreateErrors = {
+    /**
+     * - `MALFORMED_REQUEST`: There was an error parsing the body
+     */
+    400: ErrorBody;
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
+     */
+    403: ErrorBody;
+    /**
+     * - `API_TOKEN_LIMIT`: Too many API tokens: revoke one first
+     */
+    409: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type UsersMeTokensCreateError = UsersMeTokensCreateErrors[keyof UsersMeTokensCreateErrors];
+
+export type UsersMeTokensCreateResponses = {
+    /**
+     * Successful Response
+     */
+    201: ApiTokenCreated;
+};
+
+export type UsersMeTokensCreateResponse = UsersMeTokensCreateResponses[keyof UsersMeTokensCreateResponses];
+
+export type UsersMeTokensRevokeData = {
+    body?: never;
+    path: {
+        /**
+         * Tokenid
+         *
+         * The API token's id
+         */
+        tokenId: string;
+    };
+    query?: never;
+    url: '/api/v1/users/me/tokens/{tokenId}';
+};
+
+export type UsersMeTokensRevokeErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
+     */
+    403: ErrorBody;
+    /**
+     * - `API_TOKEN_NOT_FOUND`: API token not found
+     */
+    404: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type UsersMeTokensRevokeError = UsersMeTokensRevokeErrors[keyof UsersMeTokensRevokeErrors];
+
+export type UsersMeTokensRevokeResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type UsersMeTokensRevokeResponse = UsersMeTokensRevokeResponses[keyof UsersMeTokensRevokeResponses];
+
+export type UsersTokensListData = {
+    body?: never;
+    path: {
+        /**
+         * Userid
+         *
+         * The user's id
+         */
+        userId: string;
+    };
+    query?: never;
+    url: '/api/v1/users/{userId}/tokens';
+};
+
+export type UsersTokensListErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `ADMIN_REQUIRED`: Admin privileges required
+     */
+    403: ErrorBody;
+    /**
+     * - `USER_NOT_FOUND`: User not found
+     */
+    404: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type UsersTokensListError = UsersTokensListErrors[keyof UsersTokensListErrors];
+
+export type UsersTokensListResponses = {
+    /**
+     * Response Users-Tokens-List
+     *
+     * Successful Response
+     */
+    200: Array<ApiTokenPublic>;
+};
+
+export type UsersTokensListResponse = UsersTokensListResponses[keyof UsersTokensListResponses];
+
+export type UsersTokensRevokeData = {
+    body?: never;
+    path: {
+        /**
+         * Userid
+         *
+         * The user's id
+         */
+        userId: string;
+        /**
+         * Tokenid
+         *
+         * The API token's id
+         */
+        tokenId: string;
+    };
+    query?: never;
+    url: '/api/v1/users/{userId}/tokens/{tokenId}';
+};
+
+export type UsersTokensRevokeErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `ADMIN_REQUIRED`: Admin privileges required
+     */
+    403: ErrorBody;
+    /**
+     * - `USER_NOT_FOUND`: User not found
+     * - `API_TOKEN_NOT_FOUND`: API token not found
+     */
+    404: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type UsersTokensRevokeError = UsersTokensRevokeErrors[keyof UsersTokensRevokeErrors];
+
+export type UsersTokensRevokeResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type UsersTokensRevokeResponse = UsersTokensRevokeResponses[keyof UsersTokensRevokeResponses];
+
+export type AuthRegisterData = {
+    body: UserRegister;
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/register';
+};
+
+export type AuthRegisterErrors = {
+    /**
+     * - `EMAIL_ALREADY_REGISTERED`: Email already registered
+     * - `MALFORMED_REQUEST`: There was an error parsing the body
+     */
+    400: ErrorBody;
+    /**
+     * - `REGISTRATION_DISABLED`: Registration is disabled
+     */
+    403: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type AuthRegisterError = AuthRegisterErrors[keyof AuthRegisterErrors];
+
+export type AuthRegisterResponses = {
+    /**
+     * Successful Response
+     */
+    201: UserPublic;
+};
+
+export type AuthRegisterResponse = AuthRegisterResponses[keyof AuthRegisterResponses];
+
+export type AuthLoginData = {
+    body: LoginRequest;
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/login';
+};
+
+export type AuthLoginErrors = {
+    /**
+     * - `MALFORMED_REQUEST`: There was an error parsing the body
+     */
+    400: ErrorBody;
+    /**
+     * - `LOGIN_BAD_CREDENTIALS`: Invalid email or password
+     */
+    401: ErrorBody;
+    /**
+     * - `ACCOUNT_DISABLED`: Account is disabled
+     * - `EMAIL_NOT_VERIFIED`: Email address not verified
+     */
+    403: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+    /**
+     * - `TOO_MANY_ATTEMPTS`: Too many failed sign-ins; try again later
+     */
+    429: ErrorBody;
+};
+
+export type AuthLoginError = AuthLoginErrors[keyof AuthLoginErrors];
+
+export type AuthLoginResponses = {
+    /**
+     * Successful Response
+     */
+    200: TokenPair;
+};
+
+export type AuthLoginResponse = AuthLoginResponses[keyof AuthLoginResponses];
+
+export type AuthTokenData = {
+    body: PasswordGrant;
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/token';
+};
+
+export type AuthTokenErrors = {
+    /**
+     * - `MALFORMED_REQUEST`: There was an error parsing the body
+     */
+    400: ErrorBody;
+    /**
+     * - `LOGIN_BAD_CREDENTIALS`: Invalid email or password
+     */
+    401: ErrorBody;
+    /**
+     * - `ACCOUNT_DISABLED`: Account is disabled
+     * - `EMAIL_NOT_VERIFIED`: Email address not verified
+     */
+    403: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+    /**
+     * - `TOO_MANY_ATTEMPTS`: Too many failed sign-ins; try again later
+     */
+    429: ErrorBody;
+};
+
+export type AuthTokenError = AuthTokenErrors[keyof AuthTokenErrors];
+
+export type AuthTokenResponses = {
+    /**
+     * Successful Response
+     */
+    200: OAuth2Token;
+};
+
+export type AuthTokenResponse = AuthTokenResponses[keyof AuthTokenResponses];
+
+export type AuthRefreshData = {
+    body: RefreshRequest;
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/refresh';
+};
+
+export type AuthRefreshErrors = {
+    /**
+     * - `MALFORMED_REQUEST`: There was an error parsing the body
+     */
+    400: ErrorBody;
+    /**
+     * - `REFRESH_TOKEN_INVALID`: Invalid refresh token
+     */
+    401: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type AuthRefreshError = AuthRefreshErrors[keyof AuthRefreshErrors];
+
+export type AuthRefreshResponses = {
+    /**
+     * Successful Response
+     */
+    200: TokenPair;
+};
+
+export type AuthRefreshResponse = AuthRefreshResponses[keyof AuthRefreshResponses];
+
+export type AuthLogoutData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/logout';
+};
+
+export type AuthLogoutErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
+     */
+    403: ErrorBody;
+};
+
+export type AuthLogoutError = AuthLogoutErrors[keyof AuthLogoutErrors];
+
+export type AuthLogoutResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type AuthLogoutResponse = AuthLogoutResponses[keyof AuthLogoutResponses];
+
+export type AuthLogoutAllData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/logout-all';
+};
+
+export type AuthLogoutAllErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
+     */
+    403: ErrorBody;
+};
+
+export type AuthLogoutAllError = AuthLogoutAllErrors[keyof AuthLogoutAllErrors];
+
+export type AuthLogoutAllResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type AuthLogoutAllResponse = AuthLogoutAllResponses[keyof AuthLogoutAllResponses];
+
+export type AuthPasswordResetRequestData = {
+    body: PasswordResetRequest;
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/password-reset';
+};
+
+export type AuthPasswordResetRequestErrors = {
+    /**
+     * - `MALFORMED_REQUEST`: There was an error parsing the body
+     */
+    400: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type AuthPasswordResetRequestError = AuthPasswordResetRequestErrors[keyof AuthPasswordResetRequestErrors];
+
+export type AuthPasswordResetRequestResponses = {
+    /**
+     * Successful Response
+     */
+    202: Message;
+};
+
+export type AuthPasswordResetRequestResponse = AuthPasswordResetRequestResponses[keyof AuthPasswordResetRequestResponses];
+
+export type AuthPasswordResetConfirmData = {
+    body: PasswordResetConfirm;
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/password-reset/confirm';
+};
+
+export type AuthPasswordResetConfirmErrors = {
+    /**
+     * - `RESET_TOKEN_INVALID`: Invalid or expired reset token
+     * - `MALFORMED_REQUEST`: There was an error parsing the body
+     */
+    400: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type AuthPasswordResetConfirmError = AuthPasswordResetConfirmErrors[keyof AuthPasswordResetConfirmErrors];
+
+export type AuthPasswordResetConfirmResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type AuthPasswordResetConfirmResponse = AuthPasswordResetConfirmResponses[keyof AuthPasswordResetConfirmResponses];
+
+export type AuthVerifyEmailData = {
+    body: EmailVerification;
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/verify-email';
+};
+
+export type AuthVerifyEmailErrors = {
+    /**
+     * - `VERIFICATION_TOKEN_INVALID`: Invalid verification token
+     * - `MALFORMED_REQUEST`: There was an error parsing the body
+     */
+    400: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type AuthVerifyEmailError = AuthVerifyEmailErrors[keyof AuthVerifyEmailErrors];
+
+export type AuthVerifyEmailResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type AuthVerifyEmailResponse = AuthVerifyEmailResponses[keyof AuthVerifyEmailResponses];
+
+export type AuthVerifyEmailResendData = {
+    body: VerificationRequest;
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/verify-email/resend';
+};
+
+export type AuthVerifyEmailResendErrors = {
+    /**
+     * - `MALFORMED_REQUEST`: There was an error parsing the body
+     */
+    400: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type AuthVerifyEmailResendError = AuthVerifyEmailResendErrors[keyof AuthVerifyEmailResendErrors];
+
+export type AuthVerifyEmailResendResponses = {
+    /**
+     * Successful Response
+     */
+    202: Message;
+};
+
+export type AuthVerifyEmailResendResponse = AuthVerifyEmailResendResponses[keyof AuthVerifyEmailResendResponses];
+
+export type SessionsListData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/sessions';
+};
+
+export type SessionsListErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
+     */
+    403: ErrorBody;
+};
+
+export type SessionsListError = SessionsListErrors[keyof SessionsListErrors];
+
+export type SessionsListResponses = {
+    /**
+     * Response Sessions-List
+     *
+     * Successful Response
+     */
+    200: Array<SessionPublic>;
+};
+
+export type SessionsListResponse = SessionsListResponses[keyof SessionsListResponses];
+
+export type SessionsRevokeData = {
+    body?: never;
+    path: {
+        /**
+         * Sessionid
+         *
+         * The session's id
+         */
+        sessionId: string;
+    };
+    query?: never;
+    url: '/api/v1/auth/sessions/{sessionId}';
+};
+
+export type SessionsRevokeErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
+     */
+    403: ErrorBody;
+    /**
+     * - `SESSION_NOT_FOUND`: Session not found
+     */
+    404: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type SessionsRevokeError = SessionsRevokeErrors[keyof SessionsRevokeErrors];
+
+export type SessionsRevokeResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type SessionsRevokeResponse = SessionsRevokeResponses[keyof SessionsRevokeResponses];
+
+export type AuditEventsListData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Offset
+         *
+         * Rows to skip
+         */
+        offset?: number;
+        /**
+         * Limit
+         *
+         * Rows per page
+         */
+        limit?: number;
+        /**
+         * Q
+         *
+         * Case-insensitive substring; % and _ are literal
+         */
+        q?: string | null;
+        /**
+         * Sort
+         */
+        sort?: 'occurredAt' | '-occurredAt';
+        /**
+         * Id
+         *
+         * Only these ids (repeat the parameter)
+         */
+        id?: Array<string> | null;
+        /**
+         * Action
+         */
+        action?: AuditAction | null;
+        /**
+         * Outcome
+         */
+        outcome?: Outcome | null;
+        /**
+         * Actor id
+         */
+        actorId?: string | null;
+        /**
+         * Target type
+         */
+        targetType?: string | null;
+        /**
+         * Target id
+         */
+        targetId?: string | null;
+        /**
+         * Ip
+         */
+        ip?: string | null;
+        /**
+         * Since
+         */
+        since?: string | null;
+        /**
+         * Until
+         */
+        until?: string | null;
+    };
+    url: '/api/v1/audit-events';
+};
+
+export type AuditEventsListErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `ADMIN_REQUIRED`: Admin privileges required
+     */
+    403: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type AuditEventsListError = AuditEventsListErrors[keyof AuditEventsListErrors];
+
+export type AuditEventsListResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageAuditEventPublic;
+};
+
+export type AuditEventsListResponse = AuditEventsListResponses[keyof AuditEventsListResponses];
+
+export type UsersMeSecurityEventsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Offset
+         *
+         * Rows to skip
+         */
+        offset?: number;
+        /**
+         * Limit
+         *
+         * Rows per page
+         */
+        limit?: number;
+        /**
+         * Q
+         *
+         * Case-insensitive substring; % and _ are literal
+         */
+        q?: string | null;
+        /**
+         * Sort
+         */
+        sort?: 'occurredAt' | '-occurredAt';
+        /**
+         * Id
+         *
+         * Only these ids (repeat the parameter)
+         */
+        id?: Array<string> | null;
+        /**
+         * Action
+         */
+        action?: AuditAction | null;
+        /**
+         * Outcome
+         */
+        outcome?: Outcome | null;
+        /**
+         * Actor id
+         */
+        actorId?: string | null;
+        /**
+         * Target type
+         */
+        targetType?: string | null;
+        /**
+         * Target id
+         */
+        targetId?: string | null;
+        /**
+         * Ip
+         */
+        ip?: string | null;
+        /**
+         * Since
+         */
+        since?: string | null;
+        /**
+         * Until
+         */
+        until?: string | null;
+    };
+    url: '/api/v1/users/me/security-events';
+};
+
+export type UsersMeSecurityEventsErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type UsersMeSecurityEventsError = UsersMeSecurityEventsErrors[keyof UsersMeSecurityEventsErrors];
+
+export type UsersMeSecurityEventsResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageAuditEventPublic;
+};
+
+export type UsersMeSecurityEventsResponse = UsersMeSecurityEventsResponses[keyof UsersMeSecurityEventsResponses];
 
 export type HealthData = {
     body?: never;
