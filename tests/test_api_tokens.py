@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.core.errors import ErrorCode
 from app.models import ApiToken, Role
 from app.services import api_tokens
-from tests.helpers import API, PASSWORD, Account, bearer, error_body
+from tests.helpers import API, PASSWORD, Account, bearer, error_body, login_status, race
 
 TOKENS = f"{API}/users/me/tokens"
 
@@ -73,9 +73,19 @@ def test_admin_power_needs_the_scope_and_the_role_right_now(
 
     demote = client.patch(f"{API}/users/{admin.id}", json={"role": "USER"}, headers=admin.headers)
     assert demote.status_code == 200, demote.text
-    refused = client.get(f"{API}/users", headers=bearer(scoped))
-    assert refused.status_code == 403
-    assert refused.json()["code"] == "ADMIN_REQUIRED"
+    assert client.get(f"{API}/users/me", headers=bearer(without)).status_code == 200
+    assert client.get(f"{API}/users", headers=bearer(scoped)).status_code == 401
+
+
+def test_a_promotion_revives_no_admin_token(
+    client: TestClient, admin: Account, make_account: Callable[..., Account]
+) -> None:
+    other = make_account(role=Role.ADMIN)
+    scoped = make_token(client, other, "read", "admin")["token"]
+    url = f"{API}/users/{other.id}"
+    assert client.patch(url, json={"role": "USER"}, headers=admin.headers).status_code == 200
+    assert client.patch(url, json={"role": "ADMIN"}, headers=admin.headers).status_code == 200
+    assert client.get(f"{API}/users", headers=bearer(scoped)).status_code == 401
 
 
 def test_a_revoked_token_is_refused_at_once(client: TestClient, user: Account) -> None:
@@ -107,6 +117,97 @@ def test_a_token_cannot_manage_tokens_password_email_or_sessions(
     response = client.request(method, API + path, json=body, headers=bearer(token))
     assert response.status_code == 403, response.text
     assert response.json() == error_body(ErrorCode.API_TOKEN_NOT_ALLOWED)
+
+
+@pytest.mark.parametrize(
+    ("method", "body"),
+    [
+        ("PATCH", {"password": "taken over at last"}),
+        ("PATCH", {"email": "taker@example.com"}),
+        ("PATCH", {"name": "Renamed by a script"}),  # the token's own account
+        ("DELETE", None),
+    ],
+)
+def test_an_admin_token_never_takes_its_owners_account(
+    client: TestClient,
+    admin: Account,
+    make_account: Callable[..., Account],
+    method: str,
+    body: dict[str, Any] | None,
+) -> None:
+    make_account(role=Role.ADMIN)  # so deleting the admin would not be LAST_ADMIN
+    token = make_token(client, admin, "read", "write", "admin")["token"]
+    response = client.request(method, f"{API}/users/{admin.id}", json=body, headers=bearer(token))
+    assert response.status_code == 403, response.text
+    assert response.json() == error_body(ErrorCode.API_TOKEN_NOT_ALLOWED)
+    assert client.get(f"{API}/users/me", headers=admin.headers).json()["email"] == admin.email
+    assert login_status(client, admin.email) == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "allowed"),
+    [
+        ("PATCH", {"password": "set by a script"}, False),
+        ("PATCH", {"email": "elsewhere@example.com"}, False),
+        ("DELETE", None, False),
+        ("PATCH", {"name": "Renamed by a script", "role": "ADMIN"}, True),
+    ],
+)
+def test_an_admin_token_sets_no_password_or_email_and_deletes_no_one(
+    client: TestClient,
+    admin: Account,
+    user: Account,
+    method: str,
+    body: dict[str, Any] | None,
+    allowed: bool,
+) -> None:
+    token = make_token(client, admin, "read", "write", "admin")["token"]
+    response = client.request(method, f"{API}/users/{user.id}", json=body, headers=bearer(token))
+    if allowed:
+        assert response.status_code == 200, response.text
+        assert response.json()["role"] == "ADMIN"
+        return
+    assert response.status_code == 403, response.text
+    assert response.json() == error_body(ErrorCode.API_TOKEN_NOT_ALLOWED)
+    assert login_status(client, user.email) == 200
+
+
+def test_a_token_does_not_delete_its_owner(client: TestClient, user: Account) -> None:
+    token = make_token(client, user, "read", "write")["token"]
+    refused = client.delete(f"{API}/users/me", headers=bearer(token))
+    assert refused.status_code == 403
+    assert refused.json() == error_body(ErrorCode.API_TOKEN_NOT_ALLOWED)
+    assert client.get(f"{API}/users/me", headers=bearer(token)).status_code == 200
+    assert client.delete(f"{API}/users/me", headers=user.headers).status_code == 204
+
+
+def test_an_admin_call_without_the_scope_is_recorded(
+    client: TestClient, admin: Account, user: Account
+) -> None:
+    for owner in (admin, user):
+        token = make_token(client, owner, "read", "write")["token"]
+        refused = client.get(f"{API}/users", headers=bearer(token))
+        assert refused.status_code == 403
+        assert refused.json() == error_body(ErrorCode.API_TOKEN_SCOPE)
+        events = client.get(
+            f"{API}/audit-events",
+            params={"action": "admin.forbidden", "actorId": str(owner.id)},
+            headers=admin.headers,
+        ).json()["items"]
+        assert [(event["outcome"], event["actorKind"]) for event in events] == [
+            ("denied", "api_token")
+        ]
+
+
+def test_the_token_limit_holds_when_tokens_are_created_at_once(
+    client: TestClient, user: Account, db: Session
+) -> None:
+    body: dict[str, Any] | None = {"name": "burst", "scopes": ["read"]}
+    statuses = race(client, [("POST", TOKENS, user, body)] * 2 * api_tokens.MAX_PER_USER)
+    assert sorted(statuses) == [201] * api_tokens.MAX_PER_USER + [409] * api_tokens.MAX_PER_USER
+    db.commit()
+    live = db.exec(select(ApiToken).where(col(ApiToken.revoked_at).is_(None))).all()
+    assert len(live) == api_tokens.MAX_PER_USER
 
 
 def test_deactivation_deletion_and_reset_revoke_tokens(

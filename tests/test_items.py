@@ -21,6 +21,7 @@ from tests.helpers import (
     create_item,
     error_body,
     ids_of,
+    login,
     stored,
     timestamp,
 )
@@ -587,5 +588,7 @@ def test_item_of_a_demoted_admin_is_still_theirs(
     demoted = client.patch(f"{API}/users/{peer.id}", json={"role": "USER"}, headers=admin.headers)
     assert demoted.status_code == 200, demoted.text
 
+    assert client.get(f"{ITEMS}/{item['id']}", headers=peer.headers).status_code == 401
+    peer.access_token = login(client, peer.email)["accessToken"]  # signed out by demotion
     assert client.get(f"{ITEMS}/{item['id']}", headers=peer.headers).status_code == 404
     assert listing(client, peer).json()["total"] == 0

@@ -158,12 +158,11 @@ def get_admin(db: SessionDep, signed_in: SignedInDep) -> User:
     """The signed-in user if an admin (an API token also needs the `admin` scope);
     else 403, recorded in the audit log."""
     user = signed_in.user
-    if signed_in.scopes is not None and TokenScope.ADMIN not in signed_in.scopes:
-        raise AppError(ErrorCode.API_TOKEN_SCOPE)
-    if user.role != Role.ADMIN:
+    lacks_scope = signed_in.scopes is not None and TokenScope.ADMIN not in signed_in.scopes
+    if lacks_scope or user.role != Role.ADMIN:
         audit.record(db, AuditAction.ADMIN_FORBIDDEN, outcome=Outcome.DENIED, target=user)
         db.commit()
-        raise AppError(ErrorCode.ADMIN_REQUIRED)
+        raise AppError(ErrorCode.API_TOKEN_SCOPE if lacks_scope else ErrorCode.ADMIN_REQUIRED)
     return user
 
 

@@ -14,12 +14,14 @@ from app.api.deps import (
     CurrentUser,
     Hasher,
     OutboxDep,
+    SessionAdmin,
     SessionDep,
+    SessionUser,
     SettingsDep,
     SignedInDep,
 )
 from app.api.routing import ThreadedRoute
-from app.core.errors import ADMIN_ONLY, SIGNED_IN, ErrorCode, responses
+from app.core.errors import ADMIN_ONLY, SIGNED_IN, AppError, ErrorCode, responses
 from app.core.pagination import PAGE_HEADERS, ListQuery, Page, counted, fetch_page
 from app.models import Role, User, UserCreate, UserPublic, UserUpdate, UserUpdateMe
 from app.models.payloads import PasswordChange
@@ -130,10 +132,11 @@ def change_my_password(
     "/me",
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="users-me-delete",
-    responses=responses(ErrorCode.LAST_ADMIN),
+    responses=responses(ErrorCode.LAST_ADMIN, ErrorCode.API_TOKEN_NOT_ALLOWED),
 )
-def delete_me(db: SessionDep, user: CurrentUser) -> None:
-    """Delete the caller's account, with their sessions and items."""
+def delete_me(db: SessionDep, user: SessionUser) -> None:
+    """Delete the caller's account, with their sessions and items (not with an API
+    token)."""
     accounts.delete_user(db, user)
 
 
@@ -174,6 +177,7 @@ def read_user(user_id: UserId, db: SessionDep, _admin: AdminUser) -> UserPublic:
         ErrorCode.USER_NOT_FOUND,
         ErrorCode.EMAIL_ALREADY_REGISTERED,
         ErrorCode.LAST_ADMIN,
+        ErrorCode.API_TOKEN_NOT_ALLOWED,
     ),
 )
 def update_user(
@@ -182,11 +186,16 @@ def update_user(
     db: SessionDep,
     hasher: Hasher,
     settings: SettingsDep,
-    _admin: AdminUser,
+    admin: AdminUser,
+    signed_in: SignedInDep,
     outbox: OutboxDep,
 ) -> UserPublic:
-    """Change any field; deactivating or setting a password signs the user out
-    everywhere, and deactivating revokes their API tokens."""
+    """Change any field; deactivating, demoting or setting a password signs the user
+    out everywhere, and deactivating revokes their API tokens. With an API token, no
+    password or email is set and the token's own account is not changed."""
+    takes_over = user_id == admin.id or {"email", "password"} & body.model_fields_set
+    if signed_in.session_id is None and takes_over:
+        raise AppError(ErrorCode.API_TOKEN_NOT_ALLOWED)
     user, verification = accounts.update_account(
         db,
         hasher,
@@ -203,8 +212,10 @@ def update_user(
     "/{userId}",
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="users-delete",
-    responses=responses(*ADMIN_ONLY, ErrorCode.USER_NOT_FOUND, ErrorCode.LAST_ADMIN),
+    responses=responses(
+        *ADMIN_ONLY, ErrorCode.USER_NOT_FOUND, ErrorCode.LAST_ADMIN, ErrorCode.API_TOKEN_NOT_ALLOWED
+    ),
 )
-def delete_user(user_id: UserId, db: SessionDep, _admin: AdminUser) -> None:
-    """Delete a user with their sessions and items."""
+def delete_user(user_id: UserId, db: SessionDep, _admin: SessionAdmin) -> None:
+    """Delete a user with their sessions and items (not with an API token)."""
     accounts.delete_by_id(db, user_id=user_id)

@@ -14,7 +14,7 @@ from app.models.fields import CamelModel, InputModel, OutputModel, UTCDateTime, 
 class TokenScope(StrEnum):
     READ = "read"  # safe methods (GET)
     WRITE = "write"  # any method
-    ADMIN = "admin"  # admin routes, while the owner is an admin
+    ADMIN = "admin"  # admin routes; revoked when the owner stops being an admin
 
 
 class ApiTokenBase(CamelModel):

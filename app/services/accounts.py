@@ -19,7 +19,7 @@ from app.core.config import Settings
 from app.core.db import flush_or
 from app.core.errors import AppError, ErrorCode
 from app.core.passwords import PasswordHasher
-from app.models import Role, User, UserCreate, UserRegister
+from app.models import Role, TokenScope, User, UserCreate, UserRegister
 from app.models.fields import utcnow
 from app.services import api_tokens, audit
 from app.services.audit import AuditAction
@@ -118,8 +118,10 @@ def update_user(
     """Apply validated `changes` (email, name, role, is_active, email_verified) to `user`.
 
     Raises `EMAIL_ALREADY_REGISTERED`, or `LAST_ADMIN` when the last active admin would
-    be demoted or deactivated. Deactivation ends sessions and API tokens at once. A new
-    email is unverified while `verification_required`, unless `email_verified` says.
+    be demoted or deactivated. Deactivation ends sessions and API tokens at once;
+    demotion ends sessions and admin-scoped tokens. A new email voids the links mailed
+    before, and is unverified while `verification_required`, unless `email_verified`
+    says.
     """
     changes = dict(changes)
     before = audit.snapshot(user)
@@ -129,9 +131,11 @@ def update_user(
         changes["email_verified_at"] = None
     if not changes:
         return user
-    was_active_admin = _is_active_admin(user)
+    was_admin, was_active_admin = user.role == Role.ADMIN, _is_active_admin(user)
     if was_active_admin:
         _lock_active_admins(db)
+    if changes.get("email", user.email) != user.email:
+        user.email_changes += 1  # mailed links of the old address die
     user.sqlmodel_update(changes)
     user.updated_at = utcnow()
     db.add(user)
@@ -144,6 +148,9 @@ def update_user(
     if changes.get("is_active") is False:
         revoke_user_sessions(db, user.id)
         api_tokens.revoke_all(db, user.id)
+    elif was_admin and user.role != Role.ADMIN:  # a later promotion revives neither
+        revoke_user_sessions(db, user.id)
+        api_tokens.revoke_all(db, user.id, scope=TokenScope.ADMIN)
     _record_update(db, user, audit.changes_of(user, before))
     return user
 

@@ -19,7 +19,14 @@ from sqlmodel import Session, col, func, select, update
 
 from app.core.errors import AppError, ErrorCode
 from app.core.tokens import hash_token
-from app.models import ApiToken, ApiTokenCreate, ApiTokenCreated, ApiTokenPublic, User
+from app.models import (
+    ApiToken,
+    ApiTokenCreate,
+    ApiTokenCreated,
+    ApiTokenPublic,
+    TokenScope,
+    User,
+)
 from app.models.fields import utcnow
 from app.services import audit
 from app.services.audit import AuditAction
@@ -67,6 +74,9 @@ def _live(now: datetime | BindParameter[datetime]) -> tuple[ColumnElement[bool],
 def create(db: Session, user: User, token_in: ApiTokenCreate) -> ApiTokenCreated:
     """A new token of `user`; `API_TOKEN_LIMIT` past MAX_PER_USER live tokens."""
     now = utcnow()
+    # Concurrent creations for one user wait here, then count each other's tokens: a
+    # write to the owner's row takes its lock on PostgreSQL, and SQLite's one writer.
+    db.exec(update(User).where(col(User.id) == user.id).values(id=User.id))
     live = select(func.count()).where(col(ApiToken.user_id) == user.id, *_live(now))
     if db.exec(live).one() >= MAX_PER_USER:
         raise AppError(ErrorCode.API_TOKEN_LIMIT)
@@ -111,13 +121,14 @@ def revoke(db: Session, user: User, *, token_id: uuid.UUID) -> None:
     audit.record(db, AuditAction.API_TOKEN_REVOKED, target_type="api_token", target_id=token_id)
 
 
-def revoke_all(db: Session, user_id: uuid.UUID) -> None:
-    """Revoke every token of `user_id`."""
-    db.exec(
-        update(ApiToken)
-        .where(col(ApiToken.user_id) == user_id, col(ApiToken.revoked_at).is_(None))
-        .values(revoked_at=utcnow())
+def revoke_all(db: Session, user_id: uuid.UUID, *, scope: TokenScope | None = None) -> None:
+    """Revoke every token of `user_id` (with `scope`, those that have it)."""
+    statement = update(ApiToken).where(
+        col(ApiToken.user_id) == user_id, col(ApiToken.revoked_at).is_(None)
     )
+    if scope is not None:
+        statement = statement.where(col(ApiToken.scopes).contains(scope.value))
+    db.exec(statement.values(revoked_at=utcnow()))
 
 
 # Built once: only the parameters change from one request to the next.

@@ -1,5 +1,5 @@
 """A back-office sign-in is a session like any other: whatever ends the admin's
-sessions, or makes them no admin, ends it on its very next request."""
+sessions, or makes them no admin, ends it on its very next request, for good."""
 
 from collections.abc import Callable
 
@@ -65,6 +65,18 @@ def test_the_back_office_sign_in_ends_at_once(
     created = back_office.submit("/item/create", {"title": "Too late"}, token=token)
     assert created.status_code == 303
     assert created.headers["location"].endswith("/admin/login")
+
+
+def test_a_demotion_ends_the_sign_in_for_good(
+    back_office: BackOffice, admin: Account, make_account: Callable[..., Account]
+) -> None:
+    other = make_account("second-admin@example.com", role=Role.ADMIN)
+    client = back_office.client
+    for role in ("USER", "ADMIN"):
+        response = client.patch(f"{USERS}/{admin.id}", json={"role": role}, headers=other.headers)
+        assert response.status_code == 200, response.text
+    assert not back_office.is_signed_in()  # promoted again, the old cookie stays dead
+    assert client.get(ME, headers=bearer(admin.access_token)).status_code == 401
 
 
 def test_revoking_the_session_on_the_sessions_screen_ends_it(
