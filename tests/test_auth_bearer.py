@@ -113,6 +113,7 @@ def test_reset_token_is_not_an_access_token(client: TestClient, user: Account, d
         settings_of(client),
         user_id=user.id,
         email=stored.email,
+        email_changes=stored.email_changes,
         password_hash=stored.password_hash,
     )
     assert_unauthorized(me(client, reset))

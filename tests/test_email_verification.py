@@ -76,6 +76,23 @@ def test_a_link_dies_when_the_email_changes(verifying: TestClient, outbox: list[
     assert verify(verifying, second.token) == 204
 
 
+def test_a_used_link_stays_dead_when_the_email_comes_back(
+    verifying: TestClient, outbox: list[Mail]
+) -> None:
+    assert verifying.post(f"{API}/auth/register", json=NEW).status_code == 201
+    [first] = outbox
+    assert verify(verifying, first.token) == 204
+    headers = {"Authorization": f"Bearer {login(verifying, NEW['email'])['accessToken']}"}
+    for email in ("moved@example.com", NEW["email"]):  # A -> B -> A: unverified again
+        change = {"email": email, "currentPassword": PASSWORD}
+        response = verifying.patch(f"{API}/users/me", json=change, headers=headers)
+        assert response.status_code == 200, response.text
+    last = outbox[-1]
+    assert last.to == NEW["email"]
+    assert verify(verifying, first.token) == 400  # used, and issued before the changes
+    assert verify(verifying, last.token) == 204
+
+
 @pytest.mark.parametrize("token", ["garbage", "x" * 300])
 def test_a_bad_token_is_one_400(verifying: TestClient, token: str) -> None:
     response = verifying.post(f"{API}/auth/verify-email", json={"token": token})

@@ -40,6 +40,7 @@ def reset_token_for(client: TestClient, db: Session, account: Account) -> str:
         settings_of(client),
         user_id=account.id,
         email=stored.email,
+        email_changes=stored.email_changes,
         password_hash=stored.password_hash,
     )
 
@@ -115,7 +116,10 @@ def test_reset_confirm_refuses_an_expired_token(
     stored = db.get(User, user.id)
     assert stored is not None
     fingerprint = reset_fingerprint(
-        settings.secret_key, email=stored.email, password_hash=stored.password_hash
+        settings.secret_key,
+        email=stored.email,
+        email_changes=stored.email_changes,
+        password_hash=stored.password_hash,
     )
 
     def reset_token(minutes: int) -> str:
@@ -163,6 +167,7 @@ def test_reset_confirm_refuses_a_token_of_an_unknown_user(
         settings_of(client),
         user_id=uuid.uuid4(),
         email=stored.email,
+        email_changes=stored.email_changes,
         password_hash=stored.password_hash,
     )
     assert confirm_reset(client, token).status_code == 400
@@ -205,6 +210,19 @@ def test_reset_token_dies_when_the_email_changes(
     assert moved.status_code == 200, moved.text
     assert confirm_reset(client, token).status_code == 400
     assert login_status(client, "moved@example.com", PASSWORD) == 200
+
+
+def test_reset_token_stays_dead_when_the_email_comes_back(
+    client: TestClient, user: Account, db: Session
+) -> None:
+    token = reset_token_for(client, db, user)
+    for email in ("moved@example.com", user.email):  # A -> B -> A
+        change = {"email": email, "currentPassword": PASSWORD}
+        moved = client.patch(f"{API}/users/me", json=change, headers=user.headers)
+        assert moved.status_code == 200, moved.text
+    assert confirm_reset(client, token).status_code == 400
+    assert login_status(client, user.email, PASSWORD) == 200
+    assert confirm_reset(client, reset_token_for(client, db, user)).status_code == 204
 
 
 def test_reset_token_dies_after_a_password_change_while_signed_in(

@@ -142,7 +142,11 @@ def test_reset_links_mailed_before_a_rotation_still_work(
     row = db.get(User, user.id)
     assert row is not None
     link = tokens.create_reset_token(
-        settings_of(old), user_id=user.id, email=row.email, password_hash=row.password_hash
+        settings_of(old),
+        user_id=user.id,
+        email=row.email,
+        email_changes=row.email_changes,
+        password_hash=row.password_hash,
     )
     rotated = make_client(jwt_secret_key=NEW_KEY, jwt_previous_secret_keys=OLD_KEY)
     body = {"token": link, "newPassword": "after the rotation"}

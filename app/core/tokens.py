@@ -49,7 +49,7 @@ class SessionClaims:
 @dataclass(frozen=True, slots=True)
 class AccountClaims:
     """What a reset or verification token says: whose it is, a fingerprint of what it
-    is bound to (the account's email, and password for a reset), and the key that
+    is bound to (the account's email and its changes, and password for a reset), and the key that
     signed it (the fingerprint was made with that key)."""
 
     user_id: uuid.UUID
@@ -194,14 +194,16 @@ def fingerprint(key: str, value: str) -> str:
     return hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def reset_fingerprint(key: str, *, email: str, password_hash: str) -> str:
-    """What a reset token is bound to: the account's email and password hash."""
-    return fingerprint(key, f"{email}\n{password_hash}")
+def reset_fingerprint(key: str, *, email: str, email_changes: int, password_hash: str) -> str:
+    """What a reset token is bound to: the account's email, how many times it changed,
+    and the password hash."""
+    return fingerprint(key, f"{email}\n{email_changes}\n{password_hash}")
 
 
-def verification_fingerprint(key: str, *, email: str) -> str:
-    """What a verification token is bound to: the address it proves."""
-    return fingerprint(key, f"verify:{email}")
+def verification_fingerprint(key: str, *, email: str, email_changes: int) -> str:
+    """What a verification token is bound to: the address it proves, and how many
+    times the account's address changed."""
+    return fingerprint(key, f"verify:{email}\n{email_changes}")
 
 
 def matches(claims: AccountClaims, expected: str) -> bool:
@@ -229,18 +231,22 @@ def _account_token(
 
 
 def create_reset_token(
-    settings: Settings, *, user_id: uuid.UUID, email: str, password_hash: str
+    settings: Settings, *, user_id: uuid.UUID, email: str, email_changes: int, password_hash: str
 ) -> str:
     """A password reset token: valid once, and only while the email and password it
-    was issued for are unchanged."""
-    bound = reset_fingerprint(settings.secret_key, email=email, password_hash=password_hash)
+    was issued for are unchanged (an email changed and changed back counts)."""
+    bound = reset_fingerprint(
+        settings.secret_key, email=email, email_changes=email_changes, password_hash=password_hash
+    )
     lifetime = timedelta(minutes=settings.password_reset_expire_minutes)
     return _account_token(settings, "reset", user_id=user_id, fingerprint=bound, lifetime=lifetime)
 
 
-def create_verification_token(settings: Settings, *, user_id: uuid.UUID, email: str) -> str:
+def create_verification_token(
+    settings: Settings, *, user_id: uuid.UUID, email: str, email_changes: int
+) -> str:
     """An email verification token (24 h): void once the account's email changes."""
-    bound = verification_fingerprint(settings.secret_key, email=email)
+    bound = verification_fingerprint(settings.secret_key, email=email, email_changes=email_changes)
     lifetime = timedelta(hours=VERIFY_EMAIL_HOURS)
     return _account_token(
         settings, "verify_email", user_id=user_id, fingerprint=bound, lifetime=lifetime

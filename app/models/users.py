@@ -50,6 +50,9 @@ class User(UserBase, table=True):
     is_active: bool = True
     email_verified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     verification_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Bumped on every email change; mailed links are bound to it, so none revives
+    # when an address comes back (A -> B -> A).
+    email_changes: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = timestamp()
     updated_at: datetime = timestamp()
 

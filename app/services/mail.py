@@ -33,7 +33,9 @@ def verification_mail(settings: Settings, user: User) -> Mail | None:
     address is not proven yet."""
     if not settings.require_email_verification or user.email_verified:
         return None
-    token = create_verification_token(settings, user_id=user.id, email=user.email)
+    token = create_verification_token(
+        settings, user_id=user.id, email=user.email, email_changes=user.email_changes
+    )
     return Mail("verify", user.email, token)
 
 

@@ -2,10 +2,10 @@
 
 Asking for a link answers the same whether or not the address has an account, and
 mails are limited per address and per client address. A link's token is bound to
-what it may change (the account's email, and password for a reset), so it works
-once, and no more once either changed. Using it is one conditional UPDATE: two uses
-at once cannot both succeed. The API never acts on a GET: the link opens the
-frontend, which posts the token. No HTTP here.
+what it may change (the account's email and how many times it changed, and the
+password for a reset), so it works once, and no more once either changed, even back.
+Using it is one conditional UPDATE: two uses at once cannot both succeed. The API
+never acts on a GET: the link opens the frontend, which posts the token. No HTTP here.
 """
 
 from datetime import timedelta
@@ -60,7 +60,11 @@ def reset_mail(db: Session, settings: Settings, *, email: str, client: ClientInf
         return None
     audit.record(db, AuditAction.PASSWORD_RESET_REQUESTED, actor=ANONYMOUS, target=user)
     token = create_reset_token(
-        settings, user_id=user.id, email=user.email, password_hash=user.password_hash
+        settings,
+        user_id=user.id,
+        email=user.email,
+        email_changes=user.email_changes,
+        password_hash=user.password_hash,
     )
     return Mail("reset", user.email, token)
 
@@ -80,7 +84,10 @@ def _reset_account(db: Session, settings: Settings, token: str) -> User:
         raise AppError(ErrorCode.RESET_TOKEN_INVALID) from None
     user = _active_user(db, claims)
     bound = user and reset_fingerprint(
-        claims.key, email=user.email, password_hash=user.password_hash
+        claims.key,
+        email=user.email,
+        email_changes=user.email_changes,
+        password_hash=user.password_hash,
     )
     if user is None or not bound or not matches(claims, bound):
         raise AppError(ErrorCode.RESET_TOKEN_INVALID)
@@ -121,7 +128,10 @@ def verify_email(db: Session, settings: Settings, *, token: str) -> None:
     except InvalidTokenError:
         raise AppError(ErrorCode.VERIFICATION_TOKEN_INVALID) from None
     user = _active_user(db, claims)
-    if user is None or not matches(claims, verification_fingerprint(claims.key, email=user.email)):
+    bound = user and verification_fingerprint(
+        claims.key, email=user.email, email_changes=user.email_changes
+    )
+    if user is None or not bound or not matches(claims, bound):
         raise AppError(ErrorCode.VERIFICATION_TOKEN_INVALID)
     verified = db.exec(
         update(User)
@@ -159,5 +169,7 @@ def resend_verification(
     user = _budgeted_lookup(db, keys, email)
     if user is None or not _due_for_a_mail(db, user):
         return None
-    token = create_verification_token(settings, user_id=user.id, email=user.email)
+    token = create_verification_token(
+        settings, user_id=user.id, email=user.email, email_changes=user.email_changes
+    )
     return Mail("verify", user.email, token)
