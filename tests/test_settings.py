@@ -255,6 +255,24 @@ def test_cors_origins_as_a_constructor_string() -> None:
     assert settings.cors_origins == ["https://a.example", "https://b.example"]
 
 
+def test_production_refuses_any_origin(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = settings_error(
+        monkeypatch, ENVIRONMENT="production", JWT_SECRET_KEY=STRONG_KEY, CORS_ORIGINS="*"
+    )
+
+    assert "CORS_ORIGINS=* is refused in production" in message
+
+
+@pytest.mark.parametrize(
+    "origin", ["https://app.example/", "app.example", "https://app.example/admin", "null"]
+)
+def test_an_origin_is_a_scheme_and_a_host(monkeypatch: pytest.MonkeyPatch, origin: str) -> None:
+    message = settings_error(monkeypatch, CORS_ORIGINS=f"https://ok.example,{origin}")
+
+    assert "CORS_ORIGINS" in message
+    assert repr(origin) in message
+
+
 def test_empty_cors_origins_is_no_origin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CORS_ORIGINS", "")
 

@@ -3,6 +3,7 @@
 import contextlib
 import ipaddress
 import os
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +26,7 @@ PLACEHOLDER_SECRETS = frozenset(
 )
 
 Environment = Literal["development", "test", "production"]
+ORIGIN = re.compile(r"https?://[^/?#\s]+")  # a scheme and a host, with no path
 # Where frontends run while they are developed (Next.js/CRA, Vite), allowed by CORS in
 # development when CORS_ORIGINS is not set.
 LOCAL_FRONTEND_ORIGINS = [
@@ -89,6 +91,7 @@ class Settings(BaseSettings):
     max_request_body_bytes: int = Field(1024 * 1024, ge=1)
     max_request_header_bytes: int = Field(32 * 1024, ge=1024)
     max_request_headers: int = Field(100, ge=10)
+    request_head_timeout: float = Field(5, gt=0)
     web_concurrency: int | None = Field(None, ge=1)
     forwarded_allow_ips: str = "127.0.0.1"
 
@@ -99,6 +102,14 @@ class Settings(BaseSettings):
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not ORIGIN.fullmatch(origin):
+                raise ValueError(f"{origin!r} is not an origin such as https://app.example.com")
         return value
 
     @field_validator("forwarded_allow_ips")
@@ -136,6 +147,14 @@ class Settings(BaseSettings):
                 else _read_or_create_secret(self.jwt_secret_key_file)
             )
             self.jwt_secret_key = SecretStr(generated)
+        return self
+
+    @model_validator(mode="after")
+    def _no_wildcard_origin_in_production(self) -> Self:
+        if self.environment == "production" and "*" in self.cors_origins:
+            raise ValueError(
+                "CORS_ORIGINS=* is refused in production: list your frontends' origins"
+            )
         return self
 
     @model_validator(mode="after")
