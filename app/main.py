@@ -13,7 +13,7 @@ from app.core.config import Settings, get_settings
 from app.core.middleware import (
     REQUEST_ID_HEADER,
     BodySizeLimitMiddleware,
-    RequestIdMiddleware,
+    ResponseHeadersMiddleware,
     UnhandledErrorMiddleware,
 )
 from app.core.proxies import ForwardedHeadersMiddleware
@@ -42,20 +42,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def add_middleware(app: FastAPI, settings: Settings) -> None:
-    """The middleware runs outermost last: proxy headers > request id > CORS > body
-    limit > last-resort error handling."""
+    """The middleware runs outermost last: proxy headers > response headers (request
+    id, nosniff) > CORS > body limit > last-resort error handling."""
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     if settings.allowed_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.allowed_origins,
-            allow_credentials=True,
+            allow_credentials="*" not in settings.allowed_origins,  # never for any site
             allow_methods=["*"],
             allow_headers=["*"],
             expose_headers=["X-Total-Count", REQUEST_ID_HEADER],
         )
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(ResponseHeadersMiddleware)
     app.add_middleware(ForwardedHeadersMiddleware, trusted=settings.forwarded_allow_ips)
 
 

@@ -1,6 +1,8 @@
 """The application shell: health checks, request ids, unhandled errors, body size, CORS,
 the OpenAPI document and the wire format shared by every route."""
 
+import base64
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -155,6 +157,56 @@ def crashing_client(
 
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
+
+
+def test_an_unhandled_error_is_not_sniffed_either(crashing_client: TestClient) -> None:
+    assert crashing_client.get("/boom-sync").headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/health", 200),
+        ("GET", f"{API}/users/me", 401),
+        ("GET", f"{API}/nowhere", 404),
+        ("PUT", f"{API}/users/me", 405),
+        ("POST", f"{API}/auth/login", 422),
+        ("GET", f"{API}/openapi.json", 200),
+        ("GET", f"{API}/docs/assets/swagger-ui.css", 200),
+        ("GET", "/admin/login", 200),
+    ],
+)
+def test_every_response_says_nosniff(
+    client: TestClient, method: str, path: str, status: int
+) -> None:
+    response = client.request(method, path, json={})
+
+    assert response.status_code == status
+    assert response.headers.get_list("x-content-type-options") == ["nosniff"]
+    assert "x-request-id" in response.headers
+
+
+@pytest.mark.parametrize("page", ["docs", "redoc", "docs/oauth2-redirect"])
+def test_the_docs_pages_cannot_be_framed_and_run_only_their_scripts(
+    client: TestClient, page: str
+) -> None:
+    response = client.get(f"{API}/{page}")
+
+    assert response.headers["x-frame-options"] == "DENY"
+    policy = dict(
+        directive.strip().split(" ", 1)
+        for directive in response.headers["content-security-policy"].split(";")
+    )
+    assert policy["default-src"] == "'none'"
+    assert policy["frame-ancestors"] == "'none'"
+    assert "unsafe" not in policy["script-src"]
+    assert "http" not in response.headers["content-security-policy"]  # no other site
+    inline = re.findall(r"<script>(.*?)</script>", response.text, re.DOTALL)
+    hashes = {
+        "'sha256-" + base64.b64encode(hashlib.sha256(code.encode()).digest()).decode() + "'"
+        for code in inline
+    }
+    assert hashes <= set(policy["script-src"].split())
 
 
 @pytest.mark.parametrize("path", ["/boom-sync", "/boom-async"])
@@ -332,6 +384,17 @@ def test_cors_ignores_other_origins(make_client: Callable[..., TestClient]) -> N
 
     assert response.status_code == 200
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_any_origin_outside_production_allows_no_credentials(
+    make_client: Callable[..., TestClient],
+) -> None:
+    client = make_client(cors_origins="*")
+
+    response = client.get("/health", headers={"Origin": "null"})
+
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Access-Control-Allow-Credentials" not in response.headers
 
 
 def test_no_cors_headers_without_configured_origins(client: TestClient) -> None:

@@ -2,9 +2,10 @@
 
 A pure ASGI middleware around the back office (like the service's own middleware):
 
-* every response gets `X-Frame-Options: DENY`, `X-Content-Type-Options: nosniff`, a
-  strict Content Security Policy (no inline script or style, nothing from another
-  origin) and `Referrer-Policy`; pages also get `Cache-Control: no-store`;
+* every response gets `X-Frame-Options: DENY`, a strict Content Security Policy (no
+  inline script or style, nothing from another origin) and `Referrer-Policy`
+  (`X-Content-Type-Options: nosniff` comes with every response of the service);
+  pages also get `Cache-Control: no-store`;
 * a state-changing request (any unsafe method, and SQLAdmin's GET actions and
   sign-out) must come from a page of this origin: `Sec-Fetch-Site: same-origin`
   when the browser sends fetch metadata (all current ones do), else a matching
@@ -115,7 +116,6 @@ def _with_headers(send: Send) -> Send:
         if message["type"] == "http.response.start":
             headers = MutableHeaders(scope=message)
             headers["X-Frame-Options"] = "DENY"
-            headers["X-Content-Type-Options"] = "nosniff"
             headers["Content-Security-Policy"] = CSP
             headers["Referrer-Policy"] = "same-origin"
             headers["Cross-Origin-Opener-Policy"] = "same-origin"

@@ -11,6 +11,7 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI
 from sqladmin import Admin
@@ -32,7 +33,7 @@ from app.admin.guard import BrowserGuard
 from app.admin.items import ItemAdmin
 from app.admin.sessions import SessionAdmin
 from app.admin.users import UserAdmin
-from app.admin.views import UNAVAILABLE, ServiceView
+from app.admin.views import SAVE_FAILED, UNAVAILABLE, ServiceView
 from app.core.db import Database
 from app.core.errors import AppError, ErrorCode
 from app.core.handlers import RETRY_AFTER_OUTAGE
@@ -43,6 +44,11 @@ from app.models.fields import utcnow
 HERE = Path(__file__).parent
 OUTAGE = AppError(ErrorCode.SERVICE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_OUTAGE)})
 SCREENS: tuple[type[ServiceView], ...] = (UserAdmin, ItemAdmin, SessionAdmin, AuditEventAdmin)
+# What a list page shows from its `?error=` (SQLAdmin's way to report a failed
+# delete): the service's own messages only, never text from a link.
+OWN_ERRORS = frozenset(
+    {code.message for code in ErrorCode} | {SAVE_FAILED, "404: Object not found"}
+)
 
 
 def _count(db: Session, table: type[SQLModel], *where: ColumnElement[bool]) -> int:
@@ -63,7 +69,7 @@ def counts(database: Database, *, now: datetime) -> dict[str, int]:
 
 
 class BackOffice(Admin):
-    """SQLAdmin on the service: its sign-in, its units, its error pages."""
+    """SQLAdmin on the service: its sign-in, its screens, its error pages."""
 
     def __init__(self, app: FastAPI, state: AppState) -> None:
         self.state = state
@@ -101,6 +107,15 @@ class BackOffice(Admin):
             partial(counts, self.state.database, now=utcnow()), writes=False
         )
         return await self.page(request, "sqladmin/index.html", {"counts": figures})
+
+    async def list(self, request: Request) -> Response:
+        """A screen's list; an `error` that the service did not write is dropped."""
+        error = request.query_params.get("error")
+        if error is not None and error not in OWN_ERRORS:
+            kept = [(k, v) for k, v in request.query_params.multi_items() if k != "error"]
+            request = Request({**request.scope, "query_string": urlencode(kept).encode()})
+        page: Response = await super().list(request)
+        return page
 
     async def login(self, request: Request) -> Response:
         """The sign-in page, and signing in."""

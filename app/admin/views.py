@@ -40,6 +40,7 @@ T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 logger = logging.getLogger(__name__)
 UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeoutError)
+SAVE_FAILED = "The change could not be saved; the error was logged."
 
 
 class FormError(ValueError):
@@ -210,7 +211,7 @@ def shown_on_page() -> Iterator[None]:
         raise
     except Exception:
         logger.exception("A back-office change failed")
-        raise FormError("The change could not be saved; the error was logged.") from None
+        raise FormError(SAVE_FAILED) from None
 
 
 def _exists(model: Any) -> bool:

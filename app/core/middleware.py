@@ -3,6 +3,7 @@
 import logging
 import re
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import HTTPException, status
 from fastapi.responses import JSONResponse
@@ -18,6 +19,8 @@ logger = logging.getLogger(__name__)
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 TOO_LARGE = ErrorCode.BODY_TOO_LARGE
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 class HttpMiddleware:
@@ -37,29 +40,47 @@ class HttpMiddleware:
         raise NotImplementedError
 
 
-class RequestIdMiddleware(HttpMiddleware):
-    """Gives every request an id: the client's `X-Request-ID` if sane, else a new one.
+class ResponseHeadersMiddleware(HttpMiddleware):
+    """What every response carries, and what no response takes from the request.
 
-    The id is echoed in the response header, kept in `request.state.request_id`, and
-    kept with the client's address and user agent in the request's `Origin`
-    (`app.context`), which tags every log line and audit event of the request.
+    Every request gets an id: the client's `X-Request-ID` if sane, else a new one. It
+    is echoed in the response header, kept in `request.state.request_id`, and kept
+    with the client's address and user agent in the request's `Origin`
+    (`app.core.context`), which tags every log line and audit event of the request.
+    Every response gets `X-Content-Type-Options: nosniff`. A redirect to this server
+    (built by a framework from the `Host` header) becomes a relative one, so a forged
+    `Host` sends nobody elsewhere.
     """
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = _incoming_request_id(scope) or _new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
-        header = (b"x-request-id", request_id.encode())
+        added = [(b"x-request-id", request_id.encode()), NOSNIFF]
 
-        async def send_with_request_id(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), header]
+                headers = [*message.get("headers", []), *added]
+                if message["status"] in REDIRECTS:
+                    headers = [_relative(scope, name, value) for name, value in headers]
+                message["headers"] = headers
             await send(message)
 
         token = origin_var.set(_origin(scope, request_id))
         try:
-            await self.app(scope, receive, send_with_request_id)
+            await self.app(scope, receive, send_with_headers)
         finally:
             origin_var.reset(token)
+
+
+def _relative(scope: Scope, name: bytes, value: bytes) -> tuple[bytes, bytes]:
+    """A `Location` to this server's own host, made relative (path and query)."""
+    if name.lower() != b"location":
+        return name, value
+    host = next((v for k, v in scope["headers"] if k == b"host"), None)
+    target = urlsplit(value)
+    if target.scheme in (b"http", b"https") and host is not None and target.netloc == host:
+        value = urlunsplit((b"", b"", target.path or b"/", target.query, target.fragment))
+    return name, value
 
 
 def _new_request_id() -> str:

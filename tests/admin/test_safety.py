@@ -289,3 +289,25 @@ def test_a_database_outage_is_a_503_page_or_a_message_never_a_500(
         assert response.headers["retry-after"].isdigit()
         assert ErrorCode.SERVICE_UNAVAILABLE.message in response.text
     assert back_office.get("/login").status_code == 200  # the sign-in page needs none
+
+
+def test_no_redirect_takes_its_host_from_the_request(browser: BackOffice, admin: Account) -> None:
+    for path in ("", "/user/list"):  # a slash added; a sign-in asked for
+        response = browser.client.get(
+            f"{ADMIN}{path}", headers={"Host": "evil.example"}, follow_redirects=False
+        )
+        assert response.status_code in (301, 302, 303, 307), path
+        assert response.headers["location"].startswith("/"), response.headers["location"]
+        assert "evil" not in response.headers["location"]
+    forged = {"Host": "evil.example", "Origin": "http://evil.example"}
+    signed_in = browser.sign_in(admin.email, **forged)
+    assert signed_in.status_code == 303, signed_in.text
+    assert signed_in.headers["location"] == f"{ADMIN}/"
+
+
+def test_a_link_cannot_put_words_on_a_page(back_office: BackOffice) -> None:
+    notice = "Security notice: sign in again at https://evil.example"
+    page = back_office.get(f"/user/list?error={notice.replace(' ', '+')}", **CROSS_SITE)
+    assert page.status_code == 200
+    assert alerts(page) == []
+    assert "evil.example" not in page.text

@@ -1,7 +1,8 @@
 // The back office end to end, in Debian's headless Chromium against the real server:
 // sign in as admin, deactivate a user (their API token stops working), create, edit
 // and delete an item, revoke a session, sign out; a USER cannot sign in. On every page:
-// no CSP violation, no console error, and no request leaves 127.0.0.1.
+// no CSP violation, no console error, and no request leaves 127.0.0.1; the same for
+// the API's Swagger UI.
 // Screenshots of each screen go to ./screenshots (git-ignored; CI keeps them).
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -81,6 +82,13 @@ async function signIn(page, base, email) {
 function defineSteps(page, base, people, problems) {
   const { user, target, holder } = people;
   let itemUrl = null;
+
+  step("Swagger UI renders under its Content Security Policy", async () => {
+    await page.goto(`${base}/api/v1/docs`);
+    await page.waitForSelector(".swagger-ui .info .title");
+    await page.waitForSelector("#operations-users-users-me-read");
+    await shot(page, "api-docs");
+  });
 
   step("a USER gets the answer of a wrong password", async () => {
     await page.goto(`${base}/admin/login`);
@@ -247,7 +255,7 @@ async function main() {
   }
 }
 
-const EXPECTED_STEPS = 10;
+const EXPECTED_STEPS = 11;
 
 main().catch((error) => {
   console.error(error);
