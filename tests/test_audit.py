@@ -5,6 +5,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select, update
 
@@ -113,6 +114,23 @@ def test_only_admins_read_the_log_and_users_see_their_own(
     for event in mine:
         assert str(user.id) in (event["actorId"], event["targetId"])
     assert client.post(EVENTS, json={}, headers=admin.headers).status_code == 405
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["0.5", "1733300000", "2026-12-04", "2026-12-04T10:00:00", "tomorrow", "2026-13-01T00:00:00Z"],
+)
+@pytest.mark.parametrize("name", ["since", "until"])
+@pytest.mark.parametrize("path", ["/audit-events", "/users/me/security-events"])
+def test_times_are_rfc_3339_with_an_offset(
+    client: TestClient, admin: Account, path: str, name: str, value: str
+) -> None:
+    response = client.get(f"{API}{path}", params={name: value}, headers=admin.headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["query", name]
+    for valid in ("2026-12-04T10:00:00Z", "2026-12-04T10:00:00.5+01:00"):
+        answered = client.get(f"{API}{path}", params={name: valid}, headers=admin.headers)
+        assert answered.status_code == 200, answered.text
 
 
 def test_the_log_filters_by_time_and_address(client: TestClient, admin: Account) -> None:

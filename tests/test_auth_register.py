@@ -98,6 +98,45 @@ def test_register_refuses_a_taken_email(client: TestClient, user: Account, email
 
 
 @pytest.mark.parametrize(
+    ("email", "reason"),
+    [
+        ("\uff55nicorn@example.com", "compatibility"),  # fullwidth u
+        ("\u0443nicorn@example.com", "mix"),  # Cyrillic u
+        ("unicorn@\u0435xample.com", "mix"),  # Cyrillic e in the domain
+        ("u\u0307nicorn@example.com", "combining"),  # u + combining dot above
+        ("uni\u0307corn@example.com", "combining"),  # i + dot: looks like i
+        ("\ufb01le@example.com", "compatibility"),  # the fi ligature
+    ],
+)
+def test_look_alike_addresses_are_refused(
+    client: TestClient, db: Session, email: str, reason: str
+) -> None:
+    first = register(client, {"email": "unicorn@example.com", "password": "long enough"})
+    assert first.status_code == 201
+    response = register(client, {"email": email, "password": "long enough"})
+    assert response.status_code == 422, response.text
+    assert reason in response.json()["detail"][0]["msg"]
+    assert db.exec(select(User.email)).all() == ["unicorn@example.com"]
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "jos\u00e9@example.com",
+        "jose\u0301@example.com",  # composed first: josé
+        "m\u00fcller@stra\u00dfe.de",
+        "\u0438\u0432\u0430\u043d@\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444",
+        "\u7528\u6237@\u4f8b\u5b50.\u5e7f\u544a",
+        "tanaka\u592a\u90ce@example.jp",
+    ],
+)
+def test_international_addresses_are_welcome(client: TestClient, email: str) -> None:
+    response = register(client, {"email": email, "password": "long enough"})
+    assert response.status_code == 201, response.text
+    login(client, email, "long enough")
+
+
+@pytest.mark.parametrize(
     "body",
     [
         {"email": "a@example.com", "password": "seven77"},

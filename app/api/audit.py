@@ -3,7 +3,6 @@ security events (`/users/me/security-events`). Read only: nothing writes events 
 the changes they record."""
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -16,6 +15,7 @@ from app.api.routing import ThreadedRoute
 from app.core.errors import ADMIN_ONLY, SIGNED_IN, responses
 from app.core.pagination import PAGE_HEADERS, ListQuery, Page, counted, fetch_page
 from app.models import AuditEvent, AuditEventPublic
+from app.models.fields import DateTimeParameter
 from app.services.audit import AuditAction, Outcome
 
 router = APIRouter(tags=["audit"], route_class=ThreadedRoute)
@@ -32,8 +32,8 @@ class AuditListQuery(ListQuery):
     target_type: Annotated[str, Query(max_length=32)] | None = None
     target_id: Annotated[str, Query(max_length=64)] | None = None
     ip: Annotated[str, Query(max_length=45)] | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since: DateTimeParameter | None = None
+    until: DateTimeParameter | None = None
 
     def conditions(self) -> list[ColumnElement[bool]]:
         equal = {

@@ -4,6 +4,9 @@
 about a particular table.
 """
 
+import itertools
+import re
+import unicodedata
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -110,9 +113,52 @@ EMAIL_PATTERN = (
     "(?!.*\\.(?:arpa|invalid|local|localhost|onion|test)$)"
     f'(?:[^\\s"@\\[\\].{_UNSTORABLE}]+\\.)+[^\\s"@\\[\\].{_UNSTORABLE}]+$'
 )
+# RFC 3339, as JSON Schema's `date-time` says: a date, a time and an offset.
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(value: object) -> object:
+    if isinstance(value, str) and not _DATE_TIME.fullmatch(value):
+        raise ValueError("must be a date-time with an offset, such as 2026-12-04T10:00:00Z")
+    return value
+
+
+# A date-time in a query string: only the RFC 3339 text that the schema promises
+# (pydantic alone would also take a number of seconds, or no offset).
+DateTimeParameter = Annotated[datetime, BeforeValidator(_rfc3339)]
+
+
+# Alphabets whose letters look alike (Latin a, Cyrillic U+0430, Greek U+03B1): one
+# address part may use only one of them.
+LOOK_ALIKE_SCRIPTS = frozenset({"LATIN", "GREEK", "CYRILLIC", "ARMENIAN", "CHEROKEE", "COPTIC"})
+
+
+def _script(char: str) -> str:
+    """The alphabet a letter belongs to, as its Unicode name starts ("LATIN ...")."""
+    return unicodedata.name(char, "").partition(" ")[0] if char.isalpha() else ""
+
+
+def refuse_look_alikes(email: str) -> str:
+    """Refuse an address that could pass for another: compatibility forms (fullwidth
+    letters, ligatures: anything NFKC changes), a local part or domain label mixing
+    look-alike alphabets, or a combining mark on a letter of one of them (NFC has
+    already composed the usual accented letters, so `josé` passes)."""
+    if unicodedata.normalize("NFKC", email) != email:
+        raise ValueError("must not contain compatibility characters such as fullwidth letters")
+    local, _, domain = email.rpartition("@")
+    for part in (local, *domain.split(".")):
+        if len({_script(char) for char in part} & LOOK_ALIKE_SCRIPTS) > 1:
+            raise ValueError("must not mix Latin, Greek, Cyrillic or other look-alike letters")
+        for before, char in itertools.pairwise(part):
+            if unicodedata.combining(char) and _script(before) in LOOK_ALIKE_SCRIPTS:
+                raise ValueError("must not put a combining mark on a letter; type the letter")
+    return email
+
+
 Email = Annotated[
     EmailStr,
     pydantic.Field(max_length=254, json_schema_extra={"pattern": EMAIL_PATTERN}),
+    AfterValidator(refuse_look_alikes),
     AfterValidator(str.lower),
 ]
 # JSON Schema counts characters, not bytes: `x-max-utf8-bytes` states the byte limit.
