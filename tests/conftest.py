@@ -26,9 +26,7 @@ from app.core.state import app_state
 from app.main import create_app
 from app.models import AuditEvent, Role, UserCreate
 from app.services import accounts
-from tests.helpers import NEW_PASSWORD, PASSWORD, Account, login
-
-TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256"
+from tests.helpers import NEW_PASSWORD, PASSWORD, TEST_SECRET, Account, login
 
 
 def _postgres_url() -> str | None:

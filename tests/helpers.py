@@ -2,14 +2,20 @@
 and checks many test files make, and reading the database beside the app."""
 
 import functools
+import os
 import socket
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import httpx
 import jwt
 from fastapi.testclient import TestClient
 from httpx2 import Response
@@ -18,11 +24,13 @@ from sqlmodel import Session, SQLModel, func, select
 
 from app.core.config import Settings
 from app.core.errors import ErrorCode
+from app.core.migrations import PROJECT_ROOT
 from app.core.state import app_state
 from app.core.tokens import create_session_token
 from app.models import Role
 from app.models.fields import utcnow
 
+TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256"
 API = "/api/v1"
 USERS = f"{API}/users"
 ME = f"{USERS}/me"
@@ -280,3 +288,48 @@ def race(
         return client.request(method, url, json=body, headers=caller.headers).status_code
 
     return at_once([functools.partial(send, *call) for call in calls])
+
+
+# A real server
+
+
+def start_server(port: int, log: Path, *, database_url: str, **env: str) -> subprocess.Popen[bytes]:
+    """`python -m app serve` on `port` (one process, test settings, `env` on top), its
+    output in `log`; returns once it answers /health."""
+    environment = {
+        **os.environ,
+        "ENVIRONMENT": "test",
+        "JWT_SECRET_KEY": TEST_SECRET,
+        "DATABASE_URL": database_url,
+        "WEB_CONCURRENCY": "1",
+        **env,
+    }
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve", "--port", str(port)],
+            cwd=PROJECT_ROOT,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 180  # generous: the machine may be busy
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"the server exited: {log.read_text()[-2000:]}"
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError("the server did not answer /health")
+
+
+def poll(condition: Callable[[], bool], *, seconds: float = 120) -> bool:
+    """Whether `condition` came true within `seconds` (generous: the box may be busy)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

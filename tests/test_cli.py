@@ -21,8 +21,7 @@ from app.core.db import create_db_engine
 from app.core.migrations import PROJECT_ROOT
 from app.models import AuthSession, LoginThrottle, Role, User
 from app.models.fields import utcnow
-from tests.conftest import TEST_SECRET
-from tests.helpers import free_port
+from tests.helpers import TEST_SECRET, free_port
 
 ADMIN_PASSWORD = "admin password 1"
 

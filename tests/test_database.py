@@ -17,8 +17,7 @@ from app.core.config import Settings
 from app.core.db import Database
 from app.core.threads import HashingBusy, RequestAbandoned, Threads
 from app.models import Role
-from tests.conftest import TEST_SECRET
-from tests.helpers import API, PASSWORD, Account, bearer, login, me_status
+from tests.helpers import API, PASSWORD, TEST_SECRET, Account, bearer, login, me_status
 
 
 @pytest.mark.slow

@@ -12,11 +12,15 @@ from app.core.threads import RequestAbandoned
 from tests.helpers import API
 
 
-def test_the_readme_lists_every_error_code() -> None:
+def test_the_readme_lists_every_error_code_with_its_detail() -> None:
     readme = (PROJECT_ROOT / "README.md").read_text()
     missing = [
-        code.value for code in ErrorCode if f"| `{code.value}` | {code.status} |" not in readme
+        code.value
+        for code in ErrorCode
+        if f"| `{code.value}` | {code.status} | {code.message} |" not in readme
+        and code is not ErrorCode.VALIDATION_ERROR  # its detail is FastAPI's list
     ]
+    assert "| `VALIDATION_ERROR` | 422 | FastAPI's list of `{type, loc, msg}` |" in readme
     assert missing == []
 
 

@@ -19,8 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from tests.conftest import TEST_SECRET
-from tests.helpers import API, PASSWORD, Account, bearer, create_item
+from tests.helpers import API, PASSWORD, TEST_SECRET, Account, bearer, create_item
 
 MAX_BODY = 1024 * 1024
 HUGE = 100_000

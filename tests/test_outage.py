@@ -91,7 +91,7 @@ def relay(backend: str, database_url: str) -> Iterator[TcpRelay]:
 def assert_unavailable(response: Response) -> None:
     assert response.status_code == 503, response.text
     assert response.json() == {
-        "detail": "Temporarily unavailable; retry shortly",
+        "detail": "The service is temporarily unavailable; try again shortly",
         "code": "SERVICE_UNAVAILABLE",
     }
     assert int(response.headers["retry-after"]) > 0

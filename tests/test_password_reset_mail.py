@@ -23,10 +23,10 @@ from fastapi.testclient import TestClient
 
 from app.core.config import Settings
 from app.services.mail import Mail, send
-from tests.conftest import TEST_SECRET
 from tests.helpers import (
     NEW_PASSWORD,
     PASSWORD,
+    TEST_SECRET,
     Account,
     confirm_reset,
     free_port,

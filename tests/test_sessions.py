@@ -17,9 +17,9 @@ from app.core.errors import ErrorCode
 from app.core.state import app_state
 from app.models import AuthSession, User
 from app.models.fields import utcnow
-from tests.conftest import TEST_SECRET
 from tests.helpers import (
     API,
+    TEST_SECRET,
     Account,
     assert_unauthorized,
     bearer,

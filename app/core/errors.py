@@ -34,25 +34,38 @@ class ErrorCode(StrEnum):
     REGISTRATION_DISABLED = "REGISTRATION_DISABLED", 403, "Registration is disabled"
     ADMIN_REQUIRED = "ADMIN_REQUIRED", 403, "Admin privileges required"
     EMAIL_NOT_VERIFIED = "EMAIL_NOT_VERIFIED", 403, "Email address not verified"
-    API_TOKEN_NOT_ALLOWED = "API_TOKEN_NOT_ALLOWED", 403, "Not allowed with an API token"
+    API_TOKEN_NOT_ALLOWED = (
+        "API_TOKEN_NOT_ALLOWED",
+        403,
+        "Not allowed with an API token: sign in with your password",
+    )
     API_TOKEN_SCOPE = "API_TOKEN_SCOPE", 403, "The API token's scopes do not allow this"
     TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS", 429, "Too many failed sign-ins; try again later"
     EMAIL_ALREADY_REGISTERED = "EMAIL_ALREADY_REGISTERED", 409, "Email already registered"
     LAST_ADMIN = "LAST_ADMIN", 409, "The last active admin must remain"
     CURRENT_PASSWORD_WRONG = "CURRENT_PASSWORD_WRONG", 400, "Current password is wrong"
     RESET_TOKEN_INVALID = "RESET_TOKEN_INVALID", 400, "Invalid or expired reset token"
-    VERIFICATION_TOKEN_INVALID = "VERIFICATION_TOKEN_INVALID", 400, "Invalid verification token"
+    VERIFICATION_TOKEN_INVALID = (
+        "VERIFICATION_TOKEN_INVALID",
+        400,
+        "Invalid, expired or used verification token",
+    )
     API_TOKEN_LIMIT = "API_TOKEN_LIMIT", 409, "Too many API tokens: revoke one first"
     USER_NOT_FOUND = "USER_NOT_FOUND", 404, "User not found"
     ITEM_NOT_FOUND = "ITEM_NOT_FOUND", 404, "Item not found"
     SESSION_NOT_FOUND = "SESSION_NOT_FOUND", 404, "Session not found"
     API_TOKEN_NOT_FOUND = "API_TOKEN_NOT_FOUND", 404, "API token not found"
-    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE", 503, "Temporarily unavailable; retry shortly"
+    SERVICE_UNAVAILABLE = (
+        "SERVICE_UNAVAILABLE",
+        503,
+        "The service is temporarily unavailable; try again shortly",
+    )
     # Raised by the framework itself: their messages come from it.
     NOT_FOUND = "NOT_FOUND", 404, "Not Found"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED", 405, "Method Not Allowed"
     MALFORMED_REQUEST = "MALFORMED_REQUEST", 400, "There was an error parsing the body"
     BODY_TOO_LARGE = "BODY_TOO_LARGE", 413, "Request body too large"
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT", 408, "The request head did not arrive in time"
     HEADERS_TOO_LARGE = "HEADERS_TOO_LARGE", 431, "Request headers too large"
     VALIDATION_ERROR = "VALIDATION_ERROR", 422, "Invalid request"
     INTERNAL_ERROR = "INTERNAL_ERROR", 500, "Internal server error"
@@ -69,8 +82,7 @@ class AppError(Exception):
     """A failure the client is told about: its code gives the status and message.
 
     `status` overrides the code's own where one contract says otherwise (a taken
-    email at registration is 400, elsewhere 409). `keep_changes` makes the unit that
-    raises it commit first (a refusal that is itself recorded, such as an audit event).
+    email at registration is 400, elsewhere 409).
     """
 
     def __init__(
@@ -79,11 +91,9 @@ class AppError(Exception):
         *,
         status: int | None = None,
         headers: Mapping[str, str] | None = None,
-        keep_changes: bool = False,
     ) -> None:
         super().__init__(code.message)
         self.code, self.status = code, status or code.status
-        self.keep_changes = keep_changes
         self.headers = dict(headers or {})
         if self.status == 401:
             self.headers["WWW-Authenticate"] = "Bearer"

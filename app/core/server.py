@@ -2,7 +2,10 @@
 
 A request line and headers larger than MAX_REQUEST_HEADER_BYTES, or more than
 MAX_REQUEST_HEADERS header fields, get 431 and the connection is closed as soon as
-the limit is passed, so an oversized head is never read (nor kept) whole.
+the limit is passed, so an oversized head is never read (nor kept) whole. A head
+must also arrive whole within REQUEST_HEAD_TIMEOUT seconds, counted from the
+connection (a first request) or from its first byte (a later one): else 408 and the
+connection is closed, so slow clients cannot hold a worker's connections and files.
 
 uvicorn's h11 protocol can bound heads by itself, but serves slower: `make bench` (a)
 0.38 and (g) on SQLite 0.36 x the limit app with it, 0.42 and 0.40 with this one (3
@@ -11,6 +14,7 @@ pyproject.toml keeps uvicorn below its next minor version: upgrade on purpose.
 """
 
 import json
+from asyncio import TimerHandle, Transport
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -18,17 +22,22 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from app.core.config import get_settings
 from app.core.errors import ErrorCode
 
-TOO_LARGE = ErrorCode.HEADERS_TOO_LARGE
-_BODY = json.dumps({"detail": TOO_LARGE.message, "code": TOO_LARGE.value}, separators=(",", ":"))
-_RESPONSE = b"".join(
-    [
-        STATUS_LINE[431],
-        b"content-type: application/json\r\n",
-        b"content-length: %d\r\n" % len(_BODY),
-        b"connection: close\r\n\r\n",
-        _BODY.encode(),
-    ]
-)
+
+def _closing_response(status: int, code: ErrorCode) -> bytes:
+    body = json.dumps({"detail": code.message, "code": code.value}, separators=(",", ":"))
+    return b"".join(
+        [
+            STATUS_LINE[status],
+            b"content-type: application/json\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"connection: close\r\n\r\n",
+            body.encode(),
+        ]
+    )
+
+
+TOO_LARGE_RESPONSE = _closing_response(431, ErrorCode.HEADERS_TOO_LARGE)
+TIMEOUT_RESPONSE = _closing_response(408, ErrorCode.REQUEST_TIMEOUT)
 
 
 class HeadTooLargeError(Exception):
@@ -36,18 +45,53 @@ class HeadTooLargeError(Exception):
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, refusing request heads over the configured size."""
+    """uvicorn's httptools protocol, refusing request heads over the configured size
+    or slower than the configured time."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         settings = get_settings()
         self.max_head_bytes = settings.max_request_header_bytes
         self.max_headers = settings.max_request_headers
+        self.head_timeout = settings.request_head_timeout
+        self.head_deadline: TimerHandle | None = None
         self.reading_head = self.head_too_large = False
         self.head_bytes = self.received_in_head = 0
 
+    def connection_made(self, transport: Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._await_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._head_arrived()
+        super().connection_lost(exc)
+
+    def _await_head(self) -> None:
+        if self.head_deadline is None:
+            self.head_deadline = self.loop.call_later(self.head_timeout, self._head_timed_out)
+
+    def _head_arrived(self) -> None:
+        if self.head_deadline is not None:
+            self.head_deadline.cancel()
+            self.head_deadline = None
+
+    def _head_timed_out(self) -> None:
+        self.head_deadline = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            self._await_head()  # a response is on its way first (pipelining)
+            return
+        self.logger.info("Request head from %s not complete in time; answered 408", self._peer())
+        self.transport.write(TIMEOUT_RESPONSE)
+        self.transport.close()
+
+    def _peer(self) -> str:
+        return f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._await_head()
         self.reading_head = True
         self.head_bytes = self.received_in_head = 0
 
@@ -66,6 +110,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
+        self._head_arrived()
         self.reading_head = False
         super().on_headers_complete()
 
@@ -83,8 +128,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if not self.head_too_large:
             super().send_400_response(msg)
             return
-        client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
-        self.logger.warning("Request head from %s over the limit; answered 431", client)
+        self.logger.warning("Request head from %s over the limit; answered 431", self._peer())
         self.reading_head = self.head_too_large = False
-        self.transport.write(_RESPONSE)
+        self._head_arrived()
+        self.transport.write(TOO_LARGE_RESPONSE)
         self.transport.close()

@@ -213,7 +213,7 @@ def settle(db: Session, reservation: Reservation, *, failed: bool) -> None:
 
 def spend(db: Session, keys: Keys, *, now: datetime) -> None:
     """Use one attempt of every key (a mail sent), or raise 429 (`AppError`) when a
-    key has none left; the unit then rolls back."""
+    key has none left; the caller then rolls back."""
     for budget, key in keys:
         upsert, changes = _counting(db, budget, key, now, failures=1, checks=0)
         statement = upsert.on_conflict_do_update(index_elements=["key"], set_=changes).returning(
