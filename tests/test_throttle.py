@@ -1,17 +1,23 @@
 """Failed sign-in throttling: per email, per client IP, shared through the database."""
 
+import signal
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import bcrypt
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select, update
 
-from app.models import LoginThrottle
+from app.models import LoginThrottle, User
 from app.models.fields import utcnow
-from tests.helpers import API, Account, me_status
+from app.services import throttle
+from tests.helpers import API, Account, free_port, me_status, poll, start_server
 
 WRONG = "wrong password"
 EMAIL_LIMIT = 5
@@ -302,3 +308,49 @@ def test_checks_in_flight_leave_room_for_the_rest_of_the_budget(
     checks_left_in_flight(db, user.email, EMAIL_LIMIT - 1, for_seconds=60)
     assert attempt(client, user.email, WRONG).status_code == 401  # the last check's room
     retry_after(attempt(client, user.email, user.password))
+
+
+@pytest.mark.slow  # real servers, one killed
+def test_a_server_killed_mid_check_locks_no_account(
+    user: Account, db: Session, database_url: str, tmp_path: Path
+) -> None:
+    slow_hash = bcrypt.hashpw(user.password.encode(), bcrypt.gensalt(15)).decode()
+    db.exec(update(User).where(col(User.id) == user.id).values(password_hash=slow_hash))
+    db.commit()  # seconds per check: the five are still running at the kill
+    port, log = free_port(), tmp_path / "server.log"
+    checks_at_once = str(EMAIL_LIMIT)
+    server = start_server(
+        port, log, database_url=database_url, PASSWORD_HASH_CONCURRENCY=checks_at_once
+    )
+    url = f"http://127.0.0.1:{port}{API}/auth/login"
+    wrong = {"email": user.email, "password": WRONG}
+    with ThreadPoolExecutor(EMAIL_LIMIT) as pool:
+        for _ in range(EMAIL_LIMIT):
+            pool.submit(httpx.post, url, json=wrong, timeout=120)
+        assert poll(lambda: in_flight(db, f"email:{user.email}") == EMAIL_LIMIT)
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=60)
+    assert in_flight(db, f"email:{user.email}") == EMAIL_LIMIT  # left behind by the crash
+
+    server = start_server(port, log, database_url=database_url)
+    try:
+        crashed_at = time.monotonic()
+        right = {"email": user.email, "password": user.password}
+        answer = httpx.post(url, json=right, timeout=120)
+        if answer.status_code == 429:  # the reservations have not expired yet
+            wait = int(answer.headers["retry-after"])
+            assert wait <= throttle.RESERVATION_SECONDS  # the true wait, not the window
+            time.sleep(wait)
+            answer = httpx.post(url, json=right, timeout=120)
+        assert answer.status_code == 200, answer.text
+        assert time.monotonic() - crashed_at < 120
+    finally:
+        server.terminate()
+        server.wait(timeout=120)
+
+
+def in_flight(db: Session, key: str) -> int:
+    db.commit()  # a fresh snapshot
+    value = db.exec(select(LoginThrottle.in_flight).where(LoginThrottle.key == key)).first()
+    db.commit()
+    return value or 0
