@@ -21,7 +21,8 @@ export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends 
 /**
  * Delete the caller's account, with their sessions and items
  *
- * Delete the caller's account, with their sessions and items.
+ * Delete the caller's account, with their sessions and items (not with an API
+ * token).
  */
 export const usersMeDelete = <ThrowOnError extends boolean = false>(options?: Options<UsersMeDeleteData, ThrowOnError>) => (options?.client ?? client).delete<UsersMeDeleteResponses, UsersMeDeleteErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
@@ -100,7 +101,7 @@ export const usersCreate = <ThrowOnError extends boolean = false>(options: Optio
 /**
  * Delete a user with their sessions and items
  *
- * Delete a user with their sessions and items.
+ * Delete a user with their sessions and items (not with an API token).
  */
 export const usersDelete = <ThrowOnError extends boolean = false>(options: Options<UsersDeleteData, ThrowOnError>) => (options.client ?? client).delete<UsersDeleteResponses, UsersDeleteErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
@@ -122,8 +123,9 @@ export const usersRead = <ThrowOnError extends boolean = false>(options: Options
 /**
  * Change any field
  *
- * Change any field; deactivating or setting a password signs the user out
- * everywhere, and deactivating revokes their API tokens.
+ * Change any field; deactivating, demoting or setting a password signs the user
+ * out everywhere, and deactivating revokes their API tokens. With an API token, no
+ * password or email is set and the token's own account is not changed.
  */
 export const usersUpdate = <ThrowOnError extends boolean = false>(options: Options<UsersUpdateData, ThrowOnError>) => (options.client ?? client).patch<UsersUpdateResponses, UsersUpdateErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],

@@ -219,7 +219,7 @@ export type ErrorBody = {
  *
  * The `code` of every error body, with its HTTP status and message.
  */
-export type ErrorCode = 'NOT_AUTHENTICATED' | 'TOKEN_INVALID' | 'LOGIN_BAD_CREDENTIALS' | 'REFRESH_TOKEN_INVALID' | 'ACCOUNT_DISABLED' | 'REGISTRATION_DISABLED' | 'ADMIN_REQUIRED' | 'EMAIL_NOT_VERIFIED' | 'API_TOKEN_NOT_ALLOWED' | 'API_TOKEN_SCOPE' | 'TOO_MANY_ATTEMPTS' | 'EMAIL_ALREADY_REGISTERED' | 'LAST_ADMIN' | 'CURRENT_PASSWORD_WRONG' | 'RESET_TOKEN_INVALID' | 'VERIFICATION_TOKEN_INVALID' | 'API_TOKEN_LIMIT' | 'USER_NOT_FOUND' | 'ITEM_NOT_FOUND' | 'SESSION_NOT_FOUND' | 'API_TOKEN_NOT_FOUND' | 'SERVICE_UNAVAILABLE' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'MALFORMED_REQUEST' | 'BODY_TOO_LARGE' | 'HEADERS_TOO_LARGE' | 'VALIDATION_ERROR' | 'INTERNAL_ERROR';
+export type ErrorCode = 'NOT_AUTHENTICATED' | 'TOKEN_INVALID' | 'LOGIN_BAD_CREDENTIALS' | 'REFRESH_TOKEN_INVALID' | 'ACCOUNT_DISABLED' | 'REGISTRATION_DISABLED' | 'ADMIN_REQUIRED' | 'EMAIL_NOT_VERIFIED' | 'API_TOKEN_NOT_ALLOWED' | 'API_TOKEN_SCOPE' | 'TOO_MANY_ATTEMPTS' | 'EMAIL_ALREADY_REGISTERED' | 'LAST_ADMIN' | 'CURRENT_PASSWORD_WRONG' | 'RESET_TOKEN_INVALID' | 'VERIFICATION_TOKEN_INVALID' | 'API_TOKEN_LIMIT' | 'USER_NOT_FOUND' | 'ITEM_NOT_FOUND' | 'SESSION_NOT_FOUND' | 'API_TOKEN_NOT_FOUND' | 'SERVICE_UNAVAILABLE' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'MALFORMED_REQUEST' | 'BODY_TOO_LARGE' | 'REQUEST_TIMEOUT' | 'HEADERS_TOO_LARGE' | 'VALIDATION_ERROR' | 'INTERNAL_ERROR';
 
 /**
  * HTTPValidationError
@@ -779,6 +779,10 @@ export type UsersMeDeleteErrors = {
      */
     401: ErrorBody;
     /**
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
+     */
+    403: ErrorBody;
+    /**
      * - `LAST_ADMIN`: The last active admin must remain
      */
     409: ErrorBody;
@@ -840,7 +844,7 @@ export type UsersMeUpdateErrors = {
      */
     401: ErrorBody;
     /**
-     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
      */
     403: ErrorBody;
     /**
@@ -887,7 +891,7 @@ export type UsersMeChangePasswordErrors = {
      */
     401: ErrorBody;
     /**
-     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
      */
     403: ErrorBody;
     /**
@@ -1046,6 +1050,7 @@ export type UsersDeleteErrors = {
     401: ErrorBody;
     /**
      * - `ADMIN_REQUIRED`: Admin privileges required
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
      */
     403: ErrorBody;
     /**
@@ -1144,6 +1149,7 @@ export type UsersUpdateErrors = {
     401: ErrorBody;
     /**
      * - `ADMIN_REQUIRED`: Admin privileges required
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
      */
     403: ErrorBody;
     /**
@@ -1410,7 +1416,7 @@ export type UsersMeTokensListErrors = {
      */
     401: ErrorBody;
     /**
-     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
      */
     403: ErrorBody;
 };
@@ -1446,7 +1452,7 @@ export type UsersMeTokensCreateErrors = {
      */
     401: ErrorBody;
     /**
-     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
      */
     403: ErrorBody;
     /**
@@ -1491,7 +1497,7 @@ export type UsersMeTokensRevokeErrors = {
      */
     401: ErrorBody;
     /**
-     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
      */
     403: ErrorBody;
     /**
@@ -1779,7 +1785,7 @@ export type AuthLogoutErrors = {
      */
     401: ErrorBody;
     /**
-     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
      */
     403: ErrorBody;
 };
@@ -1809,7 +1815,7 @@ export type AuthLogoutAllErrors = {
      */
     401: ErrorBody;
     /**
-     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
      */
     403: ErrorBody;
 };
@@ -1893,7 +1899,7 @@ export type AuthVerifyEmailData = {
 
 export type AuthVerifyEmailErrors = {
     /**
-     * - `VERIFICATION_TOKEN_INVALID`: Invalid verification token
+     * - `VERIFICATION_TOKEN_INVALID`: Invalid, expired or used verification token
      * - `MALFORMED_REQUEST`: There was an error parsing the body
      */
     400: ErrorBody;
@@ -1957,7 +1963,7 @@ export type SessionsListErrors = {
      */
     401: ErrorBody;
     /**
-     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
      */
     403: ErrorBody;
 };
@@ -1996,7 +2002,7 @@ export type SessionsRevokeErrors = {
      */
     401: ErrorBody;
     /**
-     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
      */
     403: ErrorBody;
     /**
@@ -2231,7 +2237,7 @@ export type HealthReadyData = {
 
 export type HealthReadyErrors = {
     /**
-     * - `SERVICE_UNAVAILABLE`: Temporarily unavailable; retry shortly
+     * - `SERVICE_UNAVAILABLE`: The service is temporarily unavailable; try again shortly
      */
     503: ErrorBody;
 };
