@@ -13,17 +13,14 @@ import secrets
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
 from app.core.config import Settings
 from tests.conftest import create_postgres_database, drop_postgres_database
-from tests.helpers import free_port
+from tests.helpers import free_port, start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SECONDS = int(os.environ.get("CONTRACT_SECONDS", "75"))
@@ -51,10 +48,7 @@ def scratch_database(backend: str) -> Iterator[str]:
 def serving(database_url: str) -> Iterator[str]:
     """The service on a free port over `database_url`; yields its base URL."""
     port = free_port()
-    env = {
-        **os.environ,
-        "ENVIRONMENT": "test",
-        "DATABASE_URL": database_url,
+    settings = {
         "JWT_SECRET_KEY": secrets.token_urlsafe(48),
         "BCRYPT_ROUNDS": "4",
         "FIRST_ADMIN_EMAIL": ADMIN_EMAIL,
@@ -66,27 +60,15 @@ def serving(database_url: str) -> Iterator[str]:
         "PASSWORD_RESET_MAX_PER_IP": "1000000",
         "LOG_LEVEL": "warning",
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", str(port)], cwd=ROOT, env=env
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if server.poll() is not None:
-                raise SystemExit("the server exited before answering")
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the server did not answer /health")
-            time.sleep(0.2)
-        yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
+    with tempfile.TemporaryDirectory() as directory:
+        log = Path(directory) / "server.log"
+        server = start_server(port, log, database_url=database_url, **settings)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+            sys.stderr.write(log.read_text())  # what the server logged, after the run
 
 
 def main(backend: str) -> int:
