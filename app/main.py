@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import iter_route_contexts
 
 from app.api import audit, auth, health, items, recovery, sessions, tokens, users
 from app.core import docs, handlers, openapi
@@ -84,7 +85,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from app.admin import mount_back_office  # imported only when it is served
 
         mount_back_office(app)
+    _build_routes(app)
     return app
+
+
+def _build_routes(app: FastAPI) -> None:
+    """Build each route's request handling now rather than on its first request, as
+    FastAPI would. Apps that share these module-level routers in one process (tests,
+    or two apps served side by side) would otherwise build it from several threads
+    at once on their first requests, which FastAPI does not guard against: a 500."""
+    for _context in iter_route_contexts(app.routes):
+        pass
 
 
 def published_document() -> dict[str, Any]:
