@@ -93,8 +93,9 @@ def test_refresh_rotates_and_keeps_the_session_live(client: TestClient, user: Ac
 
 
 def test_reusing_a_spent_refresh_token_revokes_the_session(
-    client: TestClient, user: Account
+    make_client: Callable[..., TestClient], user: Account
 ) -> None:
+    client = make_client(refresh_grace_seconds=0)  # test_refresh_grace.py: with a window
     rotated = refresh(client, user.refresh_token).json()
     assert_unauthorized(refresh(client, user.refresh_token))
     assert refresh(client, rotated["refreshToken"]).status_code == 401
@@ -102,7 +103,10 @@ def test_reusing_a_spent_refresh_token_revokes_the_session(
     assert me_status(client, user.access_token) == 401
 
 
-def test_reuse_revokes_only_that_session(client: TestClient, user: Account) -> None:
+def test_reuse_revokes_only_that_session(
+    make_client: Callable[..., TestClient], user: Account
+) -> None:
+    client = make_client(refresh_grace_seconds=0)
     second = login(client, user.email)
     refresh(client, user.refresh_token)
     assert refresh(client, user.refresh_token).status_code == 401

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
     access_token_expire_minutes: int = Field(30, ge=1)
     refresh_token_expire_days: int = Field(7, ge=1)
+    refresh_grace_seconds: int = Field(10, ge=0, le=300)
     password_reset_expire_minutes: int = Field(60, ge=1)
 
     cors_origins: Annotated[list[str], NoDecode] = []

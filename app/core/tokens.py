@@ -65,11 +65,12 @@ def create_token(
     issued_at: datetime,
     expires_at: datetime,
     claims: dict[str, str],
+    token_id: str | None = None,
 ) -> str:
     """A signed JWT for one purpose (`type`) with `sub`, `iat`, `exp`, `jti` and `claims`.
 
     `iat` and `exp` come from the caller's one reading of the clock, so a token
-    lives exactly as long as the response says.
+    lives exactly as long as the response says. `jti` is `token_id`, else random.
     """
     payload: dict[str, Any] = {
         **claims,
@@ -77,7 +78,7 @@ def create_token(
         "type": token_type,
         "iat": issued_at,
         "exp": expires_at,
-        "jti": uuid.uuid4().hex,
+        "jti": token_id or uuid.uuid4().hex,
     }
     key = settings.secret_key
     headers = {"kid": key_id(key)}
@@ -140,6 +141,7 @@ def create_session_token(
     session_id: uuid.UUID,
     issued_at: datetime,
     expires_at: datetime,
+    token_id: str | None = None,
 ) -> str:
     """An access or refresh token of one session."""
     return create_token(
@@ -149,7 +151,16 @@ def create_session_token(
         issued_at=issued_at,
         expires_at=expires_at,
         claims={"sid": str(session_id)},
+        token_id=token_id,
     )
+
+
+def successor_token_id(settings: Settings, spent_hash: str) -> str:
+    """The `jti` of the refresh token that replaces the one hashed as `spent_hash`.
+
+    Derived from it (keyed), so that successor can be issued again, identical.
+    """
+    return fingerprint(settings.secret_key, f"successor\n{spent_hash}")
 
 
 # Access tokens verified lately, with what they say: a client sends the same token

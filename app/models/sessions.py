@@ -16,6 +16,10 @@ class AuthSession(SQLModel, table=True):
     id: uuid.UUID = new_id()
     user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
     refresh_token_hash: str = Field(max_length=64)
+    # The refresh token that the last rotation spent, and when: presented again within
+    # REFRESH_GRACE_SECONDS it gets the same successor (tabs refreshing at once).
+    previous_refresh_token_hash: str | None = Field(default=None, max_length=64)
+    rotated_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     created_at: datetime = timestamp()
     last_used_at: datetime = timestamp()
     expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)

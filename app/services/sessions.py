@@ -24,6 +24,7 @@ from app.core.tokens import (
     create_session_token,
     decode_session_token,
     hash_token,
+    successor_token_id,
 )
 from app.models import AuthSession, SessionPublic, User
 from app.models.fields import utcnow
@@ -68,8 +69,11 @@ def _issue_tokens(
     session_id: uuid.UUID,
     session_expires_at: datetime,
     now: datetime,
+    refresh_issued_at: datetime | None = None,
+    refresh_id: str | None = None,
 ) -> tuple[TokenPair, str]:
-    """A new token pair for a session, and the hash of its refresh token."""
+    """A new token pair for a session, and the hash of its refresh token (issued at
+    `refresh_issued_at`, default now, with the `jti` `refresh_id`, default random)."""
     lifetime = timedelta(minutes=settings.access_token_expire_minutes)
     access = create_session_token(
         settings,
@@ -84,8 +88,9 @@ def _issue_tokens(
         "refresh",
         user_id=user_id,
         session_id=session_id,
-        issued_at=now,
+        issued_at=refresh_issued_at or now,
         expires_at=session_expires_at,
+        token_id=refresh_id,
     )
     pair = TokenPair(
         access_token=access, refresh_token=refresh, expires_in=int(lifetime.total_seconds())
@@ -145,14 +150,17 @@ def rotate_session(db: Session, *, settings: Settings, refresh_token: str) -> To
     """Exchange a refresh token for a new pair; the presented token is spent.
 
     The swap is one conditional UPDATE, so two concurrent uses of one token cannot
-    both succeed. A spent token presented again revokes its session (the caller
-    commits that). `None` when no new pair is issued.
+    both succeed. The token spent by the session's last swap, presented again within
+    REFRESH_GRACE_SECONDS, gets that swap's successor again (tabs refreshing at
+    once); any other spent token revokes its session (the caller commits that).
+    `None` when no pair is issued.
     """
     try:
         claims = decode_session_token(settings, refresh_token, "refresh")
     except InvalidTokenError:
         return None
     now = utcnow()
+    spent_hash = hash_token(refresh_token)
     expires_at = now + timedelta(days=settings.refresh_token_expire_days)
     pair, new_hash = _issue_tokens(
         settings,
@@ -160,6 +168,7 @@ def rotate_session(db: Session, *, settings: Settings, refresh_token: str) -> To
         session_id=claims.session_id,
         session_expires_at=expires_at,
         now=now,
+        refresh_id=successor_token_id(settings, spent_hash),
     )
     this_session = (
         col(AuthSession.id) == claims.session_id,
@@ -171,16 +180,59 @@ def rotate_session(db: Session, *, settings: Settings, refresh_token: str) -> To
         update(AuthSession)
         .where(
             *this_session,
-            col(AuthSession.refresh_token_hash) == hash_token(refresh_token),
+            col(AuthSession.refresh_token_hash) == spent_hash,
             col(AuthSession.expires_at) > now,
             col(AuthSession.user_id).in_(active_user),
         )
-        .values(refresh_token_hash=new_hash, last_used_at=now, expires_at=expires_at)
+        .values(
+            refresh_token_hash=new_hash,
+            previous_refresh_token_hash=spent_hash,
+            rotated_at=now,
+            last_used_at=now,
+            expires_at=expires_at,
+        )
     )
-    if swapped.rowcount != 1:
+    if swapped.rowcount == 1:
+        return pair
+    again = _reissued(db, settings, claims, spent_hash, now)
+    if again is None:
         _revoke_on_reuse(db, claims, this_session, now)
+    return again
+
+
+def _reissued(
+    db: Session, settings: Settings, claims: SessionClaims, spent_hash: str, now: datetime
+) -> TokenPair | None:
+    """The pair of the live session's last swap, issued again, when that swap spent
+    `spent_hash` less than REFRESH_GRACE_SECONDS ago; else `None`."""
+    if settings.refresh_grace_seconds == 0:
         return None
-    return pair
+    row = db.exec(
+        select(AuthSession)
+        .join(User, col(AuthSession.user_id) == col(User.id))
+        .where(
+            col(AuthSession.id) == claims.session_id,
+            col(AuthSession.user_id) == claims.user_id,
+            col(AuthSession.revoked_at).is_(None),
+            col(AuthSession.expires_at) > now,
+            col(AuthSession.previous_refresh_token_hash) == spent_hash,
+            col(AuthSession.rotated_at) > now - timedelta(seconds=settings.refresh_grace_seconds),
+            col(User.is_active).is_(True),
+        )
+    ).first()
+    if row is None or row.rotated_at is None:
+        return None
+    pair, successor_hash = _issue_tokens(
+        settings,
+        user_id=claims.user_id,
+        session_id=claims.session_id,
+        session_expires_at=row.expires_at,
+        now=now,
+        refresh_issued_at=row.rotated_at,
+        refresh_id=successor_token_id(settings, spent_hash),
+    )
+    # Different only if the signing key changed since: then it is no successor.
+    return pair if successor_hash == row.refresh_token_hash else None
 
 
 def _live(user_id: uuid.UUID, now: datetime) -> tuple[ColumnElement[bool], ...]:

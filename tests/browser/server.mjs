@@ -38,7 +38,7 @@ async function healthy(url) {
   }
 }
 
-export async function startServer({ adminEmail, adminPassword }) {
+export async function startServer({ adminEmail, adminPassword, env: extra = {} }) {
   const port = await freePort();
   const scratch = mkdtempSync(join(tmpdir(), "back-office-test-"));
   const [command, ...prefix] = pythonCommand();
@@ -53,6 +53,7 @@ export async function startServer({ adminEmail, adminPassword }) {
     FIRST_ADMIN_PASSWORD: adminPassword,
     BCRYPT_ROUNDS: "4",
     LOG_LEVEL: "warning",
+    ...extra,
   };
   const args = [...prefix, "-m", "app", "serve", "--host", "127.0.0.1", "--port", String(port)];
   // cwd is the scratch folder: no developer's .env or app.db is read.

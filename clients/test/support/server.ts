@@ -137,6 +137,7 @@ export async function startApi(options: { timeoutMs?: number; env?: Record<strin
     LOGIN_MAX_FAILURES_PER_EMAIL: "1000", // throttling has its own tests in the API
     LOGIN_MAX_FAILURES_PER_IP: "1000",
     ACCESS_TOKEN_EXPIRE_MINUTES: "30",
+    REFRESH_GRACE_SECONDS: "0", // a spent token is refused at once (tabs: tests/browser)
     WEB_CONCURRENCY: "1",
     LOG_LEVEL: "warning",
     ...options.env,
