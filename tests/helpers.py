@@ -34,10 +34,10 @@ TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256"
 API = "/api/v1"
 USERS = f"{API}/users"
 ME = f"{USERS}/me"
-ITEMS = f"{API}/items"
 PASSWORD = "correct horse battery"
 EURO = "\u20ac"  # three bytes in UTF-8
 NEW_PASSWORD = "a brand new password"
+PAGE_FIELDS = {"items", "total", "offset", "limit"}
 USER_FIELDS = {"id", "email", "name", "role", "isActive", "emailVerified", "createdAt", "updatedAt"}
 
 Model = TypeVar("Model", bound=SQLModel)
@@ -180,23 +180,19 @@ def confirm_reset(client: TestClient, token: str, new_password: str = NEW_PASSWO
     )
 
 
-# Items and lists
+# Lists
 
 
-def create_item(
-    client: TestClient, account: Account, title: str = "An item", **extra: Any
-) -> dict[str, Any]:
-    """Create an item as `account` through the API; returns its body (asserting 201)."""
-    response = client.post(ITEMS, json={"title": title, **extra}, headers=account.headers)
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
+def entries(response: Response) -> list[dict[str, Any]]:
+    """The entries on a page of a list (asserting 200)."""
+    assert response.status_code == 200, response.text
+    page: list[dict[str, Any]] = response.json()["items"]
+    return page
 
 
 def ids_of(response: Response) -> list[str]:
     """The ids of the entries on a page of a list (asserting 200)."""
-    assert response.status_code == 200, response.text
-    return [entry["id"] for entry in response.json()["items"]]
+    return [entry["id"] for entry in entries(response)]
 
 
 def assert_pages_in_total_order(

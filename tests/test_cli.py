@@ -1,5 +1,6 @@
 """The command line: migrate, create-admin, cleanup, serve (in-process and for real)."""
 
+import logging
 import os
 import signal
 import subprocess
@@ -75,8 +76,11 @@ def test_create_admin_from_flags_then_promote(
     cli.main(["migrate"])
     args = ["create-admin", "--email", "root@example.com", "--password", ADMIN_PASSWORD]
     assert cli.main(args) == 0
-    assert "created" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "created" in printed.out
+    assert "audit" not in printed.err  # the event is in the database, not on the console
     assert users(cli_env)["root@example.com"].role == Role.ADMIN
+    assert logging.getLogger("app.services.audit").level == logging.NOTSET  # as it was
 
     engine = create_db_engine(get_settings())
     with Session(engine) as session:
@@ -163,7 +167,9 @@ def test_cleanup_deletes_dead_sessions_and_stale_counters(
     engine.dispose()
 
 
-def test_serve_migrates_then_starts_uvicorn(cli_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_migrates_then_starts_uvicorn(
+    cli_env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     calls: list[dict[str, Any]] = []
 
     def fake_run(app: str, **kwargs: Any) -> None:
@@ -185,6 +191,47 @@ def test_serve_migrates_then_starts_uvicorn(cli_env: str, monkeypatch: pytest.Mo
     assert call["workers"] == 3
     assert call["proxy_headers"] is False  # the app reads X-Forwarded-* itself
     assert "users" in call["tables"]  # migrations ran before the server started
+    said = capsys.readouterr().err
+    assert "API docs: http://localhost:9000/api/v1/docs" in said
+    assert "Back office: http://localhost:9000/admin (an admin account: " in said
+    assert "reset and verification links are logged here" in said
+
+
+@pytest.mark.parametrize(
+    ("overrides", "host", "lines"),
+    [
+        (
+            {"admin_ui": False, "api_v1_prefix": "/v2"},
+            "::1",
+            ["API docs: http://[::1]:8000/v2/docs", "Mail: SMTP_HOST is not set, so reset and "],
+        ),
+        (
+            {"smtp_host": "mail.example", "smtp_port": 2525},
+            "127.0.0.1",
+            [
+                "API docs: http://127.0.0.1:8000/api/v1/docs",
+                "Back office: http://127.0.0.1:8000/admin",
+                "Mail: sent through mail.example:2525",
+            ],
+        ),
+        (
+            {"environment": "production", "jwt_secret_key": "k" * 40},
+            "0.0.0.0",
+            [
+                "API docs: http://localhost:8000/api/v1/docs",
+                "Back office: http://localhost:8000/admin",
+                "Mail: SMTP_HOST is not set, so reset and verification mails are not sent",
+            ],
+        ),
+    ],
+)
+def test_serve_says_where_to_look(overrides: dict[str, Any], host: str, lines: list[str]) -> None:
+    from app.core.config import Settings
+
+    settings = Settings(_env_file=None, **{"environment": "test", **overrides})
+    said = cli.where_to_look(settings, host, 8000)
+    assert len(said) == len(lines)
+    assert all(line.startswith(start) for line, start in zip(said, lines, strict=True)), said
 
 
 def test_default_workers(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,7 +19,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from tests.helpers import API, PASSWORD, TEST_SECRET, Account, bearer, create_item
+from tests.helpers import API, PASSWORD, TEST_SECRET, Account, bearer
+from tests.test_items import create_item
 
 MAX_BODY = 1024 * 1024
 HUGE = 100_000

@@ -1,6 +1,7 @@
 """The OpenAPI document is the truth clients are generated from: committed, and complete."""
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -42,7 +43,8 @@ def test_a_relative_server_and_camel_case_path_parameters(document: dict[str, An
         for parameter in operation.get("parameters", [])
         if parameter["in"] == "path"
     }
-    assert parameters == {"userId", "itemId", "sessionId", "tokenId"}
+    assert {"userId", "itemId", "sessionId", "tokenId"} <= parameters
+    assert all(re.fullmatch(r"[a-z]+([A-Z][a-z]+)*Id", name) for name in parameters), parameters
     assert f"{API}/items/{{itemId}}" in document["paths"]
 
 

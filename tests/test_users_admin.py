@@ -20,7 +20,6 @@ from tests.helpers import (
     assert_unauthorized,
     bearer,
     count_rows,
-    create_item,
     error_body,
     login,
     login_status,
@@ -28,6 +27,7 @@ from tests.helpers import (
     stored,
     timestamp,
 )
+from tests.test_items import create_item
 
 # POST /users
 

@@ -18,7 +18,6 @@ from tests.helpers import (
     Account,
     assert_unauthorized,
     count_rows,
-    create_item,
     error_body,
     login,
     login_status,
@@ -26,6 +25,7 @@ from tests.helpers import (
     stored,
     timestamp,
 )
+from tests.test_items import create_item
 
 # GET /users/me
 

@@ -13,7 +13,7 @@ import uuid
 from contextvars import ContextVar
 
 from wtforms import BooleanField, Form, HiddenField, PasswordField, SelectField, StringField
-from wtforms.fields import EmailField, TextAreaField
+from wtforms.fields import EmailField
 from wtforms.validators import EqualTo, InputRequired
 
 from app.models import Role
@@ -67,8 +67,3 @@ class UserCreateForm(UserEditForm):
         [InputRequired(), EqualTo("password", "The two passwords differ")],
         render_kw={**TEXT, "autocomplete": "new-password"},
     )
-
-
-class ItemForm(BackOfficeForm):
-    title = StringField("Title", [InputRequired()], render_kw=TEXT)
-    description = TextAreaField("Description", render_kw={**TEXT, "rows": 6})

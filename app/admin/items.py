@@ -9,13 +9,23 @@ import uuid
 from typing import Any
 
 from starlette.requests import Request
+from wtforms import StringField, TextAreaField
+from wtforms.validators import InputRequired
 
 from app.admin.auth import SignedIn
-from app.admin.forms import ItemForm
+from app.admin.forms import TEXT, BackOfficeForm
 from app.admin.views import FormError, ServiceView, parse_id, validated
 from app.core.errors import ErrorCode
-from app.models import Item, ItemCreate, ItemUpdate, User
+from app.models.items import Item, ItemCreate, ItemUpdate
+from app.models.users import User
 from app.services import items
+
+
+class ItemForm(BackOfficeForm):
+    """What the create and edit pages ask for; `ItemCreate`/`ItemUpdate` check it."""
+
+    title = StringField("Title", [InputRequired()], render_kw=TEXT)
+    description = TextAreaField("Description", render_kw={**TEXT, "rows": 6})
 
 
 def _item_id(pk: object) -> uuid.UUID:

@@ -6,7 +6,8 @@ from sqlmodel import Session
 
 from app.models import Item
 from tests.admin.pages import BackOffice, alerts, ids_on
-from tests.helpers import Account, create_item, stored
+from tests.helpers import Account, stored
+from tests.test_items import create_item
 
 
 def test_the_list_shows_every_item_with_its_owner(
@@ -34,7 +35,7 @@ def test_search_by_title_or_owner_and_sort(
     assert ids_on(by_title, "item") == [beta["id"], alpha["id"]]
 
 
-def test_create_an_item_owned_by_the_admin(
+def test_create_one_owned_by_the_admin(
     back_office: BackOffice, admin: Account, db: Session
 ) -> None:
     response = back_office.submit("/item/create", {"title": "  Made here  ", "description": "d"})
@@ -64,13 +65,13 @@ def test_edit_another_users_item(back_office: BackOffice, user: Account, db: Ses
     assert (changed.title, changed.description, changed.owner_id) == ("After", None, user.id)
 
 
-def test_delete_an_item(back_office: BackOffice, user: Account, db: Session) -> None:
+def test_delete_one(back_office: BackOffice, user: Account, db: Session) -> None:
     item = create_item(back_office.client, user)
     assert back_office.delete("item", item["id"]).status_code == 200
     assert stored(db, Item, item["id"]) is None
 
 
-def test_details_of_an_item(back_office: BackOffice, user: Account) -> None:
+def test_details_page(back_office: BackOffice, user: Account) -> None:
     item = create_item(back_office.client, user, "Shown", description="In full")
     page = back_office.get(f"/item/details/{item['id']}")
     assert page.status_code == 200

@@ -15,7 +15,8 @@ from app.core.errors import ErrorCode
 from app.core.state import app_state
 from app.models import User
 from tests.admin.pages import ADMIN, CROSS_SITE, SAME_ORIGIN, BackOffice, alerts, ids_on
-from tests.helpers import Account, create_item, session_id, stored
+from tests.helpers import Account, session_id, stored
+from tests.test_items import create_item
 
 SCREENS = ("user", "item", "session", "audit-event")
 
