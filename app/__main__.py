@@ -104,9 +104,33 @@ def prepare_database(settings: Settings) -> None:
     ensure_first_admin(settings)
 
 
+def _shown_host(host: str) -> str:
+    """The host to put in a link to a server bound to `host`."""
+    if host in {"0.0.0.0", "::", ""}:  # noqa: S104 - read, not bound
+        return "localhost"
+    return f"[{host}]" if ":" in host else host
+
+
+def where_to_look(settings: Settings, host: str, port: int) -> list[str]:
+    """What `serve` says before it starts: where the docs, the back office and mail are."""
+    base = f"http://{_shown_host(host)}:{port}"
+    lines = [f"API docs: {base}{settings.api_v1_prefix}/docs"]
+    if settings.admin_ui:
+        lines.append(f"Back office: {base}/admin (an admin account: python -m app create-admin)")
+    if settings.smtp_host:
+        lines.append(f"Mail: sent through {settings.smtp_host}:{settings.smtp_port}")
+    elif settings.environment == "production":
+        lines.append("Mail: SMTP_HOST is not set, so reset and verification mails are not sent")
+    else:
+        lines.append("Mail: SMTP_HOST is not set, so reset and verification links are logged here")
+    return lines
+
+
 def serve(settings: Settings, args: argparse.Namespace) -> int:
-    """`serve`: prepare the database, then run uvicorn."""
+    """`serve`: prepare the database, say where to look, then run uvicorn."""
     prepare_database(settings)
+    for line in where_to_look(settings, args.host, args.port):
+        logger.info(line)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -195,6 +219,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.config.dictConfig(logging_config(settings.log_level))
     handler: Handler = args.handler
+    audit_log = logging.getLogger("app.services.audit")
+    if handler is not serve:  # a one-off command's audit events stay in the database
+        audit_log.setLevel(logging.WARNING)
     try:
         return handler(settings, args)
     except (OperationalError, InterfaceError) as exc:
@@ -202,6 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Database error: {describe_unreachable(exc, settings.database_url)}", file=sys.stderr
         )
         return 1
+    finally:
+        audit_log.setLevel(logging.NOTSET)
 
 
 if __name__ == "__main__":
