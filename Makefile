@@ -56,8 +56,9 @@ verify: lint test  ## everything to run before pushing: lint, tests, and `alembi
 migrate: .venv  ## apply migrations (and create FIRST_ADMIN_* if set)
 	$(RUN) python -m app migrate
 
-revision: .venv  ## autogenerate a migration: make revision msg="add widgets"
+revision: .venv  ## autogenerate a migration from the models: make revision msg="add widgets"
 	@test -n "$(msg)" || (echo 'usage: make revision msg="what changed"' && exit 2)
+	$(RUN) python -m app migrate  # compared with the models once up to date
 	$(RUN) alembic revision --autogenerate -m "$(msg)"
 
 migrate-new: revision  ## the same as revision

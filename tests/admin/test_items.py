@@ -4,7 +4,7 @@ through the item units of the API, as the signed-in admin."""
 import pytest
 from sqlmodel import Session
 
-from app.models import Item
+from app.models.items import Item
 from tests.admin.pages import BackOffice, alerts, ids_on
 from tests.helpers import Account, stored
 from tests.test_items import create_item
