@@ -23,6 +23,7 @@ from app.core.passwords import PasswordHasher
 from app.models import Role, UserCreate
 from app.models.fields import utcnow
 from app.services import accounts, audit, sessions, throttle
+from app.services.mail import link
 
 logger = logging.getLogger("app.cli")
 Handler = Callable[[Settings, argparse.Namespace], int]
@@ -118,7 +119,9 @@ def where_to_look(settings: Settings, host: str, port: int) -> list[str]:
     if settings.admin_ui:
         lines.append(f"Back office: {base}/admin (an admin account: python -m app create-admin)")
     if settings.smtp_host:
-        lines.append(f"Mail: sent through {settings.smtp_host}:{settings.smtp_port}")
+        pages = link(settings, "reset", "").split("/reset-password")[0]
+        server = f"{settings.smtp_host}:{settings.smtp_port}"
+        lines.append(f"Mail: sent through {server}, links to {pages}")
     elif settings.environment == "production":
         lines.append("Mail: SMTP_HOST is not set, so reset and verification mails are not sent")
     else:

@@ -19,6 +19,7 @@ from app.core.middleware import (
 )
 from app.core.proxies import ForwardedHeadersMiddleware
 from app.core.state import AppState, app_state
+from app.pages import account
 
 # FastAPI tries the routers in this order, each at a cost: the most used come first.
 # In-process GET /users/me cost 0.83 ms of CPU with users.router fourth, 0.72 ms with
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, prefix=prefix)
     app.include_router(health.router)
     docs.install(app, settings)
+    if settings.frontend_url is None:
+        account.install(app, settings)
     if settings.admin_ui:
         from app.admin import mount_back_office  # imported only when it is served
 

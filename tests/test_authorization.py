@@ -30,6 +30,8 @@ PUBLIC_ROUTES = {
     ("GET", f"{API}/docs"),
     ("GET", f"{API}/docs/oauth2-redirect"),
     ("GET", f"{API}/redoc"),
+    ("GET", "/account/reset-password"),  # the pages mailed links open: they post the token
+    ("GET", "/account/verify-email"),
     ("POST", f"{API}/auth/register"),
     ("POST", f"{API}/auth/login"),
     ("POST", f"{API}/auth/token"),

@@ -211,7 +211,7 @@ def test_serve_migrates_then_starts_uvicorn(
             [
                 "API docs: http://127.0.0.1:8000/api/v1/docs",
                 "Back office: http://127.0.0.1:8000/admin",
-                "Mail: sent through mail.example:2525",
+                "Mail: sent through mail.example:2525, links to http://localhost:8000/account",
             ],
         ),
         (

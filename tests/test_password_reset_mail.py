@@ -367,7 +367,7 @@ def test_reset_link_is_logged_in_test_without_smtp(
     assert records[0].levelno == logging.WARNING
     message = records[0].getMessage()
     assert user.email in message
-    token = token_from_link(message, "http://localhost:3000")
+    token = token_from_link(message, "http://localhost:8000/account")
     assert confirm_reset(client, token).status_code == 204
     assert login_status(client, user.email, NEW_PASSWORD) == 200
 

@@ -15,6 +15,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, update
 
 from app.models import AuthSession, User
+from app.models.fields import utcnow
+from app.services import sessions
 from tests.helpers import (
     Account,
     assert_unauthorized,
@@ -27,17 +29,9 @@ from tests.helpers import (
 )
 
 
-def age_last_rotation(db: Session, account: Account, seconds: float) -> None:
-    """Move the last rotation of `account`'s session `seconds` into the past."""
-    row = stored(db, AuthSession, session_id(account.refresh_token))
-    assert row is not None
-    assert row.rotated_at is not None
-    db.exec(
-        update(AuthSession)
-        .where(col(AuthSession.id) == row.id)
-        .values(rotated_at=row.rotated_at - timedelta(seconds=seconds))
-    )
-    db.commit()
+def later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """From now on, the sessions' clock reads `seconds` later than the real one."""
+    monkeypatch.setattr(sessions, "utcnow", lambda: utcnow() + timedelta(seconds=seconds))
 
 
 def revoked(db: Session, account: Account) -> bool:
@@ -63,10 +57,10 @@ def test_a_token_presented_again_at_once_gets_the_same_successor(
 
 
 def test_after_the_window_a_replay_revokes_the_session(
-    client: TestClient, user: Account, db: Session
+    client: TestClient, user: Account, db: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     successor = refresh(client, user.refresh_token).json()
-    age_last_rotation(db, user, 11)  # the default window is 10 s
+    later(monkeypatch, 11)  # the default window is 10 s
     assert_unauthorized(refresh(client, user.refresh_token))
     assert revoked(db, user)
     assert refresh(client, successor["refreshToken"]).status_code == 401
@@ -74,13 +68,16 @@ def test_after_the_window_a_replay_revokes_the_session(
 
 
 def test_the_window_is_a_setting(
-    make_client: Callable[..., TestClient], user: Account, db: Session
+    make_client: Callable[..., TestClient],
+    user: Account,
+    db: Session,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     client = make_client(refresh_grace_seconds=60)
     refresh(client, user.refresh_token)
-    age_last_rotation(db, user, 30)
+    later(monkeypatch, 59)
     assert refresh(client, user.refresh_token).status_code == 200
-    age_last_rotation(db, user, 31)
+    later(monkeypatch, 61)
     assert refresh(client, user.refresh_token).status_code == 401
     assert revoked(db, user)
 

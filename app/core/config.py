@@ -87,7 +87,8 @@ class Settings(BaseSettings):
     smtp_from: str = "no-reply@example.com"
     smtp_starttls: bool = True
     smtp_timeout: float = Field(10, gt=0)
-    frontend_url: str = "http://localhost:3000"
+    public_url: str = "http://localhost:8000"
+    frontend_url: str | None = None
 
     max_request_body_bytes: int = Field(1024 * 1024, ge=1)
     max_request_header_bytes: int = Field(32 * 1024, ge=1024)

@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 MailKind = Literal["reset", "verify"]
 _PAGES = {"reset": "reset-password", "verify": "verify-email"}
+ACCOUNT_PAGES = "/account"  # where app.pages serves them
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +41,10 @@ def verification_mail(settings: Settings, user: User) -> Mail | None:
 
 
 def link(settings: Settings, kind: MailKind, token: str) -> str:
-    """The frontend page that receives `token` (it calls the API; mail scanners that
-    open links change nothing)."""
-    page = _PAGES[kind]
-    return f"{settings.frontend_url.rstrip('/')}/{page}?{urlencode({'token': token})}"
+    """The page that receives `token`: the frontend's, else the service's own (either
+    calls the API when the person submits; mail scanners that open links change nothing)."""
+    base = settings.frontend_url or f"{settings.public_url.rstrip('/')}{ACCOUNT_PAGES}"
+    return f"{base.rstrip('/')}/{_PAGES[kind]}?{urlencode({'token': token})}"
 
 
 def _compose(settings: Settings, mail: Mail) -> EmailMessage:

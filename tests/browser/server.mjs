@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const START_TIMEOUT_MS = 60_000;
 
-function freePort() {
+export function freePort() {
   return new Promise((done, fail) => {
     const probe = createServer();
     probe.once("error", fail);
@@ -38,8 +38,8 @@ async function healthy(url) {
   }
 }
 
-export async function startServer({ adminEmail, adminPassword, env: extra = {} }) {
-  const port = await freePort();
+export async function startServer({ adminEmail, adminPassword, env: extra = {}, port: chosen }) {
+  const port = chosen ?? (await freePort());
   const scratch = mkdtempSync(join(tmpdir(), "back-office-test-"));
   const [command, ...prefix] = pythonCommand();
   const env = {
