@@ -93,7 +93,12 @@ SessionDep = Annotated[Session, Depends(get_db)]
 # a sign-in (the token URL is relative to the docs page, so Swagger UI's "Authorize"
 # posts to <prefix>/auth/token), or a personal API token (`sqa_pat_...`), which the
 # OpenAPI document declares beside it (`app.core.openapi`).
-bearer = OAuth2PasswordBearer(tokenUrl="auth/token", scheme_name="session", auto_error=False)
+bearer = OAuth2PasswordBearer(
+    tokenUrl="auth/token",
+    scheme_name="session",
+    description="Sign in with your account: **username** is your email address.",
+    auto_error=False,
+)
 
 
 async def get_credential(

@@ -49,11 +49,12 @@ def _methods_of(app: Starlette, path: str) -> str:
 
 async def http_error_handler(request: Request, exc: HTTPException) -> JSONResponse:
     """A framework `HTTPException`, with the code of its status. A 405 lists in `Allow`
-    every method of the path, not only those of the first route that matched it."""
+    every method of the path, not only those of the first route that matched it (a
+    mount, such as static files, has no routes to list: its own `Allow` stays)."""
     code = _FRAMEWORK_CODES.get(exc.status_code, ErrorCode.MALFORMED_REQUEST)
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
-        headers["Allow"] = _methods_of(request.app, request.url.path)
+        headers["Allow"] = _methods_of(request.app, request.url.path) or headers.get("Allow", "")
     return JSONResponse({"detail": exc.detail, "code": code}, exc.status_code, headers=headers)
 
 

@@ -34,11 +34,9 @@ import {
 } from "ra-core";
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 
-import type { ApiSession } from "../src/core/session";
 import { type ApiHttpError, createReactAdminProviders } from "../src/react-admin";
 import {
   api,
-  createAccount,
   currentAccessToken,
   expireAccessToken,
   newSession,

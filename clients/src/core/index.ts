@@ -21,7 +21,7 @@ export type {
 } from "./resources";
 export { canAccess, DEFAULT_ADMIN_ONLY_RESOURCES } from "./access";
 export type { AccessOptions } from "./access";
-export { ApiSession, isAbortError, toQueryString } from "./session";
+export { ApiSession, isAbortError, resolveBaseUrl, sharedSession, toQueryString } from "./session";
 export type {
   ApiResponse,
   ApiSessionOptions,

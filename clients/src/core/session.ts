@@ -25,8 +25,9 @@ export type LockRunner = <T>(name: string, task: () => Promise<T>) => Promise<T>
 
 export interface ApiSessionOptions {
   /**
-   * Server root, without the API prefix: `http://localhost:8000`, or `""` (the
-   * default) when the admin app is served from the same origin as the API.
+   * Where the API is: the server root (`http://localhost:8000`) or the API's own URL
+   * (`http://localhost:8000/api/v1`), with or without a trailing slash; `""` (the
+   * default) or `/api/v1` when the app is served from the same origin as the API.
    */
   baseUrl?: string;
   /** The API prefix (`API_V1_PREFIX` on the server). Default `/api/v1`. */
@@ -113,6 +114,42 @@ function defaultLock(): LockRunner | null {
     locks.request(name, { mode: "exclusive" }, task) as Promise<T>;
 }
 
+/** `/api/v1` for `api/v1/` or `/api/v1`; `""` for `""` or `/`. */
+function normalizedPrefix(apiPrefix: string): string {
+  const trimmed = apiPrefix.replace(/^\/+|\/+$/g, "");
+  return trimmed ? `/${trimmed}` : "";
+}
+
+/**
+ * Where a `baseUrl` points: the server root and the API's URL under it, whether
+ * `baseUrl` names the root or the API (`http://host:8000`, `http://host:8000/api/v1/`).
+ */
+export function resolveBaseUrl(baseUrl = "", apiPrefix = "/api/v1"): { baseUrl: string; apiUrl: string } {
+  const prefix = normalizedPrefix(apiPrefix);
+  let root = baseUrl.replace(/\/+$/, "");
+  if (prefix && root.endsWith(prefix)) root = root.slice(0, -prefix.length);
+  return { baseUrl: root, apiUrl: root + prefix };
+}
+
+const sharedSessions = new Map<string, ApiSession>();
+
+/**
+ * The one session of an API URL and storage key: every caller that names the same
+ * API (in any of the `baseUrl` forms) and `storageKey` gets the same `ApiSession`,
+ * made with the options of the first call. `dataProvider(url)` and
+ * `authProvider(url)` of `./react-admin` share their session this way.
+ */
+export function sharedSession(options: ApiSessionOptions = {}): ApiSession {
+  const { apiUrl } = resolveBaseUrl(options.baseUrl, options.apiPrefix);
+  const key = JSON.stringify([apiUrl, options.storageKey ?? DEFAULT_STORAGE_KEY]);
+  let session = sharedSessions.get(key);
+  if (!session) {
+    session = new ApiSession(options);
+    sharedSessions.set(key, session);
+  }
+  return session;
+}
+
 export function isAbortError(error: unknown): boolean {
   return (
     typeof error === "object" &&
@@ -155,9 +192,9 @@ function bearerOf(headers: Headers): string | null {
 }
 
 export class ApiSession {
-  /** Server root (`baseUrl`): what the generated client's paths are relative to. */
+  /** Server root (`baseUrl` without the API prefix): what the generated client's paths are relative to. */
   readonly baseUrl: string;
-  /** `baseUrl` + API prefix: what resource paths are relative to. */
+  /** Server root + API prefix: what resource paths are relative to. */
   readonly apiUrl: string;
 
   private readonly storage: TokenStorage;
@@ -173,9 +210,9 @@ export class ApiSession {
   private user: Promise<UserPublic> | null = null;
 
   constructor(options: ApiSessionOptions = {}) {
-    this.baseUrl = (options.baseUrl ?? "").replace(/\/+$/, "");
-    const prefix = options.apiPrefix ?? "/api/v1";
-    this.apiUrl = this.baseUrl + (prefix ? `/${prefix.replace(/^\/+|\/+$/g, "")}` : "");
+    const where = resolveBaseUrl(options.baseUrl, options.apiPrefix);
+    this.baseUrl = where.baseUrl;
+    this.apiUrl = where.apiUrl;
     this.storage = options.storage === null ? memoryStorage() : (options.storage ?? defaultStorage());
     this.storageKey = options.storageKey ?? DEFAULT_STORAGE_KEY;
     const transport = options.fetch ?? globalThis.fetch;

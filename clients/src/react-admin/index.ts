@@ -6,6 +6,10 @@
  *     });
  *     <Admin dataProvider={dataProvider} authProvider={authProvider}>...</Admin>
  *
+ * or, in the style of react-admin's own providers (the two share one session):
+ *
+ *     <Admin dataProvider={dataProvider(apiUrl)} authProvider={authProvider(apiUrl)}>
+ *
  * Errors reach react-admin as its `HttpError`: `message` is the API's `detail`
  * (a 422 list made readable), `status` the HTTP status, `code` the API's
  * machine-readable code, `body` the JSON body; a 422 on request-body fields also
@@ -27,7 +31,7 @@ import { type AccessOptions, canAccess } from "../core/access";
 import { createApiClient } from "../core/client";
 import { isApiError } from "../core/errors";
 import { type ResourceMap, Resources, type Row } from "../core/resources";
-import { ApiSession, type ApiSessionOptions } from "../core/session";
+import { ApiSession, type ApiSessionOptions, sharedSession } from "../core/session";
 import type { Client } from "../generated/client";
 import type { Role } from "../generated/types.gen";
 
@@ -251,5 +255,27 @@ export function createReactAdminProviders(options: ReactAdminProvidersOptions = 
   };
 }
 
-export { ApiSession } from "../core/session";
+/** Options of `dataProvider(apiUrl, options)` and `authProvider(apiUrl, options)`. */
+export type ProviderOptions = Omit<ReactAdminProvidersOptions, "baseUrl">;
+
+function sessionOf(apiUrl: string, options: ProviderOptions): ApiSession {
+  return options.session ?? sharedSession({ ...options, baseUrl: apiUrl });
+}
+
+/**
+ * The data provider for the API at `apiUrl` (`http://localhost:8000` or
+ * `http://localhost:8000/api/v1`). It shares its session with `authProvider(apiUrl)`:
+ * one session per API and `storageKey`, made with the options of the first call
+ * (`sharedSession` gives it to other code, such as `createApiClient`).
+ */
+export function dataProvider(apiUrl: string, options: ProviderOptions = {}): DataProvider {
+  return createDataProvider(new Resources(sessionOf(apiUrl, options), options.resources));
+}
+
+/** The auth provider for the API at `apiUrl`, sharing its session with `dataProvider(apiUrl)`. */
+export function authProvider(apiUrl: string, options: ProviderOptions = {}): AuthProvider {
+  return createAuthProvider(sessionOf(apiUrl, options), options);
+}
+
+export { ApiSession, sharedSession } from "../core/session";
 export { ApiError } from "../core/errors";
