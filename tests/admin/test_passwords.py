@@ -69,7 +69,7 @@ def test_a_users_page_offers_both(back_office: BackOffice, user: Account) -> Non
     assert f'action="http://testserver/admin/user/reset-link/{user.id}"' in page.text
     assert page.text.count('type="password"') == 2
     edit = back_office.get(f"/user/edit/{user.id}")
-    assert f"/admin/user/details/{user.id}#password" in edit.text
+    assert f"/admin/user/details/{user.id}#set-password" in edit.text
 
 
 # Setting a password

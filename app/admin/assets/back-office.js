@@ -16,7 +16,7 @@ $(document).on("shown.bs.modal", "#modal-delete", function (event) {
   const button = $("#modal-delete-button");
   if (!trigger) button.attr("data-url", $("#action-delete").data("url")); // "Delete selected"
   button.prop("disabled", labels.length === 0);
-  const rows = labels.length === 1 ? `${one} ${labels[0]}` : `${labels.length} ${many}`;
+  const rows = labels.length === 1 ? `${one} "${labels[0]}"` : `${labels.length} ${many}`;
   const text = labels.length === 0 ? `No ${many} ticked.` : `Delete ${rows}? This cannot be undone.`;
   $("#modal-delete-text").text(text);
 });
