@@ -2,11 +2,12 @@
 
 SQLAdmin builds the list, search, filter, sort, page and detail queries; they run
 here on a reading thread, like the API's reads. Writes never use SQLAdmin's own: each
-screen overrides insert, update and delete to call the service functions that the API
-calls, on a writing thread (a hashing one when a password is set) in a transaction of
-the signed-in admin (`write`); a refusal (`AppError`) comes back to the page as
-`FormError`, whose text SQLAdmin shows above the form or the list. A change done
-says so on the next page (`notices.py`), naming the row by its `label`.
+screen overrides `insert_model`, `update_model` and `delete_row` to call the service
+functions that the API calls, on a writing thread (a hashing one when a password is
+set) in a transaction of the signed-in admin (`write`); a refusal (`AppError`) comes
+back to the page as `FormError`, whose text SQLAdmin shows above the form or the
+list. A change done says so on the next page (`notices.py`), naming the row by its
+`label`.
 """
 
 import logging

@@ -2,6 +2,7 @@
 as `PATCH /users/{id}` does, or mail them a reset link as `POST /auth/password-reset`
 does; both audited with the admin as actor, both behind the sign-in's CSRF token."""
 
+import logging
 from typing import Any
 
 import pytest
@@ -108,6 +109,18 @@ def test_setting_a_password_is_audited_as_the_admins(
     assert str(event.credential_id) == back_office_session(back_office)
     assert event.changes == {"password": "changed"}
     assert event.outcome == "success"
+
+
+def test_neither_the_password_nor_its_hash_is_logged(
+    back_office: BackOffice, user: Account, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    assert set_password(back_office, user, NEW_PASSWORD).status_code == 303
+    assert set_password(back_office, user, "short!").status_code == 400
+    assert set_password(back_office, user, NEW_PASSWORD, "typo " + NEW_PASSWORD).status_code == 400
+    assert '"action": "user.updated"' in caplog.text  # the change was logged, as audited
+    for secret in [NEW_PASSWORD, "short!", "$2b$"]:
+        assert secret not in caplog.text
 
 
 @pytest.mark.parametrize(
