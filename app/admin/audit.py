@@ -57,6 +57,7 @@ def _choices(values: type[Any]) -> list[tuple[str, str]]:
 
 class AuditEventAdmin(ServiceView, model=AuditEvent):
     name, name_plural, icon = "Audit event", "Audit log", "fa-solid fa-clock-rotate-left"
+    noun_plural = "audit events"
     can_create = can_edit = can_delete = False
     column_list = ["occurred_at", "action", "outcome", "actor_email", "target_label", "ip_address"]
     column_details_list = [

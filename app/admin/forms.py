@@ -26,6 +26,7 @@ csrf_token_var: ContextVar[str] = ContextVar("back_office_csrf_token", default="
 TEXT = {"class": "form-control"}
 CHECKBOX = {"class": "form-check-input"}
 SELECT = {"class": "form-select"}
+NEW_PASSWORD = {**TEXT, "autocomplete": "new-password"}
 
 
 def csrf_token_for(secret_key: str, session_id: uuid.UUID) -> str:
@@ -58,12 +59,22 @@ class UserEditForm(BackOfficeForm):
     is_active = BooleanField("Active", default=True, render_kw=CHECKBOX)
 
 
+def _new_password(label: str) -> PasswordField:
+    return PasswordField(label, [InputRequired()], render_kw=NEW_PASSWORD)
+
+
+def _new_password_again(label: str) -> PasswordField:
+    differ = EqualTo("password", "The two passwords differ")
+    return PasswordField(label, [InputRequired(), differ], render_kw=NEW_PASSWORD)
+
+
 class UserCreateForm(UserEditForm):
-    password = PasswordField(
-        "Password", [InputRequired()], render_kw={**TEXT, "autocomplete": "new-password"}
-    )
-    password_again = PasswordField(
-        "Password (again)",
-        [InputRequired(), EqualTo("password", "The two passwords differ")],
-        render_kw={**TEXT, "autocomplete": "new-password"},
-    )
+    password = _new_password("Password")
+    password_again = _new_password_again("Password (again)")
+
+
+class SetPasswordForm(BackOfficeForm):
+    """A user's new password, typed twice (on their page, beside their profile)."""
+
+    password = _new_password("New password")
+    password_again = _new_password_again("New password (again)")

@@ -58,6 +58,10 @@ class ItemAdmin(ServiceView, model=Item):
     form = ItemForm
     form_columns = ["title", "description"]  # what an edit form starts from
 
+    def label(self, row: Any) -> str:
+        item: Item = row
+        return item.title
+
     async def insert_model(self, request: Request, data: dict[str, Any]) -> Item:
         body = validated(ItemCreate, _fields(data))
         return await self.write(request, items.create, _admin(request), body)
@@ -66,7 +70,7 @@ class ItemAdmin(ServiceView, model=Item):
         body = validated(ItemUpdate, _fields(data))
         return await self.write(request, items.update, _admin(request), _item_id(pk), body)
 
-    async def delete_model(self, request: Request, pk: Any) -> None:
+    async def delete_row(self, request: Request, pk: str) -> None:
         await self.write(request, items.delete, _admin(request), _item_id(pk))
 
 

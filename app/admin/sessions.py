@@ -16,6 +16,7 @@ from sqlmodel import Session, col
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.admin.notices import notify
 from app.admin.views import ServiceView, back, parse_ids, when
 from app.core.errors import AppError, ErrorCode
 from app.models import AuthSession
@@ -106,10 +107,12 @@ class SessionAdmin(ServiceView, model=AuthSession):
     column_default_sort = [("last_used_at", True)]
     column_filters = [StatusFilter()]
 
-    @action(name="revoke", label="Revoke", confirmation_message="Revoke these sessions?")
+    @action(name="revoke", label="Revoke", confirmation_message="Revoke {}?")
     async def revoke(self, request: Request) -> Response:
         """End the chosen sessions: their tokens stop working at once."""
-        await self.act(request, end_sessions, session_ids=parse_ids(request))
+        session_ids = parse_ids(request)
+        await self.act(request, end_sessions, session_ids=session_ids)
+        notify(request, f"{self.counted(len(session_ids))} revoked.")
         return back(request, self.identity)
 
 

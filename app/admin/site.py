@@ -3,7 +3,8 @@
 `mount_back_office(app)` mounts SQLAdmin at /admin of the service's own app, so it
 runs in the same process with the same settings, database and password hasher.
 Its pages come from SQLAdmin's templates (some overridden in `templates/`) and its
-CSS, JavaScript and fonts from its wheel: nothing is fetched from another site.
+CSS, JavaScript and fonts from its wheel: nothing is fetched from another site. A
+change done says so at the top of the next page (`notices.py`).
 """
 
 from collections.abc import Mapping
@@ -14,11 +15,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI
-from sqladmin import Admin
+from sqladmin import Admin, ModelView
 from sqladmin.authentication import login_required
 from sqladmin.templating import Jinja2Templates
 from sqlalchemy import ColumnElement
 from sqlmodel import Session, SQLModel, col, func, select
+from starlette.datastructures import URL, FormData
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -31,6 +33,7 @@ from app.admin.auth import AdminAuth
 from app.admin.forms import current_csrf_token
 from app.admin.guard import BrowserGuard
 from app.admin.items import ItemAdmin
+from app.admin.notices import Notices, notify, shown
 from app.admin.sessions import SessionAdmin
 from app.admin.users import UserAdmin
 from app.admin.views import SAVE_FAILED, UNAVAILABLE, ServiceView
@@ -80,7 +83,14 @@ class BackOffice(Admin):
             title=f"{state.settings.app_name} admin",
             templates_dir=str(HERE / "templates"),  # SQLAdmin's default is relative
             authentication_backend=self.auth,
-            middlewares=[Middleware(BrowserGuard)],
+            middlewares=[
+                Middleware(BrowserGuard),
+                Middleware(
+                    Notices,
+                    secret_key=state.settings.secret_key,
+                    secure=state.settings.environment == "production",
+                ),
+            ],
         )
         assets = StaticFiles(directory=HERE / "assets")
         self.admin.router.routes.append(Mount("/assets", app=assets, name="assets"))
@@ -92,7 +102,18 @@ class BackOffice(Admin):
     def init_templating_engine(self) -> Jinja2Templates:
         templates = super().init_templating_engine()
         templates.env.globals["csrf_token"] = current_csrf_token
+        templates.env.globals["notices"] = shown
         return templates
+
+    @staticmethod
+    def get_save_redirect_url(
+        request: Request, form: FormData, model_view: ModelView, obj: Any
+    ) -> str | URL:
+        """Where a form goes once saved (SQLAdmin's choice); that page says what was done."""
+        if isinstance(model_view, ServiceView):
+            done = "saved" if "pk" in request.path_params else "created"
+            notify(request, f'{model_view.name} "{model_view.label(obj)}" {done}.')
+        return Admin.get_save_redirect_url(request, form, model_view, obj)
 
     async def page(
         self, request: Request, name: str, context: dict[str, Any], status_code: int = 200

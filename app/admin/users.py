@@ -1,35 +1,67 @@
-"""The Users screen: list, search, filter, details; create, edit, delete; sign-outs.
+"""The Users screen: list, search, filter, details; create, edit, delete; sign-outs;
+on a user's page, set their password or mail them a reset link.
 
-Every change goes through the functions the API's admin routes use: the password
-is hashed by the service (`accounts.create_account`), emails stay unique, and the
-last active admin can be neither demoted, deactivated nor deleted. The password
-hash is no column of any page: lists, details and forms name their fields.
+Every change goes through the functions the API uses: the password is hashed by the
+service (`accounts.create_account`, `update_account`) with the API's rules, and a new
+one ends the user's sessions as `PATCH /users/{id}` does; a reset link is the token,
+mail and limits of `POST /auth/password-reset`, recorded with the admin as actor;
+emails stay unique, and the last active admin can be neither demoted, deactivated nor
+deleted. No page shows a password or its hash: lists, details and forms name their
+fields, and a password typed into a form is never shown again.
 """
 
 import uuid
 from typing import Any
 
-from sqladmin import action
+from pydantic import BaseModel
+from sqladmin import action, expose
 from sqladmin.filters import BooleanFilter, StaticValuesFilter
 from sqlmodel import Session
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
-from app.admin.forms import UserCreateForm, UserEditForm
+from app.admin.forms import SetPasswordForm, UserCreateForm, UserEditForm
 from app.admin.guard import after_response
+from app.admin.notices import notify
 from app.admin.views import FormError, ServiceView, back, parse_id, parse_ids, validated
-from app.core.errors import ErrorCode
+from app.api.deps import get_client
+from app.core.config import Settings
+from app.core.errors import AppError, ErrorCode
 from app.models import Role, User, UserCreate, UserUpdate
-from app.services import accounts, mail
-from app.services.sessions import revoke_user_sessions
+from app.models.fields import Password
+from app.services import accounts, mail, recovery
+from app.services.mail import Mail
+from app.services.sessions import ClientInfo, revoke_user_sessions
 
 PROFILE = ["email", "name", "role", "is_active"]
+NO_SMTP = "No mail can be sent: SMTP_HOST is not set."
+RESET_LIMIT = (
+    "Too many reset links were asked for lately, for this address or from yours; try again later."
+)
+
+
+class NewPassword(BaseModel):
+    """A password to set, by the rule of every password the service sets."""
+
+    password: Password
 
 
 def sign_out_everywhere(db: Session, *, user_ids: list[uuid.UUID]) -> None:
     """Revoke every session of each of `user_ids` (`USER_NOT_FOUND` for an unknown one)."""
     for user_id in user_ids:
         revoke_user_sessions(db, accounts.get_user(db, user_id).id)
+
+
+def reset_link(db: Session, settings: Settings, *, user_id: uuid.UUID, client: ClientInfo) -> Mail:
+    """The reset mail of `user_id` (`recovery.reset_mail_for`); a spent budget is said
+    in the words of a mail, not of a sign-in."""
+    try:
+        return recovery.reset_mail_for(db, settings, user_id=user_id, client=client)
+    except AppError as error:
+        if error.code is ErrorCode.TOO_MANY_ATTEMPTS:
+            raise FormError(RESET_LIMIT) from None
+        raise
 
 
 def _profile(data: dict[str, Any]) -> dict[str, Any]:
@@ -46,6 +78,12 @@ def _user_id(pk: str) -> uuid.UUID:
     if user_id is None:
         raise FormError(ErrorCode.USER_NOT_FOUND.message)
     return user_id
+
+
+def _reset_sent(settings: Settings, email: str) -> str:
+    if settings.smtp_host:
+        return f"A password reset link was mailed to {email}."
+    return f"SMTP is not set up: the password reset link for {email} is in the server's log."
 
 
 class UserAdmin(ServiceView, model=User):
@@ -73,6 +111,12 @@ class UserAdmin(ServiceView, model=User):
     form_columns = PROFILE  # what an edit form starts from
     form_create_rules = [*PROFILE, "password", "password_again"]
     form_edit_rules = PROFILE
+    details_template = "sqladmin/user_details.html"  # with the password forms
+    edit_template = "sqladmin/user_edit.html"
+
+    def label(self, row: Any) -> str:
+        user: User = row
+        return user.email
 
     async def scaffold_form(self, rules: list[str] | None = None) -> type[UserEditForm]:
         return UserCreateForm if rules and "password" in rules else UserEditForm
@@ -93,15 +137,84 @@ class UserAdmin(ServiceView, model=User):
             after_response(request, mail.send, state.settings, verification)
         return user
 
-    async def delete_model(self, request: Request, pk: Any) -> None:
-        await self.write(request, accounts.delete_by_id, user_id=_user_id(str(pk)))
+    async def delete_row(self, request: Request, pk: str) -> None:
+        await self.write(request, accounts.delete_by_id, user_id=_user_id(pk))
+
+    async def details_context(self, request: Request) -> dict[str, Any]:  # noqa: ARG002
+        settings = self.state.settings
+        return {
+            "password_form": SetPasswordForm(),
+            "reset_minutes": settings.password_reset_expire_minutes,
+        }
 
     @action(
         name="revoke-sessions",
         label="Revoke all sessions",
-        confirmation_message="Sign out everywhere?",
+        confirmation_message="Sign out {} everywhere?",
     )
     async def revoke_sessions(self, request: Request) -> Response:
         """Sign the chosen users out of every session (API and back office)."""
-        await self.act(request, sign_out_everywhere, user_ids=parse_ids(request))
+        user_ids = parse_ids(request)
+        await self.act(request, sign_out_everywhere, user_ids=user_ids)
+        notify(request, f"{self.counted(len(user_ids))} signed out everywhere.")
         return back(request, self.identity)
+
+    @expose("/password/{pk}", methods=["POST"])
+    async def set_password(self, request: Request) -> Response:
+        """Set the user's password, typed twice, as `PATCH /users/{id}` does: checked
+        and hashed by the service, every session of theirs ended, and audited."""
+        user = await self._user(request)
+        form = SetPasswordForm(await request.form())
+        try:
+            if not form.validate():
+                raise FormError([*form.password.errors, *form.password_again.errors][0])
+            password = validated(NewPassword, {"password": form.password.data}).password
+            state = self.state
+            await self.write_hashing(
+                request, accounts.update_account, state.hasher, state.settings,
+                user_id=user.id, changes={}, password=password,
+            )  # fmt: skip
+        except FormError as error:
+            problem = {"password_form": form, "password_error": str(error)}
+            return await self._page(request, user, problem)
+        notify(request, f"New password set for {user.email}; their sessions have ended.")
+        return self._to_page_of(request, user)
+
+    @expose("/reset-link/{pk}", methods=["POST"])
+    async def send_reset_link(self, request: Request) -> Response:
+        """Mail the user a password reset link, as `POST /auth/password-reset` does
+        for their address (the same token, mail and limits); audited as the admin's."""
+        user = await self._user(request)
+        settings = self.state.settings
+        try:
+            if not settings.smtp_host and settings.environment == "production":
+                raise FormError(NO_SMTP)
+            client = await get_client(request)
+            reset = await self.write(request, reset_link, settings, user_id=user.id, client=client)
+        except FormError as error:
+            return await self._page(request, user, {"reset_error": str(error)})
+        after_response(request, mail.send, settings, reset)
+        notify(request, _reset_sent(settings, user.email))
+        return self._to_page_of(request, user)
+
+    async def _user(self, request: Request) -> User:
+        user: User | None = await self.get_object_for_details(request)
+        if user is None:
+            raise HTTPException(status_code=404)
+        return user
+
+    async def _page(self, request: Request, user: User, problem: dict[str, Any]) -> Response:
+        """The user's page again, with what was refused (400)."""
+        context = {
+            **await self.details_context(request),
+            "model_view": self,
+            "model": user,
+            "title": self.name,
+            **problem,
+        }
+        template = self.details_template
+        return await self.templates.TemplateResponse(request, template, context, status_code=400)
+
+    def _to_page_of(self, request: Request, user: User) -> Response:
+        page = request.url_for("admin:details", identity=self.identity, pk=user.id)
+        return RedirectResponse(page, status_code=303)

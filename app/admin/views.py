@@ -2,10 +2,12 @@
 
 SQLAdmin builds the list, search, filter, sort, page and detail queries; they run
 here on a reading thread, like the API's reads. Writes never use SQLAdmin's own: each
-screen overrides insert, update and delete to call the service functions that the API
-calls, on a writing thread (a hashing one when a password is set) in a transaction of
-the signed-in admin (`write`); a refusal (`AppError`) comes back to the page as
-`FormError`, whose text SQLAdmin shows above the form or the list.
+screen overrides `insert_model`, `update_model` and `delete_row` to call the service
+functions that the API calls, on a writing thread (a hashing one when a password is
+set) in a transaction of the signed-in admin (`write`); a refusal (`AppError`) comes
+back to the page as `FormError`, whose text SQLAdmin shows above the form or the
+list. A change done says so on the next page (`notices.py`), naming the row by its
+`label`.
 """
 
 import logging
@@ -20,6 +22,7 @@ from markupsafe import Markup
 from pydantic import BaseModel, ValidationError
 from sqladmin import ModelView
 from sqladmin.formatters import BASE_FORMATTERS
+from sqladmin.helpers import get_object_identifier
 from sqlalchemy import Executable, Select, false, or_, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -29,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from app.admin.auth import SignedIn, as_admin
+from app.admin.notices import notify
 from app.core.config import describe_validation_error
 from app.core.db import Database, read_again_if_dropped
 from app.core.errors import AppError, ErrorCode
@@ -115,11 +119,43 @@ class ServiceView(ModelView):
     """A screen on one table of the service (subclassed per app by `mount_back_office`)."""
 
     state: ClassVar[AppState]
+    noun_plural: ClassVar[str | None] = None  # what its rows are called; else name_plural
     can_export = False
     page_size = 25
     page_size_options = [25, 50, 100]
     column_type_formatters = {**BASE_FORMATTERS, datetime: when_in_list}
     column_type_formatters_detail = {**BASE_FORMATTERS, datetime: when}
+
+    def noun(self, count: int = 1) -> str:
+        """What `count` rows of this screen are called: "user", "users"."""
+        return (self.name if count == 1 else self.noun_plural or self.name_plural).lower()
+
+    def counted(self, count: int) -> str:
+        """`count` rows, in words: "1 user", "3 users"."""
+        return f"{count} {self.noun(count)}"
+
+    def label(self, row: Any) -> str:
+        """How pages and notices name a row (its id, unless a screen says better)."""
+        return str(get_object_identifier(row))
+
+    def filtered(self, request: Request) -> bool:
+        """Whether a filter of the list is in use."""
+        names = [found.parameter_name for found in self.get_filters()]
+        return any(request.query_params.get(name) for name in names)
+
+    def narrowed(self, request: Request) -> bool:
+        """Whether the list is searched or filtered (an empty one then says "match")."""
+        return bool(request.query_params.get("search")) or self.filtered(request)
+
+    async def delete_model(self, request: Request, pk: Any) -> None:
+        """Delete the row `pk` with the screen's `delete_row`; the next page names it."""
+        row = await self.get_object_for_delete(pk)
+        await self.delete_row(request, str(pk))
+        notify(request, f'{self.name} "{self.label(row)}" deleted.')
+
+    async def delete_row(self, request: Request, pk: str) -> None:
+        """Delete the row `pk` through the service (screens that delete say how)."""
+        raise NotImplementedError
 
     async def _run_query(self, stmt: Any) -> Any:
         return await self.state.threads.run(partial(_all, self.state.database, stmt), writes=False)

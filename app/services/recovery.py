@@ -8,6 +8,7 @@ Using it is one conditional UPDATE: two uses at once cannot both succeed. The AP
 never acts on a GET: the link opens the frontend, which posts the token. No HTTP here.
 """
 
+import uuid
 from datetime import timedelta
 
 from sqlmodel import Session, col, select, update
@@ -59,6 +60,26 @@ def reset_mail(db: Session, settings: Settings, *, email: str, client: ClientInf
     if user is None:
         return None
     audit.record(db, AuditAction.PASSWORD_RESET_REQUESTED, actor=ANONYMOUS, target=user)
+    return _reset_mail(settings, user)
+
+
+def reset_mail_for(
+    db: Session, settings: Settings, *, user_id: uuid.UUID, client: ClientInfo
+) -> Mail:
+    """The password reset mail of the account `user_id`, asked for by an admin (the
+    session's actor): the token, mail and budgets of `reset_mail`, but a refusal is
+    said: `USER_NOT_FOUND`, `ACCOUNT_DISABLED`, or `TOO_MANY_ATTEMPTS` once a budget
+    is spent (the caller then rolls back)."""
+    user = accounts.get_user(db, user_id)
+    if not user.is_active:
+        raise AppError(ErrorCode.ACCOUNT_DISABLED)
+    keys = throttle.reset_mail_keys(settings, email=user.email, ip_address=client.ip_address)
+    throttle.spend(db, keys, now=utcnow())
+    audit.record(db, AuditAction.PASSWORD_RESET_REQUESTED, target=user)
+    return _reset_mail(settings, user)
+
+
+def _reset_mail(settings: Settings, user: User) -> Mail:
     token = create_reset_token(
         settings,
         user_id=user.id,

@@ -1,5 +1,6 @@
 """Driving the back office as a browser would: its pages, forms, actions and cookie."""
 
+import html
 import re
 import uuid
 from typing import Any
@@ -15,12 +16,18 @@ COOKIE = "admin_session"
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate"}
 CROSS_SITE = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}
 ERROR_ALERT = re.compile(r'class="alert alert-danger"[^>]*>\s*([^<]*?)\s*<')
+NOTICE = re.compile(r'class="alert alert-success[^"]*"[^>]*>\s*([^<]*?)\s*<')
 TOKEN_META = re.compile(r'<meta name="csrf-token" content="([^"]*)"')
 
 
 def alerts(response: Response) -> list[str]:
     """The error messages shown on a page."""
     return ERROR_ALERT.findall(response.text)
+
+
+def notices(response: Response) -> list[str]:
+    """The notices of what was just done, shown on a page."""
+    return [html.unescape(notice) for notice in NOTICE.findall(response.text)]
 
 
 def ids_on(response: Response, identity: str) -> list[str]:
@@ -59,6 +66,12 @@ class BackOffice:
         return self.client.get(
             f"{ADMIN}{path}", headers={**SAME_ORIGIN, **headers}, follow_redirects=False
         )
+
+    def next_page(self, response: Response) -> Response:
+        """The page that a redirect, or a delete's answer, sends the browser to."""
+        target = response.headers.get("location") or response.text
+        path = target.removeprefix("http://testserver").removeprefix(ADMIN)
+        return self.get(path)
 
     def is_signed_in(self) -> bool:
         """Whether the home page opens (else it sends the browser to the sign-in page)."""

@@ -1,6 +1,7 @@
 // The back office end to end, in Debian's headless Chromium against the real server:
 // sign in as admin, deactivate a user (their API token stops working), create, edit
-// and delete an item, revoke a session, sign out; a USER cannot sign in. On every page:
+// and delete an item, revoke a session, set a user's password and send a reset link,
+// every screen at a phone's 390 px, sign out; a USER cannot sign in. On every page:
 // no CSP violation, no console error, and no request leaves 127.0.0.1; the same for
 // the API's Swagger UI.
 // Screenshots of each screen go to ./screenshots (git-ignored; CI keeps them).
@@ -15,7 +16,11 @@ import { startServer } from "./server.mjs";
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SHOTS = join(HERE, "screenshots");
 const PASSWORD = "correct horse battery";
+const NEW_PASSWORD = "a brand new password";
 const ADMIN = "admin@example.com";
+const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1440, height: 900 };
+const LOG_DEADLINE_MS = 30_000;
 const FLAGS = [
   "--headless",
   "--no-sandbox",
@@ -39,6 +44,10 @@ async function api(base, method, path, { body, token } = {}) {
     body: body && JSON.stringify(body),
   });
   return { status: response.status, body: await response.json().catch(() => null) };
+}
+
+async function signInThroughApi(base, email, password) {
+  return api(base, "POST", "/auth/login", { body: { email, password } });
 }
 
 async function account(base, email) {
@@ -72,6 +81,38 @@ async function shot(page, name) {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
+// The notices the page shows (`Item "Report" created.`).
+async function noticesOn(page) {
+  return (await page.locator(".notices .alert-success").allTextContents()).map((text) => text.trim());
+}
+
+// At a phone's width a page fits: nothing but a table's own card scrolls sideways, a
+// table keeps room for its columns, and no field, button or card sticks out.
+async function assertFitsAPhone(page, name) {
+  const layout = await page.evaluate(() => {
+    const shown = (element) => element.offsetParent !== null && !element.closest(".table-responsive");
+    const wide = [...document.querySelectorAll(".card, .btn, input, select, textarea, .alert")]
+      .filter((element) => shown(element) && element.getBoundingClientRect().right > window.innerWidth + 1)
+      .map((element) => element.outerHTML.slice(0, 100));
+    const tables = [...document.querySelectorAll(".table-responsive")].map((box) => box.clientWidth);
+    return { page: document.documentElement.scrollWidth, viewport: window.innerWidth, tables, wide };
+  });
+  assert.ok(layout.page <= layout.viewport, `${name}: the page is ${layout.page} px wide`);
+  for (const width of layout.tables) assert.ok(width >= 300, `${name}: a table is ${width} px wide`);
+  assert.deepEqual(layout.wide, [], `${name}: sticks out`);
+}
+
+// The server's log, once `pattern` is in it (mail is sent after the response).
+async function logged(server, pattern) {
+  const deadline = Date.now() + LOG_DEADLINE_MS;
+  for (;;) {
+    const found = server.log().match(pattern);
+    if (found) return found;
+    if (Date.now() > deadline) throw new Error(`not logged: ${pattern}\n${server.log()}`);
+    await new Promise((done) => setTimeout(done, 100));
+  }
+}
+
 async function signIn(page, base, email) {
   await page.goto(`${base}/admin/login`);
   await page.fill("#email", email);
@@ -79,8 +120,9 @@ async function signIn(page, base, email) {
   await Promise.all([page.waitForLoadState("load"), page.click("button[type=submit]")]);
 }
 
-function defineSteps(page, base, people, problems) {
-  const { user, target, holder } = people;
+function defineSteps(page, server, people, problems) {
+  const base = server.url;
+  const { user, target, holder, forgetful } = people;
   let itemUrl = null;
 
   step("Swagger UI renders under its Content Security Policy", async () => {
@@ -107,8 +149,8 @@ function defineSteps(page, base, people, problems) {
     await signIn(page, base, ADMIN);
     assert.equal(new URL(page.url()).pathname, "/admin/");
     const figures = await page.locator(".figure-card .h1").allTextContents();
-    // users, admins, live sessions (three API sign-ins and this one), items
-    assert.deepEqual(figures.map(Number), [4, 1, 4, 0]);
+    // users, admins, live sessions (four API sign-ins and this one), items
+    assert.deepEqual(figures.map(Number), [5, 1, 5, 0]);
     await shot(page, "home");
   });
 
@@ -142,6 +184,7 @@ function defineSteps(page, base, people, problems) {
     await shot(page, "item-create");
     await Promise.all([page.waitForURL(/\/admin\/item\/list/), page.click("input[value=Save]")]);
     await page.waitForSelector("td:has-text('Quarterly report')");
+    assert.deepEqual(await noticesOn(page), ["Item \"Quarterly report\" created."]);
     assert.match(await page.textContent("tbody"), /admin@example\.com/);
     await shot(page, "items");
     itemUrl = await page.getAttribute("a[href*='/admin/item/edit/']", "href");
@@ -152,15 +195,20 @@ function defineSteps(page, base, people, problems) {
     await page.fill("input[name=title]", "Quarterly report (final)");
     await Promise.all([page.waitForURL(/\/admin\/item\/list/), page.click("input[value=Save]")]);
     await page.waitForSelector("td:has-text('Quarterly report (final)')");
+    assert.deepEqual(await noticesOn(page), ["Item \"Quarterly report (final)\" saved."]);
   });
 
   step("delete the item", async () => {
     await page.click("a[data-bs-target='#modal-delete'][data-pk]");
     await page.waitForFunction(() => document.querySelector("#modal-delete-text")?.textContent);
+    const question = await page.textContent("#modal-delete-text");
+    assert.equal(question, 'Delete item "Quarterly report (final)"? This cannot be undone.');
     await shot(page, "item-delete");
     await page.click("#modal-delete-button");
     await page.waitForSelector("td:has-text('Quarterly report')", { state: "detached" });
     assert.equal(await page.locator(".alert-danger").count(), 0);
+    assert.deepEqual(await noticesOn(page), ["Item \"Quarterly report (final)\" deleted."]);
+    assert.equal(await page.textContent(".empty-title"), "No items yet.");
   });
 
   step("revoke a session: its API token is refused", async () => {
@@ -173,8 +221,10 @@ function defineSteps(page, base, people, problems) {
     await page.click("#dropdownMenuButton");
     await page.click("#action-customconfirm-revoke");
     await page.waitForSelector("#modal-confirmation-revoke.show");
+    assert.equal(await page.textContent("#modal-confirmation-revoke h3"), "Revoke this session?");
     await shot(page, "session-revoke");
     await Promise.all([page.waitForLoadState("load"), page.click("#action-custom-modal-revoke")]);
+    assert.deepEqual(await noticesOn(page), ["1 session revoked."]);
     await page.goto(`${base}/admin/session/details/${id}`);
     assert.match(await page.textContent("tbody"), /revoked/);
     const me = await api(base, "GET", "/users/me", { token: holder.token });
@@ -196,6 +246,93 @@ function defineSteps(page, base, people, problems) {
     await shot(page, "audit-event");
   });
 
+  step("set a user's password: their sessions end, the new one signs in", async () => {
+    await page.goto(`${base}/admin/user/details/${user.id}`);
+    await page.fill("#password", NEW_PASSWORD);
+    await page.fill("#password_again", NEW_PASSWORD);
+    await shot(page, "user-password");
+    await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('Set password')")]);
+    assert.equal(new URL(page.url()).pathname, `/admin/user/details/${user.id}`);
+    const notice = `New password set for ${user.email}; their sessions have ended.`;
+    assert.deepEqual(await noticesOn(page), [notice]);
+    assert.equal(await page.inputValue("#password"), ""); // never shown again
+    await page.reload();
+    assert.deepEqual(await noticesOn(page), []); // said once
+    assert.equal((await api(base, "GET", "/users/me", { token: user.token })).status, 401);
+    assert.equal((await signInThroughApi(base, user.email, PASSWORD)).status, 401);
+    assert.equal((await signInThroughApi(base, user.email, NEW_PASSWORD)).status, 200);
+  });
+
+  step("send a reset link: it is in the server's log, and it works", async () => {
+    await page.goto(`${base}/admin/user/details/${forgetful.id}`);
+    await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('Send reset link')")]);
+    const notice = `SMTP is not set up: the password reset link for ${forgetful.email} is in the server's log.`;
+    assert.deepEqual(await noticesOn(page), [notice]);
+    await shot(page, "user-reset-link");
+    const [, link] = await logged(server, /reset link for forgetful@example\.com: (http[^"\s\\]+)/);
+    const token = new URL(link).searchParams.get("token");
+    const body = { token, newPassword: NEW_PASSWORD };
+    assert.equal((await api(base, "POST", "/auth/password-reset/confirm", { body })).status, 204);
+    assert.equal((await signInThroughApi(base, forgetful.email, NEW_PASSWORD)).status, 200);
+  });
+
+  step("delete the users ticked on the list: the question counts them", async () => {
+    for (const email of ["leaver-1@example.com", "leaver-2@example.com"]) await account(base, email);
+    await page.goto(`${base}/admin/user/list?search=leaver-`);
+    for (const box of await page.locator("input.select-box").all()) await box.check();
+    await page.click("#dropdownMenuButton");
+    await page.click("#action-delete:has-text('Delete selected users')");
+    await page.waitForFunction(() => document.querySelector("#modal-delete-text")?.textContent);
+    assert.equal(await page.textContent("#modal-delete-text"), "Delete 2 users? This cannot be undone.");
+    await shot(page, "users-delete");
+    await Promise.all([page.waitForURL(/search=leaver-/), page.click("#modal-delete-button")]);
+    await page.waitForSelector(".empty-title");
+    assert.equal(await page.textContent(".empty-title"), "No users match.");
+    const notices = await noticesOn(page);
+    assert.deepEqual(notices.sort(), ['User "leaver-1@example.com" deleted.', 'User "leaver-2@example.com" deleted.']);
+  });
+
+  step("every screen fits a phone's 390 px", async () => {
+    const owner = await account(base, "phone@example.com");
+    const title = "A rather long title, of the kind that used to squeeze the list";
+    const item = await api(base, "POST", "/items", { token: owner.token, body: { title } });
+    assert.equal(item.status, 201);
+    const [session] = (await api(base, "GET", "/auth/sessions", { token: owner.token })).body;
+    await page.goto(`${base}/admin/audit-event/list`);
+    const event = await page.getAttribute("a[href*='/admin/audit-event/details/']", "href");
+    await page.setViewportSize(PHONE);
+    const screens = [
+      ["home", "/admin/"],
+      ["users", "/admin/user/list"],
+      ["user-details", `/admin/user/details/${owner.id}`],
+      ["user-create", "/admin/user/create"],
+      ["user-edit", `/admin/user/edit/${owner.id}`],
+      ["items", "/admin/item/list"],
+      ["item-details", `/admin/item/details/${item.body.id}`],
+      ["item-create", "/admin/item/create"],
+      ["item-edit", `/admin/item/edit/${item.body.id}`],
+      ["sessions", "/admin/session/list"],
+      ["session-details", `/admin/session/details/${session.id}`],
+      ["audit-log", "/admin/audit-event/list"],
+      ["audit-event", new URL(event, base).pathname],
+    ];
+    try {
+      for (const [name, path] of screens) {
+        await page.goto(`${base}${path}`);
+        await shot(page, `phone-${name}`);
+        await assertFitsAPhone(page, name);
+      }
+      // The filters come first, folded: the list is not pushed below them.
+      await page.goto(`${base}/admin/user/list`);
+      assert.equal(await page.getAttribute("details.list-filters", "open"), null);
+      await page.click("details.list-filters summary");
+      await shot(page, "phone-users-filters");
+      await assertFitsAPhone(page, "users with filters open");
+    } finally {
+      await page.setViewportSize(DESKTOP);
+    }
+  });
+
   step("sign out", async () => {
     await Promise.all([page.waitForURL(/\/admin\/login/), page.click("a[href$='/admin/logout']")]);
     await page.goto(`${base}/admin/`);
@@ -215,12 +352,13 @@ async function main() {
       user: await account(server.url, "user@example.com"),
       target: await account(server.url, "target@example.com"),
       holder: await account(server.url, "holder@example.com"),
+      forgetful: await account(server.url, "forgetful@example.com"),
     };
     context = await chromium.launchPersistentContext(profile, {
       executablePath: "/usr/bin/chromium",
       headless: true,
       args: FLAGS,
-      viewport: { width: 1440, height: 900 },
+      viewport: DESKTOP,
     });
     // Anything not served by the test server is refused (and reported by `watch`).
     const local = new URL(server.url).host;
@@ -230,7 +368,7 @@ async function main() {
     );
     const page = context.pages()[0] ?? (await context.newPage());
     const problems = watch(context, page, server.url);
-    defineSteps(page, server.url, people, problems);
+    defineSteps(page, server, people, problems);
     for (const { name, run } of steps) {
       try {
         await run();
@@ -255,7 +393,7 @@ async function main() {
   }
 }
 
-const EXPECTED_STEPS = 11;
+const EXPECTED_STEPS = 15;
 
 main().catch((error) => {
   console.error(error);
