@@ -1,4 +1,4 @@
-"""Command line: `python -m app serve | migrate | create-admin | cleanup`."""
+"""Command line: `python -m app serve | migrate | create-admin | cleanup | backup | restore`."""
 
 import argparse
 import getpass
@@ -8,12 +8,14 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 import uvicorn
 from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session
 
+from app.core import backup
 from app.core.config import Settings, describe_validation_error, get_settings
 from app.core.context import SYSTEM
 from app.core.db import Database, describe_unreachable
@@ -191,6 +193,28 @@ def cleanup(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def backup_command(settings: Settings, args: argparse.Namespace) -> int:
+    """`backup PATH`: an online, consistent copy of the SQLite database."""
+    try:
+        source = backup.backup(settings.database_url, Path(args.path))
+    except backup.BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"backed up {source} to {args.path}")
+    return 0
+
+
+def restore_command(settings: Settings, args: argparse.Namespace) -> int:
+    """`restore PATH`: replace the SQLite database with a backup, unless it is in use."""
+    try:
+        target = backup.restore(settings.database_url, Path(args.path))
+    except backup.BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored {target} from {args.path}; the next start migrates it if it is older")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `python -m app`; each command sets its `handler`."""
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
@@ -209,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     admin.set_defaults(handler=create_admin)
     cleanup_parser = commands.add_parser("cleanup", help="delete expired sessions and counters")
     cleanup_parser.set_defaults(handler=cleanup)
+    backup_parser = commands.add_parser("backup", help="copy the SQLite database, while it runs")
+    backup_parser.add_argument("path", help="the new backup file (must not exist)")
+    backup_parser.set_defaults(handler=backup_command)
+    restore_parser = commands.add_parser("restore", help="replace the SQLite database (stopped)")
+    restore_parser.add_argument("path", help="a file made by backup")
+    restore_parser.set_defaults(handler=restore_command)
     return parser
 
 
