@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session
 
-from app.core import backup
+from app.core import backup, metrics
 from app.core.config import Settings, describe_validation_error, get_settings
 from app.core.context import SYSTEM
 from app.core.db import Database, describe_unreachable
@@ -120,6 +120,8 @@ def where_to_look(settings: Settings, host: str, port: int) -> list[str]:
     lines = [f"API docs: {base}{settings.api_v1_prefix}/docs"]
     if settings.admin_ui:
         lines.append(f"Back office: {base}/admin (an admin account: python -m app create-admin)")
+    if settings.metrics_enabled:
+        lines.append(f"Metrics: {base}/metrics")
     if settings.smtp_host:
         pages = link(settings, "reset", "").split("/reset-password")[0]
         server = f"{settings.smtp_host}:{settings.smtp_port}"
@@ -134,6 +136,7 @@ def where_to_look(settings: Settings, host: str, port: int) -> list[str]:
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     """`serve`: prepare the database, say where to look, then run uvicorn."""
     prepare_database(settings)
+    metrics.prepare_multiprocess_dir(settings)
     for line in where_to_look(settings, args.host, args.port):
         logger.info(line)
     uvicorn.run(

@@ -9,8 +9,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import iter_route_contexts
 
 from app.api import audit, auth, health, items, recovery, sessions, tokens, users
-from app.core import docs, handlers, openapi
+from app.core import docs, handlers, metrics, openapi
 from app.core.config import Settings, get_settings
+from app.core.metrics import MetricsMiddleware
 from app.core.middleware import (
     REQUEST_ID_HEADER,
     BodySizeLimitMiddleware,
@@ -46,6 +47,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def add_middleware(app: FastAPI, settings: Settings) -> None:
     """The middleware runs outermost last: proxy headers > response headers (request
     id, nosniff) > CORS > body limit > last-resort error handling."""
+    if settings.metrics_enabled:  # innermost: it reads the route that routing chose
+        app.add_middleware(MetricsMiddleware)
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     if settings.allowed_origins:
@@ -81,6 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in API_ROUTERS:
         app.include_router(router, prefix=prefix)
     app.include_router(health.router)
+    if settings.metrics_enabled:
+        app.add_route("/metrics", metrics.endpoint(settings), ["GET"], include_in_schema=False)
     docs.install(app, settings)
     if settings.frontend_url is None:
         account.install(app, settings)

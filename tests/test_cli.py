@@ -206,11 +206,12 @@ def test_serve_migrates_then_starts_uvicorn(
             ["API docs: http://[::1]:8000/v2/docs", "Mail: SMTP_HOST is not set, so reset and "],
         ),
         (
-            {"smtp_host": "mail.example", "smtp_port": 2525},
+            {"smtp_host": "mail.example", "smtp_port": 2525, "metrics_enabled": True},
             "127.0.0.1",
             [
                 "API docs: http://127.0.0.1:8000/api/v1/docs",
                 "Back office: http://127.0.0.1:8000/admin",
+                "Metrics: http://127.0.0.1:8000/metrics",
                 "Mail: sent through mail.example:2525, links to http://localhost:8000/account",
             ],
         ),

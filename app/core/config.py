@@ -98,6 +98,8 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str = "127.0.0.1"
 
     admin_ui: bool = True
+    metrics_enabled: bool = False
+    metrics_token: SecretStr | None = None
 
     @field_validator("cors_origins", "jwt_previous_secret_keys", mode="before")
     @classmethod
@@ -156,6 +158,15 @@ class Settings(BaseSettings):
         if self.environment == "production" and "*" in self.cors_origins:
             raise ValueError(
                 "CORS_ORIGINS=* is refused in production: list your frontends' origins"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _no_open_metrics_in_production(self) -> Self:
+        if self.environment == "production" and self.metrics_enabled and not self.metrics_token:
+            raise ValueError(
+                "METRICS_ENABLED without METRICS_TOKEN is refused in production: "
+                "anyone could read /metrics"
             )
         return self
 

@@ -21,6 +21,7 @@ of the caller's context (the request's origin is kept in a context variable).
 import asyncio
 import contextlib
 import contextvars
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -29,6 +30,7 @@ import anyio
 
 from app.core.config import Settings
 from app.core.errors import AppError, ErrorCode
+from app.core.metrics import collectors
 
 T = TypeVar("T")
 Abandoned = Callable[[], Awaitable[bool]]
@@ -61,16 +63,33 @@ class Threads:
         self.reading = _pool(settings.database_read_threads, "read")
         self.writing = _pool(settings.database_write_threads, "write")
         self.hashing = _pool(settings.password_hash_concurrency, "hash")
+        self._waits = collectors().thread_wait if settings.metrics_enabled else None
         self._hash_slots = anyio.Semaphore(settings.password_hash_concurrency * QUEUED_PER_THREAD)
 
     async def run(self, fn: Callable[[], T], *, writes: bool) -> T:
         """`fn()` on a writing thread, or a reading one."""
-        return await _on(self.writing if writes else self.reading, fn)
+        pool = self.writing if writes else self.reading
+        return await _on(pool, self._timed(fn, "write" if writes else "read"))
 
     async def run_hashing(self, fn: Callable[[], T], *, abandoned: Abandoned | None = None) -> T:
         """`fn()` on a hashing thread, once a hashing slot is free."""
+        queued = time.perf_counter()
         async with self._hash_slot(abandoned):
-            return await _on(self.hashing, fn)
+            return await _on(self.hashing, self._timed(fn, "hash", queued))
+
+    def _timed(
+        self, fn: Callable[[], T], pool: str, queued: float | None = None
+    ) -> Callable[[], T]:
+        """`fn`, observing how long it waited for a thread (when metrics are on)."""
+        if self._waits is None:
+            return fn
+        waits, since = self._waits.labels(pool), queued or time.perf_counter()
+
+        def timed() -> T:
+            waits.observe(time.perf_counter() - since)
+            return fn()
+
+        return timed
 
     @contextlib.asynccontextmanager
     async def _hash_slot(self, abandoned: Abandoned | None) -> AsyncIterator[None]:

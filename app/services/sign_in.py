@@ -13,6 +13,7 @@ from typing import NoReturn
 
 from sqlmodel import Session
 
+from app.core import metrics
 from app.core.config import Settings
 from app.core.context import ANONYMOUS
 from app.core.errors import AppError, ErrorCode
@@ -56,6 +57,7 @@ def _refuse(db: Session, refusal: _Refusal, user: User | None) -> NoReturn:
         actor=ANONYMOUS, target=user,
     )  # fmt: skip
     db.commit()
+    metrics.count_sign_in(refusal.reason)
     raise AppError(refusal.code)
 
 
@@ -71,7 +73,11 @@ def sign_in(
     """Check credentials under throttling and open a session. With `admin_only` (the
     back office), a right password of a non-admin gets the answer of a wrong one."""
     keys = throttle.sign_in_keys(settings, email=credentials.email, ip_address=client.ip_address)
-    reservation = throttle.reserve(db, keys, now=utcnow())
+    try:
+        reservation = throttle.reserve(db, keys, now=utcnow())
+    except AppError:
+        metrics.count_sign_in("throttled")
+        raise
     user = accounts.find_by_email(db, credentials.email)
     db.commit()  # the reservation holds; no connection is held while bcrypt runs
     matches = hasher.verify(credentials.password, user.password_hash if user else None)
@@ -82,6 +88,7 @@ def sign_in(
     pair, session_id = sessions.open_session(db, user, settings=settings, client=client)
     actor = audit.acting(user, credential_id=session_id)
     audit.record(db, AuditAction.LOGIN_SUCCEEDED, actor=actor, target=user)
+    metrics.count_sign_in("success")
     return pair
 
 
@@ -93,7 +100,11 @@ def confirm_password(
     sign-in for the account (429 once throttled). Either way the check is committed,
     so no connection is held while bcrypt runs."""
     keys = throttle.sign_in_keys(settings, email=user.email, ip_address=ip_address)
-    reservation = throttle.reserve(db, keys, now=utcnow())
+    try:
+        reservation = throttle.reserve(db, keys, now=utcnow())
+    except AppError:
+        metrics.count_sign_in("throttled")
+        raise
     db.commit()
     matches = hasher.verify(password, user.password_hash)
     throttle.settle(db, reservation, failed=not matches)

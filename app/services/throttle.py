@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, delete, select, update
 
+from app.core import metrics
 from app.core.config import Settings
 from app.core.errors import AppError, too_many_attempts
 from app.models import LoginThrottle
@@ -168,6 +169,7 @@ def _refusal(db: Session, budget: Budget, key: str, now: datetime) -> AppError:
     ).one()
     used_up, window_started_at, in_flight_until = row
     free_at = window_started_at + budget.window if used_up >= budget.limit else in_flight_until
+    metrics.count_throttle_refusal(_kind(key))
     return too_many_attempts(max(1, math.ceil((free_at - now).total_seconds())))
 
 
@@ -222,7 +224,13 @@ def spend(db: Session, keys: Keys, *, now: datetime) -> None:
         used, window_started_at = db.execute(statement).one()
         if used > budget.limit:
             wait = window_started_at + budget.window - now
+            metrics.count_throttle_refusal(_kind(key))
             raise too_many_attempts(max(1, math.ceil(wait.total_seconds())))
+
+
+def _kind(key: str) -> str:
+    """What a key counts (`email`, `ip`, ...): its prefix, a label of few values."""
+    return key.partition(":")[0]
 
 
 def purge_expired(db: Session, *, settings: Settings, now: datetime) -> int:

@@ -1,0 +1,170 @@
+"""Prometheus metrics, served at `GET /metrics` when METRICS_ENABLED (behind
+METRICS_TOKEN when set): requests by route template, method and status, their latency,
+requests in flight, sign-ins by outcome, throttle refusals, and how long work waits
+for a database or hashing thread.
+
+With several workers, each process writes its samples to files in
+PROMETHEUS_MULTIPROC_DIR (the client's multiprocess mode), which `python -m app serve`
+empties before the workers start; `/metrics` adds them up. The client reads that
+variable when it is first imported, so it is imported here only on first use, in the
+worker. The request metrics come from `MetricsMiddleware`, installed only when metrics
+are on; the rare events (sign-ins, refusals) are counted always.
+"""
+
+import functools
+import hmac
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi.routing import iter_route_contexts
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.config import Settings
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+@dataclass(frozen=True, slots=True)
+class Collectors:
+    """The metrics of this process."""
+
+    requests: Any
+    latency: Any
+    in_flight: Any
+    sign_ins: Any
+    throttle_refusals: Any
+    thread_wait: Any
+
+
+@functools.cache
+def collectors() -> Collectors:
+    """The metrics, made (and the client imported) on first use."""
+    from prometheus_client import Counter, Gauge, Histogram
+
+    return Collectors(
+        requests=Counter("http_requests", "HTTP requests answered", ["method", "route", "status"]),
+        latency=Histogram(
+            "http_request_duration_seconds",
+            "Time from a request's arrival to the start of its response",
+            ["method", "route"],
+            buckets=BUCKETS,
+        ),
+        in_flight=Gauge(
+            "http_requests_in_flight", "Requests being served", multiprocess_mode="livesum"
+        ),
+        sign_ins=Counter("sign_ins", "Sign-ins by outcome", ["outcome"]),
+        throttle_refusals=Counter("throttle_refusals", "429s of a throttle", ["throttle"]),
+        thread_wait=Histogram(
+            "thread_wait_seconds",
+            "Time work waited for a thread of its pool",
+            ["pool"],
+            buckets=BUCKETS,
+        ),
+    )
+
+
+def count_sign_in(outcome: str) -> None:
+    """One sign-in ended with `outcome` (success, bad_credentials, throttled, ...)."""
+    collectors().sign_ins.labels(outcome).inc()
+
+
+def count_throttle_refusal(throttle: str) -> None:
+    """A throttle (`sign_in`, `password_reset`, ...) answered 429."""
+    collectors().throttle_refusals.labels(throttle).inc()
+
+
+def prepare_multiprocess_dir(settings: Settings) -> None:
+    """Before the workers start: an empty directory for their samples."""
+    if not settings.metrics_enabled:
+        return
+    default = Path(tempfile.gettempdir()) / f"app-metrics-{os.getpid()}"
+    directory = Path(os.environ.get(MULTIPROCESS_DIR) or default)
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ[MULTIPROCESS_DIR] = str(directory)
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request, by route template, method and status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.metrics = collectors()
+        self.templates: dict[int, str] | None = None  # by id(): routes do not hash
+
+    def route_of(self, scope: Scope) -> str:
+        """The template of the route that served `scope` (`/api/v1/items/{itemId}`),
+        never the raw path: one series per route, whatever the ids."""
+        if self.templates is None:  # routers shared by apps carry no prefix: ask the app
+            self.templates = {
+                id(context.original_route): context.path_format
+                for context in iter_route_contexts(scope["app"].routes)
+                if context.path_format is not None
+            }
+        route = scope.get("route")
+        if route is None:
+            return "unmatched"
+        return self.templates.get(id(route)) or getattr(route, "path", None) or "unmatched"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), 500  # unless a response starts
+
+        async def send_counted(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                elapsed = time.perf_counter() - started
+                self.metrics.latency.labels(scope["method"], self.route_of(scope)).observe(elapsed)
+            await send(message)
+
+        self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_counted)
+        finally:
+            self.metrics.in_flight.dec()
+            self.metrics.requests.labels(scope["method"], self.route_of(scope), str(status)).inc()
+
+
+def exposition() -> tuple[bytes, str]:
+    """Every sample of every worker, in Prometheus' text format, and its media type."""
+    from prometheus_client import (
+        CONTENT_TYPE_LATEST,
+        REGISTRY,
+        CollectorRegistry,
+        generate_latest,
+        multiprocess,
+    )
+
+    collectors()  # every metric shows, from the first scrape
+    if not os.environ.get(MULTIPROCESS_DIR):
+        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def endpoint(settings: Settings) -> Callable[[Request], Awaitable[Response]]:
+    """`GET /metrics`: the exposition, behind METRICS_TOKEN when set."""
+    token = settings.metrics_token.get_secret_value().encode() if settings.metrics_token else None
+
+    async def metrics(request: Request) -> Response:
+        if token is not None:
+            scheme, _, given = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token):
+                return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        body, media_type = exposition()
+        return Response(body, media_type=media_type)
+
+    return metrics
