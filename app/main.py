@@ -9,7 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import iter_route_contexts
 
 from app.api import audit, auth, health, items, recovery, sessions, tokens, users
-from app.core import docs, handlers, metrics, openapi
+from app.core import docs, handlers, metrics, openapi, reporting
 from app.core.config import Settings, get_settings
 from app.core.metrics import MetricsMiddleware
 from app.core.middleware import (
@@ -77,6 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         servers=[{"url": "/", "description": "This server"}],
         lifespan=lifespan,
     )
+    if settings.sentry_dsn is not None:
+        reporting.install(settings, settings.sentry_dsn.get_secret_value())
     app.state.app_state = AppState.start(settings)
     handlers.install(app)
     openapi.install(app)

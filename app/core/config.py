@@ -100,6 +100,8 @@ class Settings(BaseSettings):
     admin_ui: bool = True
     metrics_enabled: bool = False
     metrics_token: SecretStr | None = None
+    sentry_dsn: SecretStr | None = None
+    sentry_traces_sample_rate: float = Field(0.0, ge=0, le=1)
 
     @field_validator("cors_origins", "jwt_previous_secret_keys", mode="before")
     @classmethod
