@@ -4,17 +4,19 @@ of the request is in what it sent."""
 
 import gzip
 import json
+import subprocess
+import sys
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
-import sentry_sdk
 from fastapi.testclient import TestClient
 
+from app.core.migrations import PROJECT_ROOT
 from app.core.reporting import scrub
-from tests.helpers import API, ME, NEW_PASSWORD, PASSWORD, Account, poll
+from tests.helpers import API, poll
 
 
 class Collector(ThreadingHTTPServer):
@@ -47,41 +49,73 @@ def collector() -> Iterator[Collector]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
-    sentry_sdk.init()  # no DSN: the SDK stops reporting for the rest of this process
     server.shutdown()
     server.server_close()
 
 
-def test_an_unhandled_error_is_reported_without_secrets(
-    make_client: Callable[..., TestClient],
-    collector: Collector,
-    user: Account,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    port = collector.server_address[1]
-    client = make_client(sentry_dsn=f"http://publickey@127.0.0.1:{port}/1")
-    cookie = f"cookie-{uuid.uuid4().hex}"  # made here: frames carry the lines of this file
+# Run in a process of its own: the SDK patches Starlette and threads for the whole
+# process, which the other tests must not inherit.
+FAILING_REQUEST = """
+import json, sys, uuid
+import sentry_sdk
+from fastapi.testclient import TestClient
+from app.core.config import Settings
+from app.core.migrations import migrate
+from app.main import create_app
+from app.services import profile
+
+database_url, dsn = sys.argv[1], sys.argv[2]
+migrate(database_url)
+settings = Settings(
+    _env_file=None, environment="test", database_url=database_url, jwt_secret_key="k" * 40,
+    bcrypt_rounds=4, sentry_dsn=dsn,
+)
+
+def broken(*_args, **_kwargs):
+    raise RuntimeError("the change of password broke")
+
+profile.change_password = broken
+password, new_password = uuid.uuid4().hex, uuid.uuid4().hex
+cookie = f"cookie-{uuid.uuid4().hex}"
+with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    account = {"email": "reported@example.com", "password": password}
+    assert client.post("/api/v1/auth/register", json=account).status_code == 201
+    token = client.post("/api/v1/auth/login", json=account).json()["accessToken"]
     client.cookies.set("admin_session", cookie)
+    response = client.patch(
+        f"/api/v1/users/me/password?access_token={token}&page=2",
+        json={"currentPassword": password, "newPassword": new_password},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+sentry_sdk.flush(timeout=30)
+secrets = [password, new_password, token, cookie]
+print(json.dumps({"status": response.status_code, "secrets": secrets}))
+"""
 
-    def broken(*_args: object, **_kwargs: object) -> None:
-        raise RuntimeError("the change of password broke")
 
-    monkeypatch.setattr("app.api.users.profile.change_password", broken)
-    body = {"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD}
-    url = f"{ME}/password?access_token={user.access_token}&page=2"
-    response = client.patch(url, json=body, headers=user.headers)
-    assert response.status_code == 500
-    assert response.json()["detail"] == "Internal server error"
-
-    sentry_sdk.flush(timeout=30)
+def test_an_unhandled_error_is_reported_without_secrets(
+    collector: Collector, tmp_path: Path
+) -> None:
+    dsn = f"http://publickey@127.0.0.1:{collector.server_address[1]}/1"
+    child = subprocess.run(
+        [sys.executable, "-c", FAILING_REQUEST, f"sqlite:///{tmp_path / 'app.db'}", dsn],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert child.returncode == 0, child.stderr
+    said = json.loads(child.stdout.splitlines()[-1])
+    assert said["status"] == 500
     assert poll(lambda: any('"type":"event"' in sent for sent in collector.envelopes))
     sent = "\n".join(collector.envelopes)
     assert "the change of password broke" in sent
     assert f"{API}/users/me/password" in sent
-    for secret in (PASSWORD, NEW_PASSWORD, user.access_token, cookie):
+    for secret in said["secrets"]:
         at = sent.find(secret)
         assert at < 0, sent[max(0, at - 400) : at + 40]
-    assert user.access_token.split(".")[0] not in sent  # not even the token's header
+    token = said["secrets"][2]
+    assert token.split(".")[1] not in sent  # not even the token's claims
 
 
 def test_scrub_replaces_secrets_by_name_and_by_look() -> None:
