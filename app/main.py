@@ -9,7 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import iter_route_contexts
 
 from app.api import audit, auth, health, items, recovery, sessions, tokens, users
-from app.core import docs, handlers, metrics, openapi, reporting
+from app.core import docs, handlers, metrics, openapi, reporting, tracing
 from app.core.config import Settings, get_settings
 from app.core.metrics import MetricsMiddleware
 from app.core.middleware import (
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service. Uvicorn calls it with no argument (`--factory`)."""
     settings = settings or get_settings()
     prefix = settings.api_v1_prefix
+    tracer_provider = tracing.tracer_provider(settings)
     app = FastAPI(
         title=settings.app_name,
         version=settings.app_version,
@@ -76,10 +77,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         servers=[{"url": "/", "description": "This server"}],
         lifespan=lifespan,
+        telemetry=tracing.telemetry(tracer_provider),
     )
     if settings.sentry_dsn is not None:
         reporting.install(settings, settings.sentry_dsn.get_secret_value())
     app.state.app_state = AppState.start(settings)
+    if tracer_provider is not None:
+        database = app.state.app_state.database
+        tracing.trace_statements(tracer_provider, database.engine, database.reading)
     handlers.install(app)
     openapi.install(app)
     add_middleware(app, settings)

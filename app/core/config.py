@@ -102,6 +102,7 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     sentry_dsn: SecretStr | None = None
     sentry_traces_sample_rate: float = Field(0.0, ge=0, le=1)
+    otel_exporter_otlp_endpoint: str | None = None
 
     @field_validator("cors_origins", "jwt_previous_secret_keys", mode="before")
     @classmethod
