@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
-from sqlalchemy import create_engine, pool
+from sqlalchemy import create_engine, pool, text
 from sqlmodel import AutoString, SQLModel
 
 import app.models
@@ -23,6 +23,7 @@ if config.config_file_name is not None and config.cmd_opts is not None:
     fileConfig(config.config_file_name)  # only when run as `alembic ...`
 
 target_metadata = SQLModel.metadata
+MIGRATION_LOCK = 0x5A4D_4947  # the advisory lock migrations hold on PostgreSQL
 
 
 def database_url() -> str:
@@ -67,6 +68,12 @@ def run_migrations_online() -> None:
             compare_server_default=True,
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Instances started together migrate one at a time: the next one waits
+                # here, then finds the schema up to date.
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                )
             context.run_migrations()
 
 

@@ -19,6 +19,7 @@ from app.core import backup, metrics
 from app.core.config import Settings, describe_validation_error, get_settings
 from app.core.context import SYSTEM
 from app.core.db import Database, describe_unreachable
+from app.core.errors import AppError, ErrorCode
 from app.core.logs import logging_config
 from app.core.migrations import migrate
 from app.core.passwords import PasswordHasher
@@ -98,7 +99,11 @@ def ensure_first_admin(settings: Settings) -> None:
     """Create FIRST_ADMIN_EMAIL as an admin when it is configured and absent."""
     email, password = settings.first_admin_email, settings.first_admin_password
     if email and password and not account_exists(settings, email):
-        logger.info(ensure_admin(settings, email, password.get_secret_value()))
+        try:
+            logger.info(ensure_admin(settings, email, password.get_secret_value()))
+        except AppError as exc:  # another instance, starting too, created it first
+            if exc.code is not ErrorCode.EMAIL_ALREADY_REGISTERED:
+                raise
 
 
 def prepare_database(settings: Settings) -> None:
