@@ -22,6 +22,7 @@ import bcrypt
 from app.core.config import Settings
 from bench import scenarios, seed
 from bench.context import Bench
+from bench.proxy import haproxy_path
 from bench.report import Report, warn
 from bench.servers import WORKERS
 from bench.wrk import Wrk
@@ -98,6 +99,9 @@ def main() -> int:
         return 2
     seconds = chosen_seconds()
     if seconds is None:
+        return 2
+    if "j" in letters and haproxy_path() is None:
+        warn("haproxy is missing for (j): install it (Debian: apt-get install haproxy)")
         return 2
     print(
         f"bench: {os.cpu_count()} CPUs, {WORKERS} workers per app, {seconds} s per run "

@@ -3,18 +3,30 @@
 Each takes its figures with wrk and adds them to the report with their ratio and
 target. `run` runs the chosen ones one pair of servers at a time: the PostgreSQL
 pair's scenarios, (e) last among them (it grows the users table to 1,000,000) and
-then (h)'s last memory reading; then SQLite's; then (i) on servers of its own.
+then (h)'s last memory reading; then (j)'s replicas behind HAProxy; then SQLite's;
+then (i) on servers of its own.
 """
 
 import json
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import replace
 
 import bcrypt
 
 from bench import seed
-from bench.context import API, SERVICE, Bench, Pair, api_token, postgres_pair, sqlite_pair
+from bench.context import (
+    API,
+    SERVICE,
+    Bench,
+    Pair,
+    api_token,
+    postgres_pair,
+    sign_in,
+    sqlite_pair,
+)
+from bench.proxy import proxied
 from bench.report import Note, Problem, Ratio, Run
 from bench.wrk import Load, WrkResult
 
@@ -30,7 +42,7 @@ AUDIT_ACCOUNTS = 64
 LOCKED = "database is locked"
 ON_POSTGRES = "abcdtg"
 ON_SQLITE = "fg"
-ALL = "abcdefghit"
+ALL = "abcdefghijt"
 
 
 def per(numerator: float, denominator: float) -> float:
@@ -184,6 +196,27 @@ def scenario_h(bench: Bench, pair: Pair) -> None:
         )
 
 
+def scenario_j(bench: Bench) -> None:
+    """GET /items?limit=20 through HAProxy: three replicas of the service against one."""
+    env = bench.service_env(bench.database_url)
+    with ExitStack() as stack:
+        replicas = [
+            stack.enter_context(bench.serve_service(f"replica {n}", env)) for n in (1, 2, 3)
+        ]
+        token = sign_in(replicas[0].base, seed.READER)
+        results = []
+        for count in (1, 3):
+            with proxied(replicas[:count], bench.tmp) as base:
+                load = Load(base + ITEMS_PAGE, 64, token=token)
+                results.append(bench.measure(replicas[0], load))
+    one, three = results
+    bench.report.add(
+        Run("(j) GET /items?limit=20 via HAProxy, 64 conn, PG", "1 replica", one),
+        Run("", "3 replicas", three),
+        Ratio(per(three.requests_per_second, one.requests_per_second), "x one replica", 0.8),
+    )
+
+
 def login_rate(bench: Bench, name: str, app: str, emails: list[str]) -> WrkResult:
     """Sign-ins at bcrypt cost 4 against `app` served on its own."""
     env = bench.service_env(bench.database_url, BCRYPT_ROUNDS="4")
@@ -262,6 +295,8 @@ def run(bench: Bench, letters: str) -> None:
     time, so that only one service holds database connections."""
     if any(letter in letters for letter in ON_POSTGRES + "eh"):
         run_postgres(bench, letters)
+    if "j" in letters:
+        scenario_j(bench)
     if any(letter in letters for letter in ON_SQLITE):
         run_sqlite(bench, letters)
     if "i" in letters:
