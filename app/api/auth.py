@@ -2,7 +2,8 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Response, status
+from fastapi import APIRouter, Form, status
+from fastapi.responses import JSONResponse
 
 from app.api.deps import (
     Client,
@@ -61,20 +62,21 @@ def register(
     return UserPublic.model_validate(user)
 
 
-@router.post("/login", operation_id="auth-login", responses={**CHALLENGED, **SIGN_IN_ERRORS})
+@router.post(
+    "/login",
+    operation_id="auth-login",
+    response_model=TokenPair,
+    responses={**CHALLENGED, **SIGN_IN_ERRORS},
+)
 def login(
-    body: LoginRequest,
-    db: SessionDep,
-    hasher: Hasher,
-    settings: SettingsDep,
-    client: Client,
-    response: Response,
-) -> TokenPair | TwoFactorChallenge:
+    body: LoginRequest, db: SessionDep, hasher: Hasher, settings: SettingsDep, client: Client
+) -> TokenPair | JSONResponse:
     """Sign in with email and password; returns an access and a refresh token, or
     202 with a challenge when the account signs in with a second factor."""
     answer = sign_in.sign_in(db, hasher, settings, credentials=body, client=client)
     if isinstance(answer, TwoFactorChallenge):
-        response.status_code = status.HTTP_202_ACCEPTED
+        content = answer.model_dump(mode="json", by_alias=True)
+        return JSONResponse(content, status_code=status.HTTP_202_ACCEPTED)
     return answer
 
 

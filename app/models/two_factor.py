@@ -90,8 +90,8 @@ class TwoFactorStatus(OutputModel):
 
 
 class TwoFactorChallenge(CamelModel):
-    """The password was right; the account signs in with a second factor: send a code
-    with this token to `/auth/login/two-factor`."""
+    """The credentials were right and the account signs in with a second factor: send
+    a code with this token to `/auth/login/two-factor`."""
 
     two_factor_required: Literal[True] = True
     challenge_token: str

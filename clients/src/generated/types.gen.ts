@@ -613,8 +613,8 @@ export type TokenScope = 'read' | 'write' | 'admin';
 /**
  * TwoFactorChallenge
  *
- * The password was right; the account signs in with a second factor: send a code
- * with this token to `/auth/login/two-factor`.
+ * The credentials were right and the account signs in with a second factor: send
+ * a code with this token to `/auth/login/two-factor`.
  */
 export type TwoFactorChallenge = {
     /**
@@ -2064,11 +2064,9 @@ export type AuthLoginError = AuthLoginErrors[keyof AuthLoginErrors];
 
 export type AuthLoginResponses = {
     /**
-     * Response Auth-Login
-     *
      * Successful Response
      */
-    200: TokenPair | TwoFactorChallenge;
+    200: TokenPair;
     /**
      * The password is right and the account signs in with a second factor: send a code with `challengeToken` to `/auth/login/two-factor`
      */
