@@ -11,7 +11,7 @@ from httpx2 import Response
 from sqlmodel import Session, col, update
 
 from app.models import Role, TotpFactor
-from tests.admin.pages import ADMIN, COOKIE, SAME_ORIGIN, TOKEN_META, BackOffice, alerts
+from tests.admin.pages import ADMIN, COOKIE, SAME_ORIGIN, TOKEN_META, BackOffice, alerts, notices
 from tests.helpers import PASSWORD, Account, fresh
 
 PAGE = "/two-factor"
@@ -188,3 +188,16 @@ def test_a_sign_in_from_before_the_enrolment_is_sent_back_when_required(
     assert response.headers["location"].endswith(f"{ADMIN}{PAGE}")
     assert "sign out, then sign in again" in strict.get(PAGE).text
     assert back_office.get("/user/list").status_code == 200
+
+
+def test_an_admin_turns_off_a_users_two_factor_from_the_users_screen(
+    back_office: BackOffice, client: TestClient, user: Account, other_user: Account, db: Session
+) -> None:
+    headers = {"Authorization": f"Bearer {user.access_token}"}
+    started = client.post(
+        "/api/v1/users/me/two-factor", json={"currentPassword": PASSWORD}, headers=headers
+    )
+    assert started.status_code == 201
+    done = back_office.action("user", "reset-two-factor", user.id, other_user.id)
+    assert notices(back_office.next_page(done)) == ["Two-factor sign-in turned off for 1 user."]
+    assert fresh(db).get(TotpFactor, user.id) is None
