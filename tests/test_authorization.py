@@ -128,7 +128,7 @@ ROWS = [
         409,
         {"currentPassword": PASSWORD, "code": "123456"},
     ),
-    Row("DELETE", "/users/{userId}/two-factor", 403, 403, 409),
+    Row("POST", "/users/{userId}/two-factor/reset", 403, 403, 409),
 ]
 
 

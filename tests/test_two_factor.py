@@ -455,12 +455,12 @@ def test_an_admin_resets_a_users_two_factor(
     client: TestClient, user: Account, admin: Account, db: Session
 ) -> None:
     turn_on(client, db, user)
-    url = f"{API}/users/{user.id}/two-factor"
-    assert client.delete(url, headers=user.headers).status_code == 403
-    assert client.delete(url, headers=admin.headers).status_code == 204
+    url = f"{API}/users/{user.id}/two-factor/reset"
+    assert client.post(url, headers=user.headers).status_code == 403
+    assert client.post(url, headers=admin.headers).status_code == 204
     assert "accessToken" in login(client, user.email)
-    assert client.delete(url, headers=admin.headers).status_code == 409
-    unknown = client.delete(f"{API}/users/{uuid.uuid4()}/two-factor", headers=admin.headers)
+    assert client.post(url, headers=admin.headers).status_code == 409
+    unknown = client.post(f"{API}/users/{uuid.uuid4()}/two-factor/reset", headers=admin.headers)
     assert unknown.status_code == 404
 
 

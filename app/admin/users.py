@@ -55,7 +55,7 @@ def sign_out_everywhere(db: Session, *, user_ids: list[uuid.UUID]) -> None:
 
 def turn_off_two_factor(db: Session, *, user_ids: list[uuid.UUID]) -> int:
     """Turn off the two-factor sign-in of each of `user_ids` that has it (on or
-    pending), as `DELETE /users/{id}/two-factor` does; returns how many had it."""
+    pending), as `POST /users/{id}/two-factor/reset` does; returns how many had it."""
     turned_off = 0
     for user_id in user_ids:
         accounts.get_user(db, user_id)  # USER_NOT_FOUND for an unknown one

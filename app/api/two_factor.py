@@ -1,6 +1,7 @@
 """Two-factor sign-in of the caller's own account (`/users/me/two-factor`), managed
 from a signed-in session (never with an API token), and an admin's reset of anyone's
-(`/users/{userId}/two-factor`)."""
+(`POST /users/{userId}/two-factor/reset`: a POST, so that `/users/me/two-factor`
+is never taken to allow a DELETE)."""
 
 import uuid
 from typing import Annotated
@@ -123,8 +124,8 @@ def disable_two_factor(
     )  # fmt: skip
 
 
-@admin_router.delete(
-    "",
+@admin_router.post(
+    "/reset",
     status_code=204,
     operation_id="users-two-factor-reset",
     responses=responses(ErrorCode.USER_NOT_FOUND, ErrorCode.TWO_FACTOR_NOT_ENABLED),

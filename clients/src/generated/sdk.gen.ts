@@ -327,9 +327,9 @@ export const usersMeTwoFactorDisable = <ThrowOnError extends boolean = false>(op
  * Turn a user's two-factor sign-in off (a lost authenticator and lost recovery
  * codes), or drop their pending enrolment; they sign in with their password again.
  */
-export const usersTwoFactorReset = <ThrowOnError extends boolean = false>(options: Options<UsersTwoFactorResetData, ThrowOnError>) => (options.client ?? client).delete<UsersTwoFactorResetResponses, UsersTwoFactorResetErrors, ThrowOnError>({
+export const usersTwoFactorReset = <ThrowOnError extends boolean = false>(options: Options<UsersTwoFactorResetData, ThrowOnError>) => (options.client ?? client).post<UsersTwoFactorResetResponses, UsersTwoFactorResetErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
-    url: '/api/v1/users/{userId}/two-factor',
+    url: '/api/v1/users/{userId}/two-factor/reset',
     ...options
 });
 

@@ -1956,7 +1956,7 @@ export type UsersTwoFactorResetData = {
         userId: string;
     };
     query?: never;
-    url: '/api/v1/users/{userId}/two-factor';
+    url: '/api/v1/users/{userId}/two-factor/reset';
 };
 
 export type UsersTwoFactorResetErrors = {
