@@ -1,4 +1,5 @@
-"""Command line: `python -m app serve | migrate | create-admin | cleanup | backup | restore`."""
+"""Command line: `python -m app serve | migrate | create-admin | reset-two-factor | cleanup |
+backup | restore`."""
 
 import argparse
 import getpass
@@ -25,7 +26,7 @@ from app.core.migrations import migrate
 from app.core.passwords import PasswordHasher
 from app.models import Role, UserCreate
 from app.models.fields import utcnow
-from app.services import accounts, audit, sessions, throttle
+from app.services import accounts, audit, sessions, throttle, two_factor
 from app.services.mail import link
 
 logger = logging.getLogger("app.cli")
@@ -182,6 +183,22 @@ def create_admin(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def reset_two_factor(settings: Settings, args: argparse.Namespace) -> int:
+    """`reset-two-factor --email`: turn an account's two-factor sign-in off (a lost
+    authenticator and lost recovery codes, and no other admin to do it)."""
+    with system_session(settings) as db:
+        user = accounts.find_by_email(db, args.email)
+        try:
+            if user is None:
+                raise AppError(ErrorCode.USER_NOT_FOUND)
+            two_factor.reset_for(db, user_id=user.id)
+        except AppError as exc:
+            print(f"error: {exc.code.message}", file=sys.stderr)
+            return 1
+    print(f"two-factor sign-in is off for {user.email}: the password alone signs in")
+    return 0
+
+
 def _purge(db: Session, *, settings: Settings) -> tuple[int, int, int]:
     now = utcnow()
     dead = sessions.purge_dead_sessions(db, now=now)
@@ -239,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--email")
     admin.add_argument("--password", help="prompted for when a new account needs one")
     admin.set_defaults(handler=create_admin)
+    reset = commands.add_parser("reset-two-factor", help="turn an account's two-factor off")
+    reset.add_argument("--email", required=True)
+    reset.set_defaults(handler=reset_two_factor)
     cleanup_parser = commands.add_parser("cleanup", help="delete expired sessions and counters")
     cleanup_parser.set_defaults(handler=cleanup)
     backup_parser = commands.add_parser("backup", help="copy the SQLite database, while it runs")

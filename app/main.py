@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import iter_route_contexts
 
-from app.api import audit, auth, health, items, recovery, sessions, tokens, users
+from app.api import audit, auth, health, items, recovery, sessions, tokens, two_factor, users
 from app.core import docs, handlers, metrics, openapi, reporting, tracing
 from app.core.config import Settings, get_settings
 from app.core.metrics import MetricsMiddleware
@@ -30,6 +30,8 @@ API_ROUTERS = (
     items.router,
     tokens.my_tokens_router,
     tokens.tokens_router,
+    two_factor.router,
+    two_factor.admin_router,
     auth.router,
     recovery.router,
     sessions.router,

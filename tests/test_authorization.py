@@ -35,6 +35,7 @@ PUBLIC_ROUTES = {
     ("POST", f"{API}/auth/register"),
     ("POST", f"{API}/auth/login"),
     ("POST", f"{API}/auth/token"),
+    ("POST", f"{API}/auth/login/two-factor"),  # with the challenge of a right password
     ("POST", f"{API}/auth/refresh"),
     ("POST", f"{API}/auth/password-reset"),
     ("POST", f"{API}/auth/password-reset/confirm"),
@@ -115,6 +116,19 @@ ROWS = [
         204,
         ids={"tokenId": "targetTokenId"},
     ),
+    # Nobody here has two-factor sign-in on or pending: 409 once authorized.
+    Row("GET", "/users/me/two-factor", 200, 200, 200),
+    Row("POST", "/users/me/two-factor", 201, 201, 201, {"currentPassword": PASSWORD}),
+    Row("POST", "/users/me/two-factor/confirm", 409, 409, 409, {"code": "123456"}),
+    Row(
+        "POST",
+        "/users/me/two-factor/disable",
+        409,
+        409,
+        409,
+        {"currentPassword": PASSWORD, "code": "123456"},
+    ),
+    Row("POST", "/users/{userId}/two-factor/reset", 403, 403, 409),
 ]
 
 

@@ -20,7 +20,7 @@ from app import __main__ as cli
 from app.core.config import get_settings
 from app.core.db import create_db_engine
 from app.core.migrations import PROJECT_ROOT
-from app.models import AuthSession, LoginThrottle, Role, User
+from app.models import AuditEvent, AuthSession, LoginThrottle, Role, TotpFactor, User
 from app.models.fields import utcnow
 from tests.helpers import TEST_SECRET, free_port
 
@@ -94,6 +94,28 @@ def test_create_admin_from_flags_then_promote(
     assert promoted.is_active
     assert cli.main(["create-admin", "--email", "plain@example.com"]) == 0
     assert "already" in capsys.readouterr().out
+
+
+def test_reset_two_factor_turns_it_off(cli_env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    cli.main(["migrate"])
+    cli.main(["create-admin", "--email", "root@example.com", "--password", ADMIN_PASSWORD])
+    root = users(cli_env)["root@example.com"]
+    engine = create_db_engine(get_settings())
+    with Session(engine) as session:
+        session.add(TotpFactor(user_id=root.id, secret_encrypted="x", confirmed_at=utcnow()))
+        session.commit()
+    capsys.readouterr()
+    assert cli.main(["reset-two-factor", "--email", "Root@Example.com"]) == 0
+    assert "off for root@example.com" in capsys.readouterr().out
+    with Session(engine) as session:
+        assert session.get(TotpFactor, root.id) is None
+        [event] = session.exec(select(AuditEvent).where(AuditEvent.action == "two_factor.disabled"))
+        assert event.actor_kind == "system"
+    engine.dispose()
+    assert cli.main(["reset-two-factor", "--email", "root@example.com"]) == 1
+    assert "Two-factor authentication is off" in capsys.readouterr().err
+    assert cli.main(["reset-two-factor", "--email", "nobody@example.com"]) == 1
+    assert "User not found" in capsys.readouterr().err
 
 
 def test_create_admin_prompts_for_what_is_missing(

@@ -9,6 +9,12 @@ indexed query: the session live, the cookie's token the one stored, the user act
 and an admin. So sign-out everywhere, deactivation, demotion and a password change
 end a back-office sign-in at once. Each change then runs in a transaction that checks
 the same again first, as that admin (`as_admin`).
+
+An admin who signs in with a second factor is asked for a code on a second step of
+the sign-in page (the challenge token in a hidden field), as `/auth/login/two-factor`
+asks. With REQUIRE_ADMIN_2FA, a sign-in without a second factor (an admin who has not
+set one up) opens only the two-factor page (`two_factor.py`), to set one up; every
+other page leads there.
 """
 
 import hmac
@@ -34,10 +40,10 @@ from app.core.db import Database
 from app.core.errors import AppError, ErrorCode
 from app.core.state import AppState
 from app.core.tokens import InvalidTokenError, SessionClaims, decode_session_token, hash_token
-from app.models import AuthSession, Role, User
+from app.models import AuthSession, Role, TwoFactorChallenge, User
 from app.models.fields import utcnow
 from app.models.payloads import LoginRequest, TokenPair
-from app.services import audit, sessions, sign_in
+from app.services import audit, sessions, sign_in, two_factor
 from app.services.sessions import ClientInfo
 
 P = ParamSpec("P")
@@ -47,6 +53,15 @@ COOKIE = "admin_session"
 COOKIE_PATH = "/admin"
 TOUCH_EVERY = timedelta(minutes=1)  # how often a session's last use is written
 CSRF_REFUSED = "The form has expired; reload the page and try again."
+TWO_FACTOR_PAGE = "admin:view-two-factor"
+
+
+class CodeNeeded(Exception):
+    """The password was right; the sign-in page asks for a code next."""
+
+    def __init__(self, challenge: TwoFactorChallenge) -> None:
+        super().__init__("a two-factor code is needed")
+        self.challenge_token = challenge.challenge_token
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,15 +72,17 @@ class SignedIn:
     claims: SessionClaims
     token_hash: str  # of the cookie's refresh token
     csrf_token: str
+    two_factor: bool = False  # signed in with a second factor
 
 
 def find_admin(
     db: Session, *, claims: SessionClaims, token_hash: str, now: datetime
-) -> tuple[User, datetime] | None:
-    """The admin whose live session holds the refresh token of `token_hash`, and the
-    session's last use; `None` if any of it does not hold."""
+) -> tuple[User, datetime, bool] | None:
+    """The admin whose live session holds the refresh token of `token_hash`, the
+    session's last use, and whether it was signed in with a second factor; `None` if
+    any of it does not hold."""
     row = db.exec(
-        select(User, AuthSession.last_used_at)
+        select(User, AuthSession.last_used_at, AuthSession.two_factor)
         .join(AuthSession, col(AuthSession.user_id) == col(User.id))
         .where(
             col(AuthSession.id) == claims.session_id,
@@ -77,7 +94,7 @@ def find_admin(
             col(User.role) == Role.ADMIN,
         )
     ).first()
-    return None if row is None else (row[0], row[1])
+    return None if row is None else (row[0], row[1], row[2])
 
 
 def touch(db: Session, *, session_id: uuid.UUID, now: datetime) -> None:
@@ -115,10 +132,11 @@ def _signed_in_admin(
         found = find_admin(db, claims=claims, token_hash=token_hash, now=now)
         if found is None:
             return None
-        user, last_used_at = found
+        user, last_used_at, second_factor = found
         if now - last_used_at >= TOUCH_EVERY:
             touch(db, session_id=claims.session_id, now=now)
-    return SignedIn(user, claims, token_hash, csrf_token_for(settings_key, claims.session_id))
+    csrf_token = csrf_token_for(settings_key, claims.session_id)
+    return SignedIn(user, claims, token_hash, csrf_token, second_factor)
 
 
 def _text(form: FormData, name: str) -> str:
@@ -158,17 +176,26 @@ class AdminAuth(AuthenticationBackend):
         return response
 
     async def login(self, request: Request) -> Response:
-        """Sign in with the form's email and password; raises `AppError` when refused."""
+        """Sign in with the form's email and password, or (the second step) its
+        challenge token and code; raises `AppError` when refused, `CodeNeeded` when
+        a code is due."""
         form = await request.form()
-        try:
-            login = LoginRequest(email=_text(form, "email"), password=_text(form, "password"))
-        except ValidationError:
-            raise AppError(ErrorCode.LOGIN_BAD_CREDENTIALS) from None
-        state = self.state
-        pair = await state.threads.run_hashing(
-            partial(_sign_in, state, login, await get_client(request)),
-            abandoned=request.is_disconnected,
-        )
+        state, client = self.state, await get_client(request)
+        challenge_token = _text(form, "challenge_token")
+        if challenge_token:
+            finish = partial(_complete_sign_in, state, challenge_token, _text(form, "code"), client)
+            pair = await state.threads.run(finish, writes=True)
+        else:
+            try:
+                login = LoginRequest(email=_text(form, "email"), password=_text(form, "password"))
+            except ValidationError:
+                raise AppError(ErrorCode.LOGIN_BAD_CREDENTIALS) from None
+            answer = await state.threads.run_hashing(
+                partial(_sign_in, state, login, client), abandoned=request.is_disconnected
+            )
+            if isinstance(answer, TwoFactorChallenge):
+                raise CodeNeeded(answer)
+            pair = answer
         response = RedirectResponse(request.url_for("admin:index"), status_code=303)
         self._set_cookie(response, pair.refresh_token)
         return response
@@ -196,6 +223,10 @@ class AdminAuth(AuthenticationBackend):
             await _check_csrf(request, signed_in.csrf_token)
         request.state.back_office = signed_in
         csrf_token_var.set(signed_in.csrf_token)
+        if self.state.settings.require_admin_2fa and not signed_in.two_factor:
+            page = request.url_for(TWO_FACTOR_PAGE)
+            if request.url.path != page.path:  # only the two-factor page, to set it up
+                return RedirectResponse(page, status_code=303)
         return True
 
     async def get_user_id(self, request: Request) -> object:
@@ -213,11 +244,27 @@ class AdminAuth(AuthenticationBackend):
         return await state.threads.run(check, writes=False)
 
 
-def _sign_in(state: AppState, login: LoginRequest, client: ClientInfo) -> TokenPair:
+def _sign_in(
+    state: AppState, login: LoginRequest, client: ClientInfo
+) -> TokenPair | TwoFactorChallenge:
     with state.database.session() as db:
-        pair = sign_in.sign_in(
+        answer = sign_in.sign_in(
             db, state.hasher, state.settings, credentials=login, client=client, admin_only=True
         )
+        db.commit()
+        return answer
+
+
+def _complete_sign_in(
+    state: AppState, challenge_token: str, code: str, client: ClientInfo
+) -> TokenPair:
+    if not code or len(code) > 64:
+        raise AppError(ErrorCode.TWO_FACTOR_CODE_INVALID, status=401)
+    with state.database.session() as db:
+        pair = two_factor.complete_sign_in(
+            db, state.settings, challenge_token=challenge_token, code=code, client=client,
+            admin_only=True,
+        )  # fmt: skip
         db.commit()
         return pair
 

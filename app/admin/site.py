@@ -29,12 +29,13 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from app.admin.audit import AuditEventAdmin
-from app.admin.auth import AdminAuth
+from app.admin.auth import AdminAuth, CodeNeeded
 from app.admin.forms import current_csrf_token
 from app.admin.guard import BrowserGuard
 from app.admin.items import ItemAdmin
 from app.admin.notices import Notices, notify, shown
 from app.admin.sessions import SessionAdmin
+from app.admin.two_factor import TwoFactorAdmin
 from app.admin.users import UserAdmin
 from app.admin.views import SAVE_FAILED, UNAVAILABLE, ServiceView
 from app.core.db import Database
@@ -98,6 +99,7 @@ class BackOffice(Admin):
             self.admin.add_exception_handler(refusal, self.refused)
         for screen in SCREENS:  # a subclass per app: SQLAdmin stores state on the class
             self.add_view(type(screen.__name__, (screen,), {"state": state}))
+        self.add_view(type(TwoFactorAdmin.__name__, (TwoFactorAdmin,), {"state": state}))
 
     def init_templating_engine(self) -> Jinja2Templates:
         templates = super().init_templating_engine()
@@ -142,15 +144,19 @@ class BackOffice(Admin):
         """The sign-in page, and signing in."""
         if request.method == "GET":
             return await self.page(request, "sqladmin/login.html", {})
+        form = await request.form()
+        email = form.get("email")
+        context: dict[str, Any] = {"email": email if isinstance(email, str) else ""}
         try:
             return await self.auth.login(request)
+        except CodeNeeded as needed:  # the second step: the same page asks for a code
+            context["challenge_token"] = needed.challenge_token
+            return await self.page(request, "sqladmin/login.html", context)
         except AppError as error:
-            form = await request.form()
-            email = form.get("email")
-            context = {
-                "error": error.code.message,
-                "email": email if isinstance(email, str) else "",
-            }
+            challenge_token = form.get("challenge_token")
+            if error.code in CODE_REFUSALS and isinstance(challenge_token, str):
+                context["challenge_token"] = challenge_token  # ask for a code again
+            context["error"] = error.code.message
             response = await self.page(request, "sqladmin/login.html", context, error.status)
             response.headers.update(error.headers)
             return response
@@ -163,6 +169,9 @@ class BackOffice(Admin):
         response = await self.page(request, "sqladmin/error.html", context, status)
         response.headers.update(headers)
         return response
+
+
+CODE_REFUSALS = frozenset({ErrorCode.TWO_FACTOR_CODE_INVALID, ErrorCode.TOO_MANY_ATTEMPTS})
 
 
 def _answer(exc: Exception) -> tuple[int, str, Mapping[str, str]]:

@@ -30,7 +30,7 @@ from app.core.config import Settings
 from app.core.errors import AppError, ErrorCode
 from app.models import Role, User, UserCreate, UserUpdate
 from app.models.fields import Password
-from app.services import accounts, mail, recovery
+from app.services import accounts, mail, recovery, two_factor
 from app.services.mail import Mail
 from app.services.sessions import ClientInfo, revoke_user_sessions
 
@@ -51,6 +51,18 @@ def sign_out_everywhere(db: Session, *, user_ids: list[uuid.UUID]) -> None:
     """Revoke every session of each of `user_ids` (`USER_NOT_FOUND` for an unknown one)."""
     for user_id in user_ids:
         revoke_user_sessions(db, accounts.get_user(db, user_id).id)
+
+
+def turn_off_two_factor(db: Session, *, user_ids: list[uuid.UUID]) -> int:
+    """Turn off the two-factor sign-in of each of `user_ids` that has it (on or
+    pending), as `POST /users/{id}/two-factor/reset` does; returns how many had it."""
+    turned_off = 0
+    for user_id in user_ids:
+        accounts.get_user(db, user_id)  # USER_NOT_FOUND for an unknown one
+        if two_factor.factor_of(db, user_id) is not None:
+            two_factor.reset_for(db, user_id=user_id)
+            turned_off += 1
+    return turned_off
 
 
 def reset_link(db: Session, settings: Settings, *, user_id: uuid.UUID, client: ClientInfo) -> Mail:
@@ -157,6 +169,18 @@ class UserAdmin(ServiceView, model=User):
         user_ids = parse_ids(request)
         await self.act(request, sign_out_everywhere, user_ids=user_ids)
         notify(request, f"{self.counted(len(user_ids))} signed out everywhere.")
+        return back(request, self.identity)
+
+    @action(
+        name="reset-two-factor",
+        label="Turn off two-factor sign-in",
+        confirmation_message="Turn off two-factor sign-in for {}? The password alone signs in.",
+    )
+    async def reset_two_factor(self, request: Request) -> Response:
+        """Turn off the chosen users' two-factor sign-in (a lost authenticator)."""
+        user_ids = parse_ids(request)
+        turned_off = await self.act(request, turn_off_two_factor, user_ids=user_ids)
+        notify(request, f"Two-factor sign-in turned off for {self.counted(turned_off)}.")
         return back(request, self.identity)
 
     @expose("/password/{pk}", methods=["POST"])

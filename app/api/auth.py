@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Form, status
+from fastapi.responses import JSONResponse
 
 from app.api.deps import (
     Client,
@@ -14,20 +15,28 @@ from app.api.deps import (
     SettingsDep,
 )
 from app.api.routing import ThreadedRoute
-from app.core.errors import SIGNED_IN, AppError, ErrorCode, responses
-from app.models import UserPublic, UserRegister
+from app.core.errors import SIGNED_IN, AppError, ErrorCode, Responses, responses
+from app.models import TwoFactorChallenge, TwoFactorLogin, UserPublic, UserRegister
 from app.models.payloads import LoginRequest, OAuth2Token, PasswordGrant, RefreshRequest, TokenPair
-from app.services import sessions, sign_in, signup
+from app.services import sessions, sign_in, signup, two_factor
 from app.services.signup import REGISTRATION_TAKEN_STATUS
 
 router = APIRouter(prefix="/auth", tags=["auth"], route_class=ThreadedRoute)
-SIGN_IN_ERRORS = responses(
+SIGN_IN_CODES = (
     ErrorCode.LOGIN_BAD_CREDENTIALS,
     ErrorCode.ACCOUNT_DISABLED,
     ErrorCode.EMAIL_NOT_VERIFIED,
     ErrorCode.TOO_MANY_ATTEMPTS,
 )
+SIGN_IN_ERRORS = responses(*SIGN_IN_CODES)
 SESSION_ONLY = responses(*SIGNED_IN, ErrorCode.API_TOKEN_NOT_ALLOWED)
+CHALLENGED: Responses = {
+    202: {
+        "model": TwoFactorChallenge,
+        "description": "The password is right and the account signs in with a second "
+        "factor: send a code with `challengeToken` to `/auth/login/two-factor`",
+    }
+}
 
 
 @router.post(
@@ -53,15 +62,49 @@ def register(
     return UserPublic.model_validate(user)
 
 
-@router.post("/login", operation_id="auth-login", responses=SIGN_IN_ERRORS)
+@router.post(
+    "/login",
+    operation_id="auth-login",
+    response_model=TokenPair,
+    responses={**CHALLENGED, **SIGN_IN_ERRORS},
+)
 def login(
     body: LoginRequest, db: SessionDep, hasher: Hasher, settings: SettingsDep, client: Client
+) -> TokenPair | JSONResponse:
+    """Sign in with email and password; returns an access and a refresh token, or
+    202 with a challenge when the account signs in with a second factor."""
+    answer = sign_in.sign_in(db, hasher, settings, credentials=body, client=client)
+    if isinstance(answer, TwoFactorChallenge):
+        content = answer.model_dump(mode="json", by_alias=True)
+        return JSONResponse(content, status_code=status.HTTP_202_ACCEPTED)
+    return answer
+
+
+@router.post(
+    "/login/two-factor",
+    operation_id="auth-login-two-factor",
+    responses=responses(
+        ErrorCode.TWO_FACTOR_CHALLENGE_INVALID,
+        (ErrorCode.TWO_FACTOR_CODE_INVALID, 401),
+        ErrorCode.ACCOUNT_DISABLED,
+        ErrorCode.TOO_MANY_ATTEMPTS,
+    ),
+)
+def login_two_factor(
+    body: TwoFactorLogin, db: SessionDep, settings: SettingsDep, client: Client
 ) -> TokenPair:
-    """Sign in with email and password; returns an access and a refresh token."""
-    return sign_in.sign_in(db, hasher, settings, credentials=body, client=client)
+    """Finish a sign-in with the challenge token and a code from the authenticator
+    app (or a recovery code, which then is spent); returns the token pair."""
+    return two_factor.complete_sign_in(
+        db, settings, challenge_token=body.challenge_token, code=body.code, client=client
+    )
 
 
-@router.post("/token", operation_id="auth-token", responses=SIGN_IN_ERRORS)
+@router.post(
+    "/token",
+    operation_id="auth-token",
+    responses=responses(*SIGN_IN_CODES, ErrorCode.TWO_FACTOR_LOGIN_REQUIRED),
+)
 def token(
     form: Annotated[PasswordGrant, Form()],
     db: SessionDep,
@@ -69,9 +112,13 @@ def token(
     settings: SettingsDep,
     client: Client,
 ) -> OAuth2Token:
-    """OAuth2 password flow (form fields `username` = email, `password`), for Swagger UI."""
+    """OAuth2 password flow (form fields `username` = email, `password`), for Swagger
+    UI. An account that signs in with a second factor uses `/auth/login` (403)."""
     credentials = LoginRequest(email=form.username, password=form.password)
     pair = sign_in.sign_in(db, hasher, settings, credentials=credentials, client=client)
+    if isinstance(pair, TwoFactorChallenge):
+        db.commit()  # the audit log keeps the right password's challenge
+        raise AppError(ErrorCode.TWO_FACTOR_LOGIN_REQUIRED)
     return OAuth2Token(
         access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
     )

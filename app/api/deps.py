@@ -28,7 +28,7 @@ from app.core.passwords import PasswordHasher
 from app.core.state import app_state
 from app.core.tokens import InvalidTokenError, SessionClaims, decode_session_token
 from app.models import Role, TokenScope, User
-from app.services import api_tokens, audit, mail, sessions
+from app.services import api_tokens, audit, mail, sessions, two_factor
 from app.services.audit import AuditAction, Outcome
 from app.services.mail import Mail
 from app.services.sessions import ClientInfo
@@ -125,6 +125,7 @@ class SignedIn:
     user: User
     session_id: uuid.UUID | None  # None for an API token
     scopes: frozenset[TokenScope] | None  # an API token's; None for a session
+    two_factor: bool = False  # a session signed in with a second factor
 
 
 def get_signed_in(
@@ -136,11 +137,12 @@ def get_signed_in(
     403 for an API token's write without the `write` scope. They act for the audit
     log from here on."""
     if isinstance(credential, SessionClaims):
-        user = sessions.signed_in_user(db, credential)
-        if user is None:
+        found_session = sessions.signed_in_user(db, credential)
+        if found_session is None:
             raise AppError(ErrorCode.TOKEN_INVALID)
+        user, two_factor_session = found_session
         audit.act_as(db, audit.acting(user, credential_id=credential.session_id))
-        return SignedIn(user, credential.session_id, None)
+        return SignedIn(user, credential.session_id, None, two_factor_session)
     found = api_tokens.signed_in(db, credential)
     if found is None:
         raise AppError(ErrorCode.TOKEN_INVALID)
@@ -159,15 +161,31 @@ def get_current_user(signed_in: SignedInDep) -> User:
     return signed_in.user
 
 
-def get_admin(db: SessionDep, signed_in: SignedInDep) -> User:
-    """The signed-in user if an admin (an API token also needs the `admin` scope);
-    else 403, recorded in the audit log."""
+def _second_factor(db: Session, signed_in: SignedIn) -> bool:
+    """Whether the credential proves a second factor: a session signed in with one,
+    or an API token of an account that signs in with one (tokens are made from a
+    signed-in session)."""
+    if signed_in.session_id is not None:
+        return signed_in.two_factor
+    return two_factor.is_enabled(db, signed_in.user.id)
+
+
+def get_admin(db: SessionDep, settings: SettingsDep, signed_in: SignedInDep) -> User:
+    """The signed-in user if an admin (an API token also needs the `admin` scope and,
+    with REQUIRE_ADMIN_2FA, a second factor); else 403, recorded in the audit log."""
     user = signed_in.user
     lacks_scope = signed_in.scopes is not None and TokenScope.ADMIN not in signed_in.scopes
     if lacks_scope or user.role != Role.ADMIN:
         audit.record(db, AuditAction.ADMIN_FORBIDDEN, outcome=Outcome.DENIED, target=user)
         db.commit()
         raise AppError(ErrorCode.API_TOKEN_SCOPE if lacks_scope else ErrorCode.ADMIN_REQUIRED)
+    if settings.require_admin_2fa and not _second_factor(db, signed_in):
+        audit.record(
+            db, AuditAction.ADMIN_FORBIDDEN, outcome=Outcome.DENIED, reason="two_factor_required",
+            target=user,
+        )  # fmt: skip
+        db.commit()
+        raise AppError(ErrorCode.ADMIN_TWO_FACTOR_REQUIRED)
     return user
 
 
@@ -184,10 +202,10 @@ def get_session_user(signed_in: SignedInDep) -> User:
     return signed_in.user
 
 
-def get_session_admin(db: SessionDep, signed_in: SignedInDep) -> User:
+def get_session_admin(db: SessionDep, settings: SettingsDep, signed_in: SignedInDep) -> User:
     """An admin signed in with a session (API tokens manage no tokens)."""
     get_session_id(signed_in)
-    return get_admin(db, signed_in)
+    return get_admin(db, settings, signed_in)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

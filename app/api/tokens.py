@@ -29,9 +29,14 @@ UserId = Annotated[uuid.UUID, Path(alias="userId", description="The user's id")]
 TokenId = Annotated[uuid.UUID, Path(alias="tokenId", description="The API token's id")]
 LIMIT = responses(ErrorCode.API_TOKEN_LIMIT)
 NOT_FOUND = responses(ErrorCode.API_TOKEN_NOT_FOUND)
-OF_A_USER = responses(ErrorCode.ADMIN_REQUIRED, ErrorCode.USER_NOT_FOUND)
+OF_A_USER = responses(
+    ErrorCode.ADMIN_REQUIRED, ErrorCode.ADMIN_TWO_FACTOR_REQUIRED, ErrorCode.USER_NOT_FOUND
+)
 NOT_ONE_OF_THEIRS = responses(
-    ErrorCode.ADMIN_REQUIRED, ErrorCode.USER_NOT_FOUND, ErrorCode.API_TOKEN_NOT_FOUND
+    ErrorCode.ADMIN_REQUIRED,
+    ErrorCode.ADMIN_TWO_FACTOR_REQUIRED,
+    ErrorCode.USER_NOT_FOUND,
+    ErrorCode.API_TOKEN_NOT_FOUND,
 )
 
 

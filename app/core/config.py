@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = []
     allow_registration: bool = True
     require_email_verification: bool = False
+    require_admin_2fa: bool = False
+    two_factor_challenge_minutes: int = Field(5, ge=1, le=30)
+    two_factor_encryption_key: SecretStr | None = None
+    two_factor_issuer: str | None = Field(None, max_length=100)
     audit_retention_days: int = Field(365, ge=0)
     first_admin_email: EmailStr | None = None
     first_admin_password: SecretStr | None = None
@@ -157,6 +161,14 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _check_two_factor_key(self) -> Self:
+        if self.two_factor_encryption_key is not None:
+            _check_key(
+                "TWO_FACTOR_ENCRYPTION_KEY", self.two_factor_encryption_key.get_secret_value()
+            )
+        return self
+
+    @model_validator(mode="after")
     def _no_wildcard_origin_in_production(self) -> Self:
         if self.environment == "production" and "*" in self.cors_origins:
             raise ValueError(
@@ -207,6 +219,16 @@ class Settings(BaseSettings):
     def previous_secret_keys(self) -> list[str]:
         """Keys that only verify tokens, from before a rotation."""
         return [key.get_secret_value() for key in self.jwt_previous_secret_keys]
+
+    @property
+    def two_factor_keys(self) -> list[str]:
+        """What TOTP secrets are encrypted with (the first) and may have been encrypted
+        with: TWO_FACTOR_ENCRYPTION_KEY when set, then the JWT keys (so secrets stay
+        readable after a rotation while the former key is still listed)."""
+        keys = [self.secret_key, *self.previous_secret_keys]
+        if self.two_factor_encryption_key is not None:
+            keys.insert(0, self.two_factor_encryption_key.get_secret_value())
+        return keys
 
     @property
     def secret_key(self) -> str:

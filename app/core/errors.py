@@ -40,6 +40,17 @@ class ErrorCode(StrEnum):
         "Not allowed with an API token: sign in with your password",
     )
     API_TOKEN_SCOPE = "API_TOKEN_SCOPE", 403, "The API token's scopes do not allow this"
+    ADMIN_TWO_FACTOR_REQUIRED = (
+        "ADMIN_TWO_FACTOR_REQUIRED",
+        403,
+        "Admin access needs a sign-in with two-factor authentication: set it up at "
+        "/users/me/two-factor, or sign in again with a code",
+    )
+    TWO_FACTOR_LOGIN_REQUIRED = (
+        "TWO_FACTOR_LOGIN_REQUIRED",
+        403,
+        "This account signs in with a second factor: use /auth/login",
+    )
     TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS", 429, "Too many failed sign-ins; try again later"
     EMAIL_ALREADY_REGISTERED = "EMAIL_ALREADY_REGISTERED", 409, "Email already registered"
     LAST_ADMIN = "LAST_ADMIN", 409, "The last active admin must remain"
@@ -50,6 +61,23 @@ class ErrorCode(StrEnum):
         400,
         "Invalid, expired or used verification token",
     )
+    TWO_FACTOR_CHALLENGE_INVALID = (
+        "TWO_FACTOR_CHALLENGE_INVALID",
+        401,
+        "Invalid or expired sign-in challenge: sign in again",
+    )
+    TWO_FACTOR_CODE_INVALID = "TWO_FACTOR_CODE_INVALID", 400, "Invalid or already used code"
+    TWO_FACTOR_ALREADY_ENABLED = (
+        "TWO_FACTOR_ALREADY_ENABLED",
+        409,
+        "Two-factor authentication is already on",
+    )
+    TWO_FACTOR_NOT_PENDING = (
+        "TWO_FACTOR_NOT_PENDING",
+        409,
+        "No two-factor enrolment to confirm: start one first",
+    )
+    TWO_FACTOR_NOT_ENABLED = "TWO_FACTOR_NOT_ENABLED", 409, "Two-factor authentication is off"
     API_TOKEN_LIMIT = "API_TOKEN_LIMIT", 409, "Too many API tokens: revoke one first"
     USER_NOT_FOUND = "USER_NOT_FOUND", 404, "User not found"
     ITEM_NOT_FOUND = "ITEM_NOT_FOUND", 404, "Item not found"
@@ -110,7 +138,7 @@ def too_many_attempts(retry_after: int) -> AppError:
 
 Responses = dict[int | str, dict[str, Any]]
 SIGNED_IN = (ErrorCode.NOT_AUTHENTICATED, ErrorCode.TOKEN_INVALID)
-ADMIN_ONLY = (*SIGNED_IN, ErrorCode.ADMIN_REQUIRED)
+ADMIN_ONLY = (*SIGNED_IN, ErrorCode.ADMIN_REQUIRED, ErrorCode.ADMIN_TWO_FACTOR_REQUIRED)
 
 
 def responses(*codes: ErrorCode | tuple[ErrorCode, int]) -> Responses:

@@ -20,7 +20,7 @@ import jwt
 from app.core.config import Settings
 from app.models.fields import utcnow
 
-TokenType = Literal["access", "refresh", "reset", "verify_email"]
+TokenType = Literal["access", "refresh", "reset", "verify_email", "two_factor"]
 VERIFY_EMAIL_HOURS = 24
 
 
@@ -217,6 +217,12 @@ def verification_fingerprint(key: str, *, email: str, email_changes: int) -> str
     return fingerprint(key, f"verify:{email}\n{email_changes}")
 
 
+def challenge_fingerprint(key: str, *, password_hash: str, factor: str) -> str:
+    """What a two-factor challenge is bound to: the password it proved and the
+    enrolment it asks a code of (a password change or a new enrolment voids it)."""
+    return fingerprint(key, f"two-factor\n{password_hash}\n{factor}")
+
+
 def matches(claims: AccountClaims, expected: str) -> bool:
     """Whether a token's fingerprint is `expected` (a constant-time comparison)."""
     return hmac.compare_digest(claims.fingerprint, expected)
@@ -264,10 +270,23 @@ def create_verification_token(
     )
 
 
+def create_challenge_token(
+    settings: Settings, *, user_id: uuid.UUID, password_hash: str, factor: str
+) -> str:
+    """A two-factor challenge: the password of `user_id` was right, a code is due
+    (TWO_FACTOR_CHALLENGE_MINUTES). It opens no session by itself."""
+    bound = challenge_fingerprint(settings.secret_key, password_hash=password_hash, factor=factor)
+    lifetime = timedelta(minutes=settings.two_factor_challenge_minutes)
+    return _account_token(
+        settings, "two_factor", user_id=user_id, fingerprint=bound, lifetime=lifetime
+    )
+
+
 def decode_account_token(
-    settings: Settings, token: str, token_type: Literal["reset", "verify_email"]
+    settings: Settings, token: str, token_type: Literal["reset", "verify_email", "two_factor"]
 ) -> AccountClaims:
-    """The claims of a valid reset or verification token; raises `InvalidTokenError`."""
+    """The claims of a valid reset, verification or two-factor challenge token;
+    raises `InvalidTokenError`."""
     verified = _decode(settings, token, token_type, "acct")
     return AccountClaims(user_id=verified.subject, fingerprint=verified.claim, key=verified.key)
 

@@ -17,6 +17,18 @@ from app.models.api_tokens import (
 from app.models.audit import AuditEvent, AuditEventPublic
 from app.models.items import Item, ItemCreate, ItemPublic, ItemUpdate
 from app.models.sessions import AuthSession, LoginThrottle, SessionPublic
+from app.models.two_factor import (
+    RecoveryCode,
+    RecoveryCodes,
+    TotpFactor,
+    TwoFactorChallenge,
+    TwoFactorConfirm,
+    TwoFactorDisable,
+    TwoFactorEnrolment,
+    TwoFactorLogin,
+    TwoFactorStart,
+    TwoFactorStatus,
+)
 from app.models.users import (
     Role,
     User,
@@ -40,9 +52,19 @@ __all__ = [
     "ItemPublic",
     "ItemUpdate",
     "LoginThrottle",
+    "RecoveryCode",
+    "RecoveryCodes",
     "Role",
     "SessionPublic",
     "TokenScope",
+    "TotpFactor",
+    "TwoFactorChallenge",
+    "TwoFactorConfirm",
+    "TwoFactorDisable",
+    "TwoFactorEnrolment",
+    "TwoFactorLogin",
+    "TwoFactorStart",
+    "TwoFactorStatus",
     "User",
     "UserCreate",
     "UserPublic",

@@ -26,6 +26,8 @@ class AuthSession(SQLModel, table=True):
     user_agent: str | None = Field(default=None, max_length=255)
     ip_address: str | None = Field(default=None, max_length=45)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    # Signed in with a second factor (or proved one since: confirming an enrolment).
+    two_factor: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
 
     # Read-only, loaded only when asked for (the back office shows the email).
     user: User = Relationship(sa_relationship_kwargs={"lazy": "raise", "viewonly": True})

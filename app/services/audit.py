@@ -34,6 +34,7 @@ class AuditAction(StrEnum):
 
     LOGIN_SUCCEEDED = "auth.login.succeeded"
     LOGIN_FAILED = "auth.login.failed"
+    LOGIN_CHALLENGED = "auth.login.challenged"  # the password was right; a code is due
     LOGOUT = "auth.logout"
     REFRESH_REUSED = "auth.refresh.reused"
     SESSION_REVOKED = "session.revoked"
@@ -50,6 +51,10 @@ class AuditAction(StrEnum):
     API_TOKEN_CREATED = "api_token.created"
     API_TOKEN_REVOKED = "api_token.revoked"
     ADMIN_FORBIDDEN = "admin.forbidden"
+    TWO_FACTOR_ENROLMENT_STARTED = "two_factor.enrolment_started"
+    TWO_FACTOR_ENABLED = "two_factor.enabled"
+    TWO_FACTOR_DISABLED = "two_factor.disabled"
+    RECOVERY_CODE_USED = "two_factor.recovery_code_used"
 
 
 class Outcome(StrEnum):

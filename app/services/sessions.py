@@ -43,7 +43,7 @@ class ClientInfo:
 
 # Built once: only the parameters change from one request to the next.
 _SIGNED_IN_USER = (
-    select(User)
+    select(User, AuthSession.two_factor)
     .join(AuthSession, col(AuthSession.user_id) == col(User.id))
     .where(
         col(AuthSession.id) == bindparam("session_id"),
@@ -55,11 +55,12 @@ _SIGNED_IN_USER = (
 )
 
 
-def signed_in_user(db: Session, claims: SessionClaims) -> User | None:
-    """The active user of an access token's session, if that session is live (one
-    indexed query)."""
+def signed_in_user(db: Session, claims: SessionClaims) -> tuple[User, bool] | None:
+    """The active user of an access token's session, if that session is live, and
+    whether it was signed in with a second factor (one indexed query)."""
     params = {"session_id": claims.session_id, "user_id": claims.user_id, "now": utcnow()}
-    return db.exec(_SIGNED_IN_USER, params=params).first()
+    row = db.exec(_SIGNED_IN_USER, params=params).first()
+    return None if row is None else (row[0], row[1])
 
 
 def _issue_tokens(
@@ -99,9 +100,10 @@ def _issue_tokens(
 
 
 def open_session(
-    db: Session, user: User, *, settings: Settings, client: ClientInfo
+    db: Session, user: User, *, settings: Settings, client: ClientInfo, two_factor: bool = False
 ) -> tuple[TokenPair, uuid.UUID]:
-    """Start a session for `user`; returns its first token pair and its id.
+    """Start a session for `user` (`two_factor`: signed in with a second factor);
+    returns its first token pair and its id.
 
     The user's expired and revoked sessions are deleted on the way, so the table
     stays as small as the number of live sessions.
@@ -121,6 +123,7 @@ def open_session(
         expires_at=now + timedelta(days=settings.refresh_token_expire_days),
         user_agent=client.user_agent,
         ip_address=client.ip_address[:45] if client.ip_address else None,
+        two_factor=two_factor,
     )
     pair, row.refresh_token_hash = _issue_tokens(
         settings, user_id=user.id, session_id=row.id, session_expires_at=row.expires_at, now=now

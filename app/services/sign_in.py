@@ -18,7 +18,8 @@ from app.core.config import Settings
 from app.core.context import ANONYMOUS
 from app.core.errors import AppError, ErrorCode
 from app.core.passwords import PasswordHasher
-from app.models import Role, User
+from app.core.tokens import create_challenge_token
+from app.models import Role, TotpFactor, TwoFactorChallenge, User
 from app.models.fields import utcnow
 from app.models.payloads import LoginRequest, TokenPair
 from app.services import accounts, audit, sessions, throttle
@@ -69,9 +70,11 @@ def sign_in(
     credentials: LoginRequest,
     client: ClientInfo,
     admin_only: bool = False,
-) -> TokenPair:
-    """Check credentials under throttling and open a session. With `admin_only` (the
-    back office), a right password of a non-admin gets the answer of a wrong one."""
+) -> TokenPair | TwoFactorChallenge:
+    """Check credentials under throttling and open a session, or for an account that
+    signs in with a second factor answer a challenge (`two_factor.complete_sign_in`
+    takes it with a code). With `admin_only` (the back office), a right password of
+    a non-admin gets the answer of a wrong one."""
     keys = throttle.sign_in_keys(settings, email=credentials.email, ip_address=client.ip_address)
     try:
         reservation = throttle.reserve(db, keys, now=utcnow())
@@ -85,11 +88,33 @@ def sign_in(
     throttle.settle(db, reservation, failed=refusal is BAD_CREDENTIALS)
     if refusal is not None or user is None:
         _refuse(db, refusal or BAD_CREDENTIALS, user)
+    factor = db.get(TotpFactor, user.id)
+    if factor is not None and factor.confirmed_at is not None:
+        audit.record(db, AuditAction.LOGIN_CHALLENGED, actor=ANONYMOUS, target=user)
+        metrics.count_sign_in("two_factor_required")
+        return _challenge(settings, user, factor)
     pair, session_id = sessions.open_session(db, user, settings=settings, client=client)
     actor = audit.acting(user, credential_id=session_id)
     audit.record(db, AuditAction.LOGIN_SUCCEEDED, actor=actor, target=user)
     metrics.count_sign_in("success")
     return pair
+
+
+def factor_binding(factor: TotpFactor) -> str:
+    """What identifies one two-factor enrolment (a new one voids older challenges)."""
+    confirmed_at = factor.confirmed_at.isoformat() if factor.confirmed_at else ""
+    return f"{factor.user_id}\n{confirmed_at}"
+
+
+def _challenge(settings: Settings, user: User, factor: TotpFactor) -> TwoFactorChallenge:
+    """The challenge that a right password of an account with two-factor sign-in
+    gets: a short-lived token bound to that password and enrolment."""
+    token = create_challenge_token(
+        settings, user_id=user.id, password_hash=user.password_hash, factor=factor_binding(factor)
+    )
+    return TwoFactorChallenge(
+        challenge_token=token, expires_in=settings.two_factor_challenge_minutes * 60
+    )
 
 
 def confirm_password(

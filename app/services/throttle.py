@@ -93,6 +93,18 @@ def sign_in_keys(settings: Settings, *, email: str, ip_address: str | None) -> K
     return _pair(budgets, email, ip_address)
 
 
+def two_factor_keys(settings: Settings, *, user_id: str, ip_address: str | None) -> Keys:
+    """The budgets a two-factor code check counts against: wrong codes per account
+    (as many as wrong passwords per email) and, with wrong passwords, per client
+    address."""
+    window = timedelta(minutes=settings.login_throttle_window_minutes)
+    budgets = (
+        Budget("2fa", settings.login_max_failures_per_email, window),
+        Budget("ip", settings.login_max_failures_per_ip, window),
+    )
+    return _pair(budgets, user_id, ip_address)
+
+
 def reset_mail_keys(settings: Settings, *, email: str, ip_address: str | None) -> Keys:
     """The budgets a password reset mail counts against."""
     window = timedelta(minutes=settings.password_reset_window_minutes)

@@ -21,10 +21,18 @@ export type {
 } from "./resources";
 export { canAccess, DEFAULT_ADMIN_ONLY_RESOURCES } from "./access";
 export type { AccessOptions } from "./access";
-export { ApiSession, isAbortError, resolveBaseUrl, sharedSession, toQueryString } from "./session";
+export {
+  ApiSession,
+  isAbortError,
+  resolveBaseUrl,
+  sharedSession,
+  toQueryString,
+  TWO_FACTOR_REQUIRED,
+} from "./session";
 export type {
   ApiResponse,
   ApiSessionOptions,
+  LoginParams,
   LockRunner,
   QueryParams,
   RequestOptions,

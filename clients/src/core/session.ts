@@ -14,8 +14,24 @@
  *   session: both tokens are forgotten and `hasSession()` turns false.
  */
 
-import type { TokenPair, UserPublic } from "../generated/types.gen";
+import type { TokenPair, TwoFactorChallenge, UserPublic } from "../generated/types.gen";
 import { ApiError, apiErrorFrom, networkError } from "./errors";
+
+/** `ApiError.code` of a right password whose account signs in with a second factor. */
+export const TWO_FACTOR_REQUIRED = "TWO_FACTOR_REQUIRED";
+
+/**
+ * What the auth providers' `login` takes: the email (react-admin's form says
+ * `username`) and password; or, after a `TWO_FACTOR_REQUIRED` refusal, its
+ * `body.challengeToken` and the user's code (or a recovery code).
+ */
+export interface LoginParams {
+  email?: string;
+  username?: string;
+  password?: string;
+  challengeToken?: string;
+  code?: string;
+}
 
 /** The part of the DOM `Storage` interface the session needs. */
 export type TokenStorage = Pick<Storage, "getItem" | "setItem" | "removeItem">;
@@ -275,12 +291,37 @@ export class ApiSession {
 
   // --- sign-in, refresh, sign-out ----------------------------------------------------
 
-  /** Sign in; keeps the tokens. Throws `ApiError` (401 wrong credentials, 403 inactive, 429 throttled). */
+  /**
+   * Sign in; keeps the tokens. Throws `ApiError` (401 wrong credentials, 403 inactive,
+   * 429 throttled). For an account with two-factor sign-in the password alone opens no
+   * session: it throws `ApiError` with code `TWO_FACTOR_REQUIRED` (status 202) whose
+   * `body.challengeToken` goes to `loginWithCode` with the user's code.
+   */
   async login(email: string, password: string): Promise<TokenPair> {
-    const { data } = await this.request<TokenPair>({
+    const { data } = await this.request<TokenPair | TwoFactorChallenge>({
       method: "POST",
       path: "/auth/login",
       body: { email, password },
+      auth: false,
+    });
+    if ("challengeToken" in data) {
+      throw new ApiError("Enter the code from your authenticator app, or a recovery code", {
+        status: 202,
+        code: TWO_FACTOR_REQUIRED,
+        body: { ...data },
+      });
+    }
+    this.clear();
+    this.setTokens(data);
+    return data;
+  }
+
+  /** Finish a two-factor sign-in with the challenge of `login` and a code (or a recovery code). */
+  async loginWithCode(challengeToken: string, code: string): Promise<TokenPair> {
+    const { data } = await this.request<TokenPair>({
+      method: "POST",
+      path: "/auth/login/two-factor",
+      body: { challengeToken, code },
       auth: false,
     });
     this.clear();

@@ -2,7 +2,7 @@
 
 import { type Client, type Options as Options2, type TDataShape, urlSearchParamsBodySerializer } from './client';
 import { client } from './client.gen';
-import type { AuditEventsListData, AuditEventsListErrors, AuditEventsListResponses, AuthLoginData, AuthLoginErrors, AuthLoginResponses, AuthLogoutAllData, AuthLogoutAllErrors, AuthLogoutAllResponses, AuthLogoutData, AuthLogoutErrors, AuthLogoutResponses, AuthPasswordResetConfirmData, AuthPasswordResetConfirmErrors, AuthPasswordResetConfirmResponses, AuthPasswordResetRequestData, AuthPasswordResetRequestErrors, AuthPasswordResetRequestResponses, AuthRefreshData, AuthRefreshErrors, AuthRefreshResponses, AuthRegisterData, AuthRegisterErrors, AuthRegisterResponses, AuthTokenData, AuthTokenErrors, AuthTokenResponses, AuthVerifyEmailData, AuthVerifyEmailErrors, AuthVerifyEmailResendData, AuthVerifyEmailResendErrors, AuthVerifyEmailResendResponses, AuthVerifyEmailResponses, HealthData, HealthReadyData, HealthReadyErrors, HealthReadyResponses, HealthResponses, ItemsCreateData, ItemsCreateErrors, ItemsCreateResponses, ItemsDeleteData, ItemsDeleteErrors, ItemsDeleteResponses, ItemsListData, ItemsListErrors, ItemsListResponses, ItemsReadData, ItemsReadErrors, ItemsReadResponses, ItemsUpdateData, ItemsUpdateErrors, ItemsUpdateResponses, SessionsListData, SessionsListErrors, SessionsListResponses, SessionsRevokeData, SessionsRevokeErrors, SessionsRevokeResponses, UsersCreateData, UsersCreateErrors, UsersCreateResponses, UsersDeleteData, UsersDeleteErrors, UsersDeleteResponses, UsersListData, UsersListErrors, UsersListResponses, UsersMeChangePasswordData, UsersMeChangePasswordErrors, UsersMeChangePasswordResponses, UsersMeDeleteData, UsersMeDeleteErrors, UsersMeDeleteResponses, UsersMeReadData, UsersMeReadErrors, UsersMeReadResponses, UsersMeSecurityEventsData, UsersMeSecurityEventsErrors, UsersMeSecurityEventsResponses, UsersMeTokensCreateData, UsersMeTokensCreateErrors, UsersMeTokensCreateResponses, UsersMeTokensListData, UsersMeTokensListErrors, UsersMeTokensListResponses, UsersMeTokensRevokeData, UsersMeTokensRevokeErrors, UsersMeTokensRevokeResponses, UsersMeUpdateData, UsersMeUpdateErrors, UsersMeUpdateResponses, UsersReadData, UsersReadErrors, UsersReadResponses, UsersTokensListData, UsersTokensListErrors, UsersTokensListResponses, UsersTokensRevokeData, UsersTokensRevokeErrors, UsersTokensRevokeResponses, UsersUpdateData, UsersUpdateErrors, UsersUpdateResponses } from './types.gen';
+import type { AuditEventsListData, AuditEventsListErrors, AuditEventsListResponses, AuthLoginData, AuthLoginErrors, AuthLoginResponses, AuthLoginTwoFactorData, AuthLoginTwoFactorErrors, AuthLoginTwoFactorResponses, AuthLogoutAllData, AuthLogoutAllErrors, AuthLogoutAllResponses, AuthLogoutData, AuthLogoutErrors, AuthLogoutResponses, AuthPasswordResetConfirmData, AuthPasswordResetConfirmErrors, AuthPasswordResetConfirmResponses, AuthPasswordResetRequestData, AuthPasswordResetRequestErrors, AuthPasswordResetRequestResponses, AuthRefreshData, AuthRefreshErrors, AuthRefreshResponses, AuthRegisterData, AuthRegisterErrors, AuthRegisterResponses, AuthTokenData, AuthTokenErrors, AuthTokenResponses, AuthVerifyEmailData, AuthVerifyEmailErrors, AuthVerifyEmailResendData, AuthVerifyEmailResendErrors, AuthVerifyEmailResendResponses, AuthVerifyEmailResponses, HealthData, HealthReadyData, HealthReadyErrors, HealthReadyResponses, HealthResponses, ItemsCreateData, ItemsCreateErrors, ItemsCreateResponses, ItemsDeleteData, ItemsDeleteErrors, ItemsDeleteResponses, ItemsListData, ItemsListErrors, ItemsListResponses, ItemsReadData, ItemsReadErrors, ItemsReadResponses, ItemsUpdateData, ItemsUpdateErrors, ItemsUpdateResponses, SessionsListData, SessionsListErrors, SessionsListResponses, SessionsRevokeData, SessionsRevokeErrors, SessionsRevokeResponses, UsersCreateData, UsersCreateErrors, UsersCreateResponses, UsersDeleteData, UsersDeleteErrors, UsersDeleteResponses, UsersListData, UsersListErrors, UsersListResponses, UsersMeChangePasswordData, UsersMeChangePasswordErrors, UsersMeChangePasswordResponses, UsersMeDeleteData, UsersMeDeleteErrors, UsersMeDeleteResponses, UsersMeReadData, UsersMeReadErrors, UsersMeReadResponses, UsersMeSecurityEventsData, UsersMeSecurityEventsErrors, UsersMeSecurityEventsResponses, UsersMeTokensCreateData, UsersMeTokensCreateErrors, UsersMeTokensCreateResponses, UsersMeTokensListData, UsersMeTokensListErrors, UsersMeTokensListResponses, UsersMeTokensRevokeData, UsersMeTokensRevokeErrors, UsersMeTokensRevokeResponses, UsersMeTwoFactorConfirmData, UsersMeTwoFactorConfirmErrors, UsersMeTwoFactorConfirmResponses, UsersMeTwoFactorDisableData, UsersMeTwoFactorDisableErrors, UsersMeTwoFactorDisableResponses, UsersMeTwoFactorReadData, UsersMeTwoFactorReadErrors, UsersMeTwoFactorReadResponses, UsersMeTwoFactorStartData, UsersMeTwoFactorStartErrors, UsersMeTwoFactorStartResponses, UsersMeUpdateData, UsersMeUpdateErrors, UsersMeUpdateResponses, UsersReadData, UsersReadErrors, UsersReadResponses, UsersTokensListData, UsersTokensListErrors, UsersTokensListResponses, UsersTokensRevokeData, UsersTokensRevokeErrors, UsersTokensRevokeResponses, UsersTwoFactorResetData, UsersTwoFactorResetErrors, UsersTwoFactorResetResponses, UsersUpdateData, UsersUpdateErrors, UsersUpdateResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -261,6 +261,79 @@ export const usersTokensRevoke = <ThrowOnError extends boolean = false>(options:
 });
 
 /**
+ * Whether two-factor sign-in is on
+ *
+ * Whether two-factor sign-in is on (or an enrolment awaits its code), and how
+ * many recovery codes are left.
+ */
+export const usersMeTwoFactorRead = <ThrowOnError extends boolean = false>(options?: Options<UsersMeTwoFactorReadData, ThrowOnError>) => (options?.client ?? client).get<UsersMeTwoFactorReadResponses, UsersMeTwoFactorReadErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/users/me/two-factor',
+    ...options
+});
+
+/**
+ * Start an enrolment
+ *
+ * Start an enrolment (the current password is checked like a sign-in): a new
+ * secret and its `otpauth://` URI for an authenticator app, shown this once. Then
+ * confirm it with a code; until then sign-in is unchanged.
+ */
+export const usersMeTwoFactorStart = <ThrowOnError extends boolean = false>(options: Options<UsersMeTwoFactorStartData, ThrowOnError>) => (options.client ?? client).post<UsersMeTwoFactorStartResponses, UsersMeTwoFactorStartErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/users/me/two-factor',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Turn two-factor sign-in on with a first code
+ *
+ * Turn two-factor sign-in on with a first code; returns ten single-use recovery
+ * codes, shown this once.
+ */
+export const usersMeTwoFactorConfirm = <ThrowOnError extends boolean = false>(options: Options<UsersMeTwoFactorConfirmData, ThrowOnError>) => (options.client ?? client).post<UsersMeTwoFactorConfirmResponses, UsersMeTwoFactorConfirmErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/users/me/two-factor/confirm',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Turn two-factor sign-in off, with the current password and a code
+ *
+ * Turn two-factor sign-in off, with the current password and a code (or a
+ * recovery code).
+ */
+export const usersMeTwoFactorDisable = <ThrowOnError extends boolean = false>(options: Options<UsersMeTwoFactorDisableData, ThrowOnError>) => (options.client ?? client).post<UsersMeTwoFactorDisableResponses, UsersMeTwoFactorDisableErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/users/me/two-factor/disable',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Turn a user's two-factor sign-in off
+ *
+ * Turn a user's two-factor sign-in off (a lost authenticator and lost recovery
+ * codes), or drop their pending enrolment; they sign in with their password again.
+ */
+export const usersTwoFactorReset = <ThrowOnError extends boolean = false>(options: Options<UsersTwoFactorResetData, ThrowOnError>) => (options.client ?? client).post<UsersTwoFactorResetResponses, UsersTwoFactorResetErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/users/{userId}/two-factor/reset',
+    ...options
+});
+
+/**
  * Create an account
  *
  * Create an account (role USER); with REQUIRE_EMAIL_VERIFICATION, mail the link
@@ -278,7 +351,8 @@ export const authRegister = <ThrowOnError extends boolean = false>(options: Opti
 /**
  * Sign in with email and password
  *
- * Sign in with email and password; returns an access and a refresh token.
+ * Sign in with email and password; returns an access and a refresh token, or
+ * 202 with a challenge when the account signs in with a second factor.
  */
 export const authLogin = <ThrowOnError extends boolean = false>(options: Options<AuthLoginData, ThrowOnError>) => (options.client ?? client).post<AuthLoginResponses, AuthLoginErrors, ThrowOnError>({
     url: '/api/v1/auth/login',
@@ -290,9 +364,25 @@ export const authLogin = <ThrowOnError extends boolean = false>(options: Options
 });
 
 /**
+ * Finish a sign-in with the challenge token and a code from the authenticator app
+ *
+ * Finish a sign-in with the challenge token and a code from the authenticator
+ * app (or a recovery code, which then is spent); returns the token pair.
+ */
+export const authLoginTwoFactor = <ThrowOnError extends boolean = false>(options: Options<AuthLoginTwoFactorData, ThrowOnError>) => (options.client ?? client).post<AuthLoginTwoFactorResponses, AuthLoginTwoFactorErrors, ThrowOnError>({
+    url: '/api/v1/auth/login/two-factor',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
  * OAuth2 password flow
  *
- * OAuth2 password flow (form fields `username` = email, `password`), for Swagger UI.
+ * OAuth2 password flow (form fields `username` = email, `password`), for Swagger
+ * UI. An account that signs in with a second factor uses `/auth/login` (403).
  */
 export const authToken = <ThrowOnError extends boolean = false>(options: Options<AuthTokenData, ThrowOnError>) => (options.client ?? client).post<AuthTokenResponses, AuthTokenErrors, ThrowOnError>({
     ...urlSearchParamsBodySerializer,

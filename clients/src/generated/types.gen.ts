@@ -117,7 +117,7 @@ export type ApiTokenPublic = {
  *
  * Every action the log records (a closed set).
  */
-export type AuditAction = 'auth.login.succeeded' | 'auth.login.failed' | 'auth.logout' | 'auth.refresh.reused' | 'session.revoked' | 'password.changed' | 'password.reset.requested' | 'password.reset.completed' | 'email.verified' | 'email.changed' | 'user.created' | 'user.updated' | 'user.role_changed' | 'user.deactivated' | 'user.deleted' | 'api_token.created' | 'api_token.revoked' | 'admin.forbidden';
+export type AuditAction = 'auth.login.succeeded' | 'auth.login.failed' | 'auth.login.challenged' | 'auth.logout' | 'auth.refresh.reused' | 'session.revoked' | 'password.changed' | 'password.reset.requested' | 'password.reset.completed' | 'email.verified' | 'email.changed' | 'user.created' | 'user.updated' | 'user.role_changed' | 'user.deactivated' | 'user.deleted' | 'api_token.created' | 'api_token.revoked' | 'admin.forbidden' | 'two_factor.enrolment_started' | 'two_factor.enabled' | 'two_factor.disabled' | 'two_factor.recovery_code_used';
 
 /**
  * AuditEventPublic
@@ -219,7 +219,7 @@ export type ErrorBody = {
  *
  * The `code` of every error body, with its HTTP status and message.
  */
-export type ErrorCode = 'NOT_AUTHENTICATED' | 'TOKEN_INVALID' | 'LOGIN_BAD_CREDENTIALS' | 'REFRESH_TOKEN_INVALID' | 'ACCOUNT_DISABLED' | 'REGISTRATION_DISABLED' | 'ADMIN_REQUIRED' | 'EMAIL_NOT_VERIFIED' | 'API_TOKEN_NOT_ALLOWED' | 'API_TOKEN_SCOPE' | 'TOO_MANY_ATTEMPTS' | 'EMAIL_ALREADY_REGISTERED' | 'LAST_ADMIN' | 'CURRENT_PASSWORD_WRONG' | 'RESET_TOKEN_INVALID' | 'VERIFICATION_TOKEN_INVALID' | 'API_TOKEN_LIMIT' | 'USER_NOT_FOUND' | 'ITEM_NOT_FOUND' | 'SESSION_NOT_FOUND' | 'API_TOKEN_NOT_FOUND' | 'SERVICE_UNAVAILABLE' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'MALFORMED_REQUEST' | 'BODY_TOO_LARGE' | 'REQUEST_TIMEOUT' | 'HEADERS_TOO_LARGE' | 'VALIDATION_ERROR' | 'INTERNAL_ERROR';
+export type ErrorCode = 'NOT_AUTHENTICATED' | 'TOKEN_INVALID' | 'LOGIN_BAD_CREDENTIALS' | 'REFRESH_TOKEN_INVALID' | 'ACCOUNT_DISABLED' | 'REGISTRATION_DISABLED' | 'ADMIN_REQUIRED' | 'EMAIL_NOT_VERIFIED' | 'API_TOKEN_NOT_ALLOWED' | 'API_TOKEN_SCOPE' | 'ADMIN_TWO_FACTOR_REQUIRED' | 'TWO_FACTOR_LOGIN_REQUIRED' | 'TOO_MANY_ATTEMPTS' | 'EMAIL_ALREADY_REGISTERED' | 'LAST_ADMIN' | 'CURRENT_PASSWORD_WRONG' | 'RESET_TOKEN_INVALID' | 'VERIFICATION_TOKEN_INVALID' | 'TWO_FACTOR_CHALLENGE_INVALID' | 'TWO_FACTOR_CODE_INVALID' | 'TWO_FACTOR_ALREADY_ENABLED' | 'TWO_FACTOR_NOT_PENDING' | 'TWO_FACTOR_NOT_ENABLED' | 'API_TOKEN_LIMIT' | 'USER_NOT_FOUND' | 'ITEM_NOT_FOUND' | 'SESSION_NOT_FOUND' | 'API_TOKEN_NOT_FOUND' | 'SERVICE_UNAVAILABLE' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'MALFORMED_REQUEST' | 'BODY_TOO_LARGE' | 'REQUEST_TIMEOUT' | 'HEADERS_TOO_LARGE' | 'VALIDATION_ERROR' | 'INTERNAL_ERROR';
 
 /**
  * HTTPValidationError
@@ -523,6 +523,18 @@ export type Readiness = {
 };
 
 /**
+ * RecoveryCodes
+ *
+ * Single-use recovery codes, shown once: each stands in for a code once.
+ */
+export type RecoveryCodes = {
+    /**
+     * Recovery codes
+     */
+    recoveryCodes: Array<string>;
+};
+
+/**
  * RefreshRequest
  */
 export type RefreshRequest = {
@@ -597,6 +609,139 @@ export type TokenPair = {
  * TokenScope
  */
 export type TokenScope = 'read' | 'write' | 'admin';
+
+/**
+ * TwoFactorChallenge
+ *
+ * The credentials were right and the account signs in with a second factor: send
+ * a code with this token to `/auth/login/two-factor`.
+ */
+export type TwoFactorChallenge = {
+    /**
+     * Two factor required
+     */
+    twoFactorRequired?: true;
+    /**
+     * Challenge token
+     */
+    challengeToken: string;
+    /**
+     * Expires in
+     *
+     * Seconds the challenge token lives
+     */
+    expiresIn: number;
+};
+
+/**
+ * TwoFactorConfirm
+ */
+export type TwoFactorConfirm = {
+    /**
+     * Code
+     *
+     * A 6-digit code from the authenticator app, or a recovery code
+     */
+    code: string;
+};
+
+/**
+ * TwoFactorDisable
+ */
+export type TwoFactorDisable = {
+    /**
+     * Current password
+     */
+    currentPassword: string;
+    /**
+     * Code
+     *
+     * A 6-digit code from the authenticator app, or a recovery code
+     */
+    code: string;
+};
+
+/**
+ * TwoFactorEnrolment
+ *
+ * A new authenticator to add to an app: shown once, at the start of an enrolment.
+ */
+export type TwoFactorEnrolment = {
+    /**
+     * Secret
+     *
+     * The TOTP secret (base32), for typing into an app
+     */
+    secret: string;
+    /**
+     * Otpauth uri
+     *
+     * The `otpauth://totp/...` URI, for a QR code
+     */
+    otpauthUri: string;
+    /**
+     * Digits
+     */
+    digits?: number;
+    /**
+     * Period
+     */
+    period?: number;
+    /**
+     * Algorithm
+     */
+    algorithm?: 'SHA1';
+};
+
+/**
+ * TwoFactorLogin
+ */
+export type TwoFactorLogin = {
+    /**
+     * Challenge token
+     */
+    challengeToken: string;
+    /**
+     * Code
+     *
+     * A 6-digit code from the authenticator app, or a recovery code
+     */
+    code: string;
+};
+
+/**
+ * TwoFactorStart
+ */
+export type TwoFactorStart = {
+    /**
+     * Current password
+     */
+    currentPassword: string;
+};
+
+/**
+ * TwoFactorStatus
+ */
+export type TwoFactorStatus = {
+    /**
+     * Enabled
+     */
+    enabled: boolean;
+    /**
+     * Pending
+     *
+     * An enrolment was started and awaits its code
+     */
+    pending: boolean;
+    /**
+     * Enabled at
+     */
+    enabledAt: string | null;
+    /**
+     * Recovery codes left
+     */
+    recoveryCodesLeft: number;
+};
 
 /**
  * UserCreate
@@ -967,6 +1112,7 @@ export type UsersListErrors = {
     401: ErrorBody;
     /**
      * - `ADMIN_REQUIRED`: Admin privileges required
+     * - `ADMIN_TWO_FACTOR_REQUIRED`: Admin access needs a sign-in with two-factor authentication: set it up at /users/me/two-factor, or sign in again with a code
      */
     403: ErrorBody;
     /**
@@ -1005,6 +1151,7 @@ export type UsersCreateErrors = {
     401: ErrorBody;
     /**
      * - `ADMIN_REQUIRED`: Admin privileges required
+     * - `ADMIN_TWO_FACTOR_REQUIRED`: Admin access needs a sign-in with two-factor authentication: set it up at /users/me/two-factor, or sign in again with a code
      */
     403: ErrorBody;
     /**
@@ -1050,6 +1197,7 @@ export type UsersDeleteErrors = {
     401: ErrorBody;
     /**
      * - `ADMIN_REQUIRED`: Admin privileges required
+     * - `ADMIN_TWO_FACTOR_REQUIRED`: Admin access needs a sign-in with two-factor authentication: set it up at /users/me/two-factor, or sign in again with a code
      * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
      */
     403: ErrorBody;
@@ -1100,6 +1248,7 @@ export type UsersReadErrors = {
     401: ErrorBody;
     /**
      * - `ADMIN_REQUIRED`: Admin privileges required
+     * - `ADMIN_TWO_FACTOR_REQUIRED`: Admin access needs a sign-in with two-factor authentication: set it up at /users/me/two-factor, or sign in again with a code
      */
     403: ErrorBody;
     /**
@@ -1149,6 +1298,7 @@ export type UsersUpdateErrors = {
     401: ErrorBody;
     /**
      * - `ADMIN_REQUIRED`: Admin privileges required
+     * - `ADMIN_TWO_FACTOR_REQUIRED`: Admin access needs a sign-in with two-factor authentication: set it up at /users/me/two-factor, or sign in again with a code
      * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
      */
     403: ErrorBody;
@@ -1543,6 +1693,7 @@ export type UsersTokensListErrors = {
     401: ErrorBody;
     /**
      * - `ADMIN_REQUIRED`: Admin privileges required
+     * - `ADMIN_TWO_FACTOR_REQUIRED`: Admin access needs a sign-in with two-factor authentication: set it up at /users/me/two-factor, or sign in again with a code
      */
     403: ErrorBody;
     /**
@@ -1596,6 +1747,7 @@ export type UsersTokensRevokeErrors = {
     401: ErrorBody;
     /**
      * - `ADMIN_REQUIRED`: Admin privileges required
+     * - `ADMIN_TWO_FACTOR_REQUIRED`: Admin access needs a sign-in with two-factor authentication: set it up at /users/me/two-factor, or sign in again with a code
      */
     403: ErrorBody;
     /**
@@ -1619,6 +1771,229 @@ export type UsersTokensRevokeResponses = {
 };
 
 export type UsersTokensRevokeResponse = UsersTokensRevokeResponses[keyof UsersTokensRevokeResponses];
+
+export type UsersMeTwoFactorReadData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/users/me/two-factor';
+};
+
+export type UsersMeTwoFactorReadErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
+     */
+    403: ErrorBody;
+};
+
+export type UsersMeTwoFactorReadError = UsersMeTwoFactorReadErrors[keyof UsersMeTwoFactorReadErrors];
+
+export type UsersMeTwoFactorReadResponses = {
+    /**
+     * Successful Response
+     */
+    200: TwoFactorStatus;
+};
+
+export type UsersMeTwoFactorReadResponse = UsersMeTwoFactorReadResponses[keyof UsersMeTwoFactorReadResponses];
+
+export type UsersMeTwoFactorStartData = {
+    body: TwoFactorStart;
+    path?: never;
+    query?: never;
+    url: '/api/v1/users/me/two-factor';
+};
+
+export type UsersMeTwoFactorStartErrors = {
+    /**
+     * - `CURRENT_PASSWORD_WRONG`: Current password is wrong
+     * - `MALFORMED_REQUEST`: There was an error parsing the body
+     */
+    400: ErrorBody;
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
+     */
+    403: ErrorBody;
+    /**
+     * - `TWO_FACTOR_ALREADY_ENABLED`: Two-factor authentication is already on
+     */
+    409: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+    /**
+     * - `TOO_MANY_ATTEMPTS`: Too many failed sign-ins; try again later
+     */
+    429: ErrorBody;
+};
+
+export type UsersMeTwoFactorStartError = UsersMeTwoFactorStartErrors[keyof UsersMeTwoFactorStartErrors];
+
+export type UsersMeTwoFactorStartResponses = {
+    /**
+     * Successful Response
+     */
+    201: TwoFactorEnrolment;
+};
+
+export type UsersMeTwoFactorStartResponse = UsersMeTwoFactorStartResponses[keyof UsersMeTwoFactorStartResponses];
+
+export type UsersMeTwoFactorConfirmData = {
+    body: TwoFactorConfirm;
+    path?: never;
+    query?: never;
+    url: '/api/v1/users/me/two-factor/confirm';
+};
+
+export type UsersMeTwoFactorConfirmErrors = {
+    /**
+     * - `TWO_FACTOR_CODE_INVALID`: Invalid or already used code
+     * - `MALFORMED_REQUEST`: There was an error parsing the body
+     */
+    400: ErrorBody;
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
+     */
+    403: ErrorBody;
+    /**
+     * - `TWO_FACTOR_NOT_PENDING`: No two-factor enrolment to confirm: start one first
+     * - `TWO_FACTOR_ALREADY_ENABLED`: Two-factor authentication is already on
+     */
+    409: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+    /**
+     * - `TOO_MANY_ATTEMPTS`: Too many failed sign-ins; try again later
+     */
+    429: ErrorBody;
+};
+
+export type UsersMeTwoFactorConfirmError = UsersMeTwoFactorConfirmErrors[keyof UsersMeTwoFactorConfirmErrors];
+
+export type UsersMeTwoFactorConfirmResponses = {
+    /**
+     * Successful Response
+     */
+    200: RecoveryCodes;
+};
+
+export type UsersMeTwoFactorConfirmResponse = UsersMeTwoFactorConfirmResponses[keyof UsersMeTwoFactorConfirmResponses];
+
+export type UsersMeTwoFactorDisableData = {
+    body: TwoFactorDisable;
+    path?: never;
+    query?: never;
+    url: '/api/v1/users/me/two-factor/disable';
+};
+
+export type UsersMeTwoFactorDisableErrors = {
+    /**
+     * - `CURRENT_PASSWORD_WRONG`: Current password is wrong
+     * - `TWO_FACTOR_CODE_INVALID`: Invalid or already used code
+     * - `MALFORMED_REQUEST`: There was an error parsing the body
+     */
+    400: ErrorBody;
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
+     */
+    403: ErrorBody;
+    /**
+     * - `TWO_FACTOR_NOT_ENABLED`: Two-factor authentication is off
+     */
+    409: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+    /**
+     * - `TOO_MANY_ATTEMPTS`: Too many failed sign-ins; try again later
+     */
+    429: ErrorBody;
+};
+
+export type UsersMeTwoFactorDisableError = UsersMeTwoFactorDisableErrors[keyof UsersMeTwoFactorDisableErrors];
+
+export type UsersMeTwoFactorDisableResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type UsersMeTwoFactorDisableResponse = UsersMeTwoFactorDisableResponses[keyof UsersMeTwoFactorDisableResponses];
+
+export type UsersTwoFactorResetData = {
+    body?: never;
+    path: {
+        /**
+         * Userid
+         *
+         * The user's id
+         */
+        userId: string;
+    };
+    query?: never;
+    url: '/api/v1/users/{userId}/two-factor/reset';
+};
+
+export type UsersTwoFactorResetErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `ADMIN_REQUIRED`: Admin privileges required
+     * - `ADMIN_TWO_FACTOR_REQUIRED`: Admin access needs a sign-in with two-factor authentication: set it up at /users/me/two-factor, or sign in again with a code
+     */
+    403: ErrorBody;
+    /**
+     * - `USER_NOT_FOUND`: User not found
+     */
+    404: ErrorBody;
+    /**
+     * - `TWO_FACTOR_NOT_ENABLED`: Two-factor authentication is off
+     */
+    409: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type UsersTwoFactorResetError = UsersTwoFactorResetErrors[keyof UsersTwoFactorResetErrors];
+
+export type UsersTwoFactorResetResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type UsersTwoFactorResetResponse = UsersTwoFactorResetResponses[keyof UsersTwoFactorResetResponses];
 
 export type AuthRegisterData = {
     body: UserRegister;
@@ -1692,9 +2067,55 @@ export type AuthLoginResponses = {
      * Successful Response
      */
     200: TokenPair;
+    /**
+     * The password is right and the account signs in with a second factor: send a code with `challengeToken` to `/auth/login/two-factor`
+     */
+    202: TwoFactorChallenge;
 };
 
 export type AuthLoginResponse = AuthLoginResponses[keyof AuthLoginResponses];
+
+export type AuthLoginTwoFactorData = {
+    body: TwoFactorLogin;
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/login/two-factor';
+};
+
+export type AuthLoginTwoFactorErrors = {
+    /**
+     * - `MALFORMED_REQUEST`: There was an error parsing the body
+     */
+    400: ErrorBody;
+    /**
+     * - `TWO_FACTOR_CHALLENGE_INVALID`: Invalid or expired sign-in challenge: sign in again
+     * - `TWO_FACTOR_CODE_INVALID`: Invalid or already used code
+     */
+    401: ErrorBody;
+    /**
+     * - `ACCOUNT_DISABLED`: Account is disabled
+     */
+    403: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+    /**
+     * - `TOO_MANY_ATTEMPTS`: Too many failed sign-ins; try again later
+     */
+    429: ErrorBody;
+};
+
+export type AuthLoginTwoFactorError = AuthLoginTwoFactorErrors[keyof AuthLoginTwoFactorErrors];
+
+export type AuthLoginTwoFactorResponses = {
+    /**
+     * Successful Response
+     */
+    200: TokenPair;
+};
+
+export type AuthLoginTwoFactorResponse = AuthLoginTwoFactorResponses[keyof AuthLoginTwoFactorResponses];
 
 export type AuthTokenData = {
     body: PasswordGrant;
@@ -1715,6 +2136,7 @@ export type AuthTokenErrors = {
     /**
      * - `ACCOUNT_DISABLED`: Account is disabled
      * - `EMAIL_NOT_VERIFIED`: Email address not verified
+     * - `TWO_FACTOR_LOGIN_REQUIRED`: This account signs in with a second factor: use /auth/login
      */
     403: ErrorBody;
     /**
@@ -2102,6 +2524,7 @@ export type AuditEventsListErrors = {
     401: ErrorBody;
     /**
      * - `ADMIN_REQUIRED`: Admin privileges required
+     * - `ADMIN_TWO_FACTOR_REQUIRED`: Admin access needs a sign-in with two-factor authentication: set it up at /users/me/two-factor, or sign in again with a code
      */
     403: ErrorBody;
     /**

@@ -31,7 +31,7 @@ import { type AccessOptions, canAccess } from "../core/access";
 import { createApiClient } from "../core/client";
 import { isApiError } from "../core/errors";
 import { type ResourceMap, Resources, type Row } from "../core/resources";
-import { ApiSession, type ApiSessionOptions, sharedSession } from "../core/session";
+import { ApiSession, type ApiSessionOptions, type LoginParams, sharedSession } from "../core/session";
 import type { Client } from "../generated/client";
 import type { Role } from "../generated/types.gen";
 
@@ -168,7 +168,9 @@ export interface ApiUserIdentity extends UserIdentity {
  * The auth provider.
  *
  * - login({ email | username, password }): `POST /auth/login`; the access token
- *   stays in memory, the refresh token goes to the session's storage.
+ *   stays in memory, the refresh token goes to the session's storage. An account with
+ *   two-factor sign-in is refused with code `TWO_FACTOR_REQUIRED` (status 202) and
+ *   `body.challengeToken`: then login({ challengeToken, code }) finishes it.
  * - logout: `POST /auth/logout` (revokes the session server-side), then forgets both tokens.
  * - checkAuth: resolves while there is a session (refreshing a missing access token).
  * - checkError: a 401 means signed out only when the session cannot be refreshed;
@@ -186,8 +188,12 @@ export function createAuthProvider(session: ApiSession, options: AccessOptions =
     }
   };
   return {
-    login: (params: { email?: string; username?: string; password?: string }) =>
+    login: (params: LoginParams) =>
       mapErrors(async () => {
+        if (params.challengeToken !== undefined) {
+          await session.loginWithCode(params.challengeToken, params.code ?? "");
+          return;
+        }
         // react-admin's own <Login> form names the field `username`.
         await session.login(params.email ?? params.username ?? "", params.password ?? "");
       }),

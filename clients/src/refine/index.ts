@@ -32,7 +32,7 @@ import { type AccessOptions, canAccess } from "../core/access";
 import { createApiClient } from "../core/client";
 import { ApiError, isApiError } from "../core/errors";
 import { type ListRequest, MAX_PAGE_SIZE, type ResourceMap, Resources, type SortSpec } from "../core/resources";
-import { ApiSession, type ApiSessionOptions, type QueryParams } from "../core/session";
+import { ApiSession, type ApiSessionOptions, type LoginParams, type QueryParams } from "../core/session";
 import type { Client } from "../generated/client";
 import type { Role } from "../generated/types.gen";
 
@@ -231,7 +231,9 @@ export interface RefineAuthOptions {
  * The auth provider.
  *
  * - login({ email, password }): `POST /auth/login`; the access token stays in
- *   memory, the refresh token goes to the session's storage.
+ *   memory, the refresh token goes to the session's storage. An account with
+ *   two-factor sign-in fails with `error.code` `TWO_FACTOR_REQUIRED` and
+ *   `error.body.challengeToken`: then login({ challengeToken, code }) finishes it.
  * - logout: `POST /auth/logout` (revokes the session server-side), then forgets both tokens.
  * - check: authenticated while there is a session (refreshing a missing access token).
  * - onError: a 401 signs out only when the session cannot be refreshed; a 403 never does.
@@ -243,9 +245,13 @@ export interface RefineAuthOptions {
 export function createAuthProvider(session: ApiSession, options: RefineAuthOptions = {}): AuthProvider {
   const loginPath = options.loginPath ?? "/login";
   return {
-    login: async (params: { email?: string; username?: string; password?: string }) => {
+    login: async (params: LoginParams) => {
       try {
-        await session.login(params.email ?? params.username ?? "", params.password ?? "");
+        if (params.challengeToken !== undefined) {
+          await session.loginWithCode(params.challengeToken, params.code ?? "");
+        } else {
+          await session.login(params.email ?? params.username ?? "", params.password ?? "");
+        }
         return { success: true, redirectTo: options.afterLogin ?? "/" };
       } catch (error) {
         return failure(error, "Sign-in failed");

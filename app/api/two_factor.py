@@ -1,0 +1,136 @@
+"""Two-factor sign-in of the caller's own account (`/users/me/two-factor`), managed
+from a signed-in session (never with an API token), and an admin's reset of anyone's
+(`POST /users/{userId}/two-factor/reset`: a POST, so that `/users/me/two-factor`
+is never taken to allow a DELETE)."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from app.api.deps import (
+    AdminUser,
+    Client,
+    CurrentSessionId,
+    Hasher,
+    SessionDep,
+    SessionUser,
+    SettingsDep,
+)
+from app.api.routing import ThreadedRoute
+from app.core.errors import ADMIN_ONLY, SIGNED_IN, ErrorCode, responses
+from app.models import (
+    RecoveryCodes,
+    TwoFactorConfirm,
+    TwoFactorDisable,
+    TwoFactorEnrolment,
+    TwoFactorStart,
+    TwoFactorStatus,
+)
+from app.services import two_factor
+
+router = APIRouter(
+    prefix="/users/me/two-factor",
+    tags=["two-factor"],
+    responses=responses(*SIGNED_IN, ErrorCode.API_TOKEN_NOT_ALLOWED),
+    route_class=ThreadedRoute,
+)
+admin_router = APIRouter(
+    prefix="/users/{userId}/two-factor",
+    tags=["two-factor"],
+    responses=responses(*ADMIN_ONLY),
+    route_class=ThreadedRoute,
+)
+UserId = Annotated[uuid.UUID, Path(alias="userId", description="The user's id")]
+PASSWORD_CHECKED = (ErrorCode.CURRENT_PASSWORD_WRONG, ErrorCode.TOO_MANY_ATTEMPTS)
+
+
+@router.get("", operation_id="users-me-two-factor-read")
+def read_two_factor(db: SessionDep, user: SessionUser) -> TwoFactorStatus:
+    """Whether two-factor sign-in is on (or an enrolment awaits its code), and how
+    many recovery codes are left."""
+    return two_factor.status(db, user)
+
+
+@router.post(
+    "",
+    status_code=201,
+    operation_id="users-me-two-factor-start",
+    responses=responses(*PASSWORD_CHECKED, ErrorCode.TWO_FACTOR_ALREADY_ENABLED),
+)
+def start_two_factor(
+    body: TwoFactorStart,
+    db: SessionDep,
+    hasher: Hasher,
+    settings: SettingsDep,
+    user: SessionUser,
+    client: Client,
+) -> TwoFactorEnrolment:
+    """Start an enrolment (the current password is checked like a sign-in): a new
+    secret and its `otpauth://` URI for an authenticator app, shown this once. Then
+    confirm it with a code; until then sign-in is unchanged."""
+    return two_factor.start_enrolment(
+        db, hasher, settings, user, current_password=body.current_password,
+        ip_address=client.ip_address,
+    )  # fmt: skip
+
+
+@router.post(
+    "/confirm",
+    operation_id="users-me-two-factor-confirm",
+    responses=responses(
+        ErrorCode.TWO_FACTOR_CODE_INVALID,
+        ErrorCode.TWO_FACTOR_NOT_PENDING,
+        ErrorCode.TWO_FACTOR_ALREADY_ENABLED,
+        ErrorCode.TOO_MANY_ATTEMPTS,
+    ),
+)
+def confirm_two_factor(
+    body: TwoFactorConfirm,
+    db: SessionDep,
+    settings: SettingsDep,
+    user: SessionUser,
+    session_id: CurrentSessionId,
+    client: Client,
+) -> RecoveryCodes:
+    """Turn two-factor sign-in on with a first code; returns ten single-use recovery
+    codes, shown this once."""
+    return two_factor.confirm_enrolment(
+        db, settings, user, code=body.code, session_id=session_id, ip_address=client.ip_address
+    )
+
+
+@router.post(
+    "/disable",
+    status_code=204,
+    operation_id="users-me-two-factor-disable",
+    responses=responses(
+        *PASSWORD_CHECKED, ErrorCode.TWO_FACTOR_CODE_INVALID, ErrorCode.TWO_FACTOR_NOT_ENABLED
+    ),
+)
+def disable_two_factor(
+    body: TwoFactorDisable,
+    db: SessionDep,
+    hasher: Hasher,
+    settings: SettingsDep,
+    user: SessionUser,
+    client: Client,
+) -> None:
+    """Turn two-factor sign-in off, with the current password and a code (or a
+    recovery code)."""
+    two_factor.disable(
+        db, hasher, settings, user, current_password=body.current_password, code=body.code,
+        ip_address=client.ip_address,
+    )  # fmt: skip
+
+
+@admin_router.post(
+    "/reset",
+    status_code=204,
+    operation_id="users-two-factor-reset",
+    responses=responses(ErrorCode.USER_NOT_FOUND, ErrorCode.TWO_FACTOR_NOT_ENABLED),
+)
+def reset_two_factor(user_id: UserId, db: SessionDep, _admin: AdminUser) -> None:
+    """Turn a user's two-factor sign-in off (a lost authenticator and lost recovery
+    codes), or drop their pending enrolment; they sign in with their password again."""
+    two_factor.reset_for(db, user_id=user_id)
