@@ -19,7 +19,7 @@ from app.core.errors import ErrorCode
 from app.core.tokens import create_reset_token, create_token
 from app.models import AuditEvent, AuthSession, RecoveryCode, Role, TotpFactor
 from app.models.fields import utcnow
-from app.services import two_factor
+from app.services import totp_codes
 from tests.helpers import (
     API,
     ME,
@@ -576,7 +576,7 @@ def test_the_secret_never_appears_in_logs_audit_rows_or_answers(
     assert factor is not None
     assert secret not in factor.secret_encrypted
     assert (
-        two_factor.secret_box(settings_of(client)).decrypt(
+        totp_codes.secret_box(settings_of(client)).decrypt(
             factor.secret_encrypted, context=str(user.id)
         )
         == secret
@@ -592,7 +592,7 @@ def test_a_secret_copied_to_another_account_does_not_decrypt(
     enrol(client, user)
     factor = fresh(db).get(TotpFactor, user.id)
     assert factor is not None
-    box = two_factor.secret_box(settings_of(client))
+    box = totp_codes.secret_box(settings_of(client))
     with pytest.raises(Exception, match="cannot decrypt"):
         box.decrypt(factor.secret_encrypted, context=str(other_user.id))
 
@@ -613,5 +613,5 @@ def test_secrets_outlive_a_key_rotation_and_move_to_the_new_key(
     encrypted_after = fresh(db).get(TotpFactor, user.id).secret_encrypted  # type: ignore[union-attr]
     db.commit()
     assert encrypted_after != encrypted_before
-    new_box = two_factor.secret_box(settings_of(make_client(jwt_secret_key=new_key)))
+    new_box = totp_codes.secret_box(settings_of(make_client(jwt_secret_key=new_key)))
     assert new_box.decrypt(encrypted_after, context=str(user.id)) == secret

@@ -1,15 +1,11 @@
 """Two-factor sign-in with TOTP (RFC 6238): enrolment, confirmation, sign-in with a
-code, recovery codes, disabling. No HTTP here.
+code, recovery codes, disabling. No HTTP here; `totp_codes` keeps the secret and
+accepts each code once.
 
-* An enrolment starts (the password proven) with a new secret, stored encrypted
-  (`app.core.encryption`), and is confirmed by a first code; confirming gives ten
-  single-use recovery codes, stored as SHA-256 hashes, shown that once.
+* An enrolment starts (the password proven) with a new secret and is confirmed by a
+  first code; confirming gives ten single-use recovery codes, shown that once.
 * A sign-in of an enrolled account (`sign_in.sign_in`) answers a challenge token
   instead of a session; `complete_sign_in` trades it and a code for the session.
-* A code is accepted for the current 30-second step or the one before or after
-  (clock drift), and only for a step later than the last accepted one, in one
-  conditional UPDATE: no code works twice, even sent twice at once. A recovery
-  code stands in for a code once (another conditional UPDATE).
 * Every code check is reserved against the sign-in budgets first (`throttle`, per
   account and per client address), like a password check: wrong codes count as
   failed sign-ins, and a refused check is committed before the refusal is raised.
@@ -18,14 +14,7 @@ The secret appears in one answer only (the start of an enrolment) and in the bac
 office's enrolment page until confirmed: never in a log line or an audit event.
 """
 
-import hashlib
-import hmac
-import re
-import secrets
 import uuid
-from datetime import datetime
-from functools import lru_cache
-from typing import Literal, NoReturn
 
 import pyotp
 import sqlalchemy as sa
@@ -35,7 +24,6 @@ from sqlmodel import Session, col, delete, select, update
 from app.core import metrics
 from app.core.config import Settings
 from app.core.context import ANONYMOUS
-from app.core.encryption import DecryptionError, SecretBox
 from app.core.errors import AppError, ErrorCode
 from app.core.passwords import PasswordHasher
 from app.core.tokens import (
@@ -56,28 +44,9 @@ from app.models import (
 )
 from app.models.fields import utcnow
 from app.models.payloads import TokenPair
-from app.services import audit, sessions, sign_in, throttle
+from app.services import audit, sessions, sign_in, totp_codes
 from app.services.audit import AuditAction, Outcome
 from app.services.sessions import ClientInfo
-
-PURPOSE = "totp-secret"  # what the encryption key is derived for
-RECOVERY_CODE_COUNT = 10
-RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i to mix up
-RECOVERY_CODE_CHARS = 10  # ~49 bits, tried at most 5 times per 15 minutes
-DRIFT_STEPS = 1  # codes of the step before and after the current one are accepted
-TOTP_CODE = re.compile(r"[0-9]{6}")
-
-Method = Literal["totp", "recovery_code"]
-
-
-@lru_cache(maxsize=8)
-def _box(keys: tuple[str, ...]) -> SecretBox:
-    return SecretBox(list(keys), purpose=PURPOSE)
-
-
-def secret_box(settings: Settings) -> SecretBox:
-    """What encrypts and decrypts TOTP secrets with the configured keys."""
-    return _box(tuple(settings.two_factor_keys))
 
 
 def factor_of(db: Session, user_id: uuid.UUID) -> TotpFactor | None:
@@ -113,25 +82,12 @@ def status(db: Session, user: User) -> TwoFactorStatus:
     )
 
 
-def otpauth_uri(settings: Settings, user: User, secret: str) -> str:
-    """The `otpauth://totp/...` URI an authenticator app reads (from a QR code)."""
-    issuer = settings.two_factor_issuer or settings.app_name
-    return pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=issuer)
-
-
 def enrolment_of(settings: Settings, user: User, factor: TotpFactor) -> TwoFactorEnrolment:
     """What to add to an authenticator app for a pending `factor`."""
-    secret = _secret(settings, factor)
-    return TwoFactorEnrolment(secret=secret, otpauth_uri=otpauth_uri(settings, user, secret))
-
-
-def _secret(settings: Settings, factor: TotpFactor) -> str:
-    try:
-        return secret_box(settings).decrypt(factor.secret_encrypted, context=str(factor.user_id))
-    except DecryptionError:
-        # The key that encrypted it is gone: the factor cannot be used (an admin can
-        # turn it off, or the user with a recovery code).
-        raise AppError(ErrorCode.TWO_FACTOR_CODE_INVALID) from None
+    secret = totp_codes.secret_of(settings, factor)
+    return TwoFactorEnrolment(
+        secret=secret, otpauth_uri=totp_codes.otpauth_uri(settings, user, secret)
+    )
 
 
 def _upsert(db: Session, row: dict[str, object]) -> postgresql.Insert | sqlite.Insert:
@@ -155,7 +111,7 @@ def start_enrolment(
         db, hasher, settings, user, password=current_password, ip_address=ip_address
     )
     secret = pyotp.random_base32()
-    encrypted = secret_box(settings).encrypt(secret, context=str(user.id))
+    encrypted = totp_codes.secret_box(settings).encrypt(secret, context=str(user.id))
     now = utcnow()
     upsert = _upsert(db, {"user_id": user.id, "secret_encrypted": encrypted, "created_at": now})
     statement = upsert.on_conflict_do_update(
@@ -166,115 +122,9 @@ def start_enrolment(
     if db.execute(statement).scalar_one_or_none() is None:
         raise AppError(ErrorCode.TWO_FACTOR_ALREADY_ENABLED)
     audit.record(db, AuditAction.TWO_FACTOR_ENROLMENT_STARTED, target=user)
-    return TwoFactorEnrolment(secret=secret, otpauth_uri=otpauth_uri(settings, user, secret))
-
-
-def _matching_step(secret: str, code: str, now: datetime) -> int | None:
-    """The time step (current, or one off for drift) whose code is `code`, if any."""
-    totp = pyotp.TOTP(secret)
-    current = totp.timecode(now)
-    found = None
-    for step in range(current - DRIFT_STEPS, current + DRIFT_STEPS + 1):
-        if hmac.compare_digest(totp.generate_otp(step), code):
-            found = step
-    return found
-
-
-def _use_totp(
-    db: Session, settings: Settings, factor: TotpFactor, code: str, *, confirmed: bool
-) -> bool:
-    """Accept `code` for `factor` if it is right and of a later step than the last
-    accepted: one conditional UPDATE, so a code is accepted once even when sent
-    twice at once."""
-    step = _matching_step(_secret(settings, factor), code, utcnow())
-    if step is None:
-        return False
-    last = col(TotpFactor.last_used_step)
-    state = col(TotpFactor.confirmed_at)
-    result = db.exec(
-        update(TotpFactor)
-        .where(
-            col(TotpFactor.user_id) == factor.user_id,
-            state.is_not(None) if confirmed else state.is_(None),
-            last.is_(None) | (last < step),
-        )
-        .values(last_used_step=step)
+    return TwoFactorEnrolment(
+        secret=secret, otpauth_uri=totp_codes.otpauth_uri(settings, user, secret)
     )
-    return result.rowcount == 1
-
-
-def hash_recovery_code(code: str) -> str:
-    """The stored form of a recovery code: SHA-256 of its letters (case, spaces and
-    dashes do not matter)."""
-    letters = re.sub(r"[\s-]", "", code).lower()
-    return hashlib.sha256(f"recovery:{letters}".encode()).hexdigest()
-
-
-def _use_recovery_code(db: Session, user_id: uuid.UUID, code: str) -> bool:
-    """Spend one of `user_id`'s recovery codes if `code` is an unused one (one
-    conditional UPDATE: a code works once, even sent twice at once)."""
-    result = db.exec(
-        update(RecoveryCode)
-        .where(
-            col(RecoveryCode.user_id) == user_id,
-            col(RecoveryCode.code_hash) == hash_recovery_code(code),
-            col(RecoveryCode.used_at).is_(None),
-        )
-        .values(used_at=utcnow())
-    )
-    return result.rowcount == 1
-
-
-def _refuse(
-    db: Session, action: AuditAction, user: User, *, reason: str, status: int | None = None
-) -> NoReturn:
-    """Record a refused code (its throttle settled), commit both, and refuse."""
-    audit.record(db, action, outcome=Outcome.FAILURE, reason=reason, target=user)
-    db.commit()
-    raise AppError(ErrorCode.TWO_FACTOR_CODE_INVALID, status=status)
-
-
-def _prove(
-    db: Session,
-    settings: Settings,
-    user: User,
-    factor: TotpFactor,
-    *,
-    code: str,
-    ip_address: str | None,
-    confirmed: bool = True,
-    recovery: bool = True,
-) -> Method | None:
-    """Check `code` (a TOTP code, or with `recovery` a recovery code) under the
-    sign-in throttle: 429 once throttled; `None` when wrong, the failure counted."""
-    keys = throttle.two_factor_keys(settings, user_id=str(user.id), ip_address=ip_address)
-    try:
-        reservation = throttle.reserve(db, keys, now=utcnow())
-    except AppError:
-        metrics.count_sign_in("throttled")
-        raise
-    method: Method | None = None
-    if TOTP_CODE.fullmatch(code):
-        if _use_totp(db, settings, factor, code, confirmed=confirmed):
-            method = "totp"
-    elif recovery and _use_recovery_code(db, user.id, code):
-        method = "recovery_code"
-    throttle.settle(db, reservation, failed=method is None)
-    if method == "recovery_code":
-        audit.record(db, AuditAction.RECOVERY_CODE_USED, target=user)
-    return method
-
-
-def _new_recovery_codes(db: Session, user_id: uuid.UUID) -> list[str]:
-    """Ten new recovery codes for `user_id` (the former ones deleted), in clear once."""
-    db.exec(delete(RecoveryCode).where(col(RecoveryCode.user_id) == user_id))
-    codes = []
-    for _ in range(RECOVERY_CODE_COUNT):
-        letters = "".join(secrets.choice(RECOVERY_ALPHABET) for _ in range(RECOVERY_CODE_CHARS))
-        code = f"{letters[:5]}-{letters[5:]}"
-        db.add(RecoveryCode(user_id=user_id, code_hash=hash_recovery_code(code)))
-        codes.append(code)
-    return codes
 
 
 def confirm_enrolment(
@@ -294,19 +144,19 @@ def confirm_enrolment(
         raise AppError(ErrorCode.TWO_FACTOR_ALREADY_ENABLED)
     if factor is None:
         raise AppError(ErrorCode.TWO_FACTOR_NOT_PENDING)
-    method = _prove(
+    method = totp_codes.prove(
         db, settings, user, factor, code=code, ip_address=ip_address, confirmed=False,
         recovery=False,
     )  # fmt: skip
     if method is None:
-        _refuse(db, AuditAction.TWO_FACTOR_ENABLED, user, reason="bad_code")
+        totp_codes.refuse(db, AuditAction.TWO_FACTOR_ENABLED, user, reason="bad_code")
     now = utcnow()
     db.exec(
         update(TotpFactor)
         .where(col(TotpFactor.user_id) == user.id, col(TotpFactor.confirmed_at).is_(None))
         .values(confirmed_at=now)
     )
-    codes = _new_recovery_codes(db, user.id)
+    codes = totp_codes.new_recovery_codes(db, user.id)
     if session_id is not None:
         _mark_session(db, session_id, two_factor=True)
     audit.record(db, AuditAction.TWO_FACTOR_ENABLED, target=user)
@@ -345,8 +195,8 @@ def disable(
     sign_in.confirm_password(
         db, hasher, settings, user, password=current_password, ip_address=ip_address
     )
-    if _prove(db, settings, user, factor, code=code, ip_address=ip_address) is None:
-        _refuse(db, AuditAction.TWO_FACTOR_DISABLED, user, reason="bad_code")
+    if totp_codes.prove(db, settings, user, factor, code=code, ip_address=ip_address) is None:
+        totp_codes.refuse(db, AuditAction.TWO_FACTOR_DISABLED, user, reason="bad_code")
     _remove(db, user.id)
     audit.record(db, AuditAction.TWO_FACTOR_DISABLED, target=user)
 
@@ -408,11 +258,11 @@ def complete_sign_in(
         )  # fmt: skip
         db.commit()
         raise AppError(ErrorCode.ACCOUNT_DISABLED)
-    method = _prove(db, settings, user, factor, code=code, ip_address=client.ip_address)
+    method = totp_codes.prove(db, settings, user, factor, code=code, ip_address=client.ip_address)
     if method is None:
         metrics.count_sign_in("bad_code")
-        _refuse(db, AuditAction.LOGIN_FAILED, user, reason="bad_code", status=401)
-    reencrypt_if_needed(db, settings, factor)
+        totp_codes.refuse(db, AuditAction.LOGIN_FAILED, user, reason="bad_code", status=401)
+    totp_codes.reencrypt_if_needed(db, settings, factor)
     pair, session_id = sessions.open_session(
         db, user, settings=settings, client=client, two_factor=True
     )
@@ -420,15 +270,3 @@ def complete_sign_in(
     audit.record(db, AuditAction.LOGIN_SUCCEEDED, reason=method, actor=actor, target=user)
     metrics.count_sign_in("success")
     return pair
-
-
-def reencrypt_if_needed(db: Session, settings: Settings, factor: TotpFactor) -> None:
-    """Encrypt `factor`'s secret again with the current key, if an older one did."""
-    box = secret_box(settings)
-    if box.needs_new_key(factor.secret_encrypted):
-        secret = _secret(settings, factor)
-        db.exec(
-            update(TotpFactor)
-            .where(col(TotpFactor.user_id) == factor.user_id)
-            .values(secret_encrypted=box.encrypt(secret, context=str(factor.user_id)))
-        )
