@@ -16,7 +16,7 @@ from sqlmodel import Session, col, update
 
 from app.models import AuthSession, User
 from app.models.fields import utcnow
-from app.services import sessions
+from app.services import rotation
 from tests.helpers import (
     Account,
     assert_unauthorized,
@@ -30,8 +30,8 @@ from tests.helpers import (
 
 
 def later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
-    """From now on, the sessions' clock reads `seconds` later than the real one."""
-    monkeypatch.setattr(sessions, "utcnow", lambda: utcnow() + timedelta(seconds=seconds))
+    """From now on, the refresh rotation's clock reads `seconds` later than the real one."""
+    monkeypatch.setattr(rotation, "utcnow", lambda: utcnow() + timedelta(seconds=seconds))
 
 
 def revoked(db: Session, account: Account) -> bool:

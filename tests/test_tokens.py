@@ -32,6 +32,7 @@ def ticking_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(tokens, "utcnow", now)
     monkeypatch.setattr("app.services.sessions.utcnow", now)
+    monkeypatch.setattr("app.services.rotation.utcnow", now)
 
 
 @pytest.mark.usefixtures("ticking_clock")

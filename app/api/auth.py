@@ -18,7 +18,7 @@ from app.api.routing import ThreadedRoute
 from app.core.errors import SIGNED_IN, AppError, ErrorCode, Responses, responses
 from app.models import TwoFactorChallenge, TwoFactorLogin, UserPublic, UserRegister
 from app.models.payloads import LoginRequest, OAuth2Token, PasswordGrant, RefreshRequest, TokenPair
-from app.services import sessions, sign_in, signup, two_factor
+from app.services import rotation, sessions, sign_in, signup, two_factor
 from app.services.signup import REGISTRATION_TAKEN_STATUS
 
 router = APIRouter(prefix="/auth", tags=["auth"], route_class=ThreadedRoute)
@@ -130,7 +130,7 @@ def token(
 def refresh(body: RefreshRequest, db: SessionDep, settings: SettingsDep) -> TokenPair:
     """Trade a refresh token for a new pair. Each refresh token works once: using a
     spent one again signs its session out."""
-    pair = sessions.rotate_session(db, settings=settings, refresh_token=body.refresh_token)
+    pair = rotation.rotate_session(db, settings=settings, refresh_token=body.refresh_token)
     if pair is None:
         db.commit()  # a reused token's session stays revoked
         raise AppError(ErrorCode.REFRESH_TOKEN_INVALID)

@@ -1,4 +1,4 @@
-"""Sign-in sessions: opening, refresh-token rotation with reuse detection, revocation.
+"""Sign-in sessions: opening, revocation, listing (`rotation` exchanges refresh tokens).
 
 A session row stands for one sign-in on one device. Its refresh token is stored only
 as a hash; each refresh replaces it (rotation). Presenting a replaced (spent) refresh
@@ -8,7 +8,6 @@ Functions here flush; the caller commits.
 """
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,18 +18,15 @@ from sqlmodel import Session, col, delete, or_, select, update
 from app.core.config import Settings
 from app.core.errors import AppError, ErrorCode
 from app.core.tokens import (
-    InvalidTokenError,
     SessionClaims,
     create_session_token,
-    decode_session_token,
     hash_token,
-    successor_token_id,
 )
 from app.models import AuthSession, SessionPublic, User
 from app.models.fields import utcnow
 from app.models.payloads import TokenPair
 from app.services import audit
-from app.services.audit import AuditAction, Outcome
+from app.services.audit import AuditAction
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +59,7 @@ def signed_in_user(db: Session, claims: SessionClaims) -> tuple[User, bool] | No
     return None if row is None else (row[0], row[1])
 
 
-def _issue_tokens(
+def issue_tokens(
     settings: Settings,
     *,
     user_id: uuid.UUID,
@@ -125,117 +121,11 @@ def open_session(
         ip_address=client.ip_address[:45] if client.ip_address else None,
         two_factor=two_factor,
     )
-    pair, row.refresh_token_hash = _issue_tokens(
+    pair, row.refresh_token_hash = issue_tokens(
         settings, user_id=user.id, session_id=row.id, session_expires_at=row.expires_at, now=now
     )
     db.add(row)
     return pair, row.id
-
-
-def _revoke_on_reuse(
-    db: Session, claims: SessionClaims, this_session: Sequence[ColumnElement[bool]], now: datetime
-) -> None:
-    """A refresh token that did not rotate: revoke its session; a live session's spent
-    token means it was copied (or stolen), which the audit log records."""
-    revoked = db.exec(update(AuthSession).where(*this_session).values(revoked_at=now))
-    if revoked.rowcount:
-        audit.record(
-            db,
-            AuditAction.REFRESH_REUSED,
-            outcome=Outcome.DENIED,
-            target_type="session",
-            target_id=claims.session_id,
-            changes={"user": str(claims.user_id)},
-        )
-
-
-def rotate_session(db: Session, *, settings: Settings, refresh_token: str) -> TokenPair | None:
-    """Exchange a refresh token for a new pair; the presented token is spent.
-
-    The swap is one conditional UPDATE, so two concurrent uses of one token cannot
-    both succeed. The token spent by the session's last swap, presented again within
-    REFRESH_GRACE_SECONDS, gets that swap's successor again (tabs refreshing at
-    once); any other spent token revokes its session (the caller commits that).
-    `None` when no pair is issued.
-    """
-    try:
-        claims = decode_session_token(settings, refresh_token, "refresh")
-    except InvalidTokenError:
-        return None
-    now = utcnow()
-    spent_hash = hash_token(refresh_token)
-    expires_at = now + timedelta(days=settings.refresh_token_expire_days)
-    pair, new_hash = _issue_tokens(
-        settings,
-        user_id=claims.user_id,
-        session_id=claims.session_id,
-        session_expires_at=expires_at,
-        now=now,
-        refresh_id=successor_token_id(settings, spent_hash),
-    )
-    this_session = (
-        col(AuthSession.id) == claims.session_id,
-        col(AuthSession.user_id) == claims.user_id,
-        col(AuthSession.revoked_at).is_(None),
-    )
-    active_user = select(User.id).where(User.id == claims.user_id, col(User.is_active).is_(True))
-    swapped = db.exec(
-        update(AuthSession)
-        .where(
-            *this_session,
-            col(AuthSession.refresh_token_hash) == spent_hash,
-            col(AuthSession.expires_at) > now,
-            col(AuthSession.user_id).in_(active_user),
-        )
-        .values(
-            refresh_token_hash=new_hash,
-            previous_refresh_token_hash=spent_hash,
-            rotated_at=now,
-            last_used_at=now,
-            expires_at=expires_at,
-        )
-    )
-    if swapped.rowcount == 1:
-        return pair
-    again = _reissued(db, settings, claims, spent_hash, now)
-    if again is None:
-        _revoke_on_reuse(db, claims, this_session, now)
-    return again
-
-
-def _reissued(
-    db: Session, settings: Settings, claims: SessionClaims, spent_hash: str, now: datetime
-) -> TokenPair | None:
-    """The pair of the live session's last swap, issued again, when that swap spent
-    `spent_hash` less than REFRESH_GRACE_SECONDS ago; else `None`."""
-    if settings.refresh_grace_seconds == 0:
-        return None
-    row = db.exec(
-        select(AuthSession)
-        .join(User, col(AuthSession.user_id) == col(User.id))
-        .where(
-            col(AuthSession.id) == claims.session_id,
-            col(AuthSession.user_id) == claims.user_id,
-            col(AuthSession.revoked_at).is_(None),
-            col(AuthSession.expires_at) > now,
-            col(AuthSession.previous_refresh_token_hash) == spent_hash,
-            col(AuthSession.rotated_at) > now - timedelta(seconds=settings.refresh_grace_seconds),
-            col(User.is_active).is_(True),
-        )
-    ).first()
-    if row is None or row.rotated_at is None:
-        return None
-    pair, successor_hash = _issue_tokens(
-        settings,
-        user_id=claims.user_id,
-        session_id=claims.session_id,
-        session_expires_at=row.expires_at,
-        now=now,
-        refresh_issued_at=row.rotated_at,
-        refresh_id=successor_token_id(settings, spent_hash),
-    )
-    # Different only if the signing key changed since: then it is no successor.
-    return pair if successor_hash == row.refresh_token_hash else None
 
 
 def _live(user_id: uuid.UUID, now: datetime) -> tuple[ColumnElement[bool], ...]:
