@@ -145,14 +145,20 @@ def update_user(
         raise AppError(ErrorCode.EMAIL_ALREADY_REGISTERED) from None
     if was_active_admin and not _is_active_admin(user) and _active_admins_left(db) == 0:
         raise AppError(ErrorCode.LAST_ADMIN)
-    if changes.get("is_active") is False:
-        revoke_user_sessions(db, user.id)
-        api_tokens.revoke_all(db, user.id)
-    elif was_admin and user.role != Role.ADMIN:  # a later promotion revives neither
-        revoke_user_sessions(db, user.id)
-        api_tokens.revoke_all(db, user.id, scope=TokenScope.ADMIN)
+    _end_lost_access(db, user, deactivated=changes.get("is_active") is False, was_admin=was_admin)
     _record_update(db, user, audit.changes_of(user, before))
     return user
+
+
+def _end_lost_access(db: Session, user: User, *, deactivated: bool, was_admin: bool) -> None:
+    """End what `user` may no longer use: everything once deactivated; sessions and
+    admin-scoped tokens once demoted (a later promotion revives neither)."""
+    if deactivated:
+        revoke_user_sessions(db, user.id)
+        api_tokens.revoke_all(db, user.id)
+    elif was_admin and user.role != Role.ADMIN:
+        revoke_user_sessions(db, user.id)
+        api_tokens.revoke_all(db, user.id, scope=TokenScope.ADMIN)
 
 
 def delete_user(db: Session, user: User) -> None:
