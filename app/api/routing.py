@@ -19,15 +19,15 @@ How: for a `def` route, `ThreadedRoute` gives FastAPI an `async` endpoint whose
 signature holds what FastAPI must solve (the route's own parameters and, taken from
 its `def` dependencies at any depth, their HTTP parameters and `async` dependencies)
 and the request. The endpoint then makes the `def` dependencies and calls the route
-on a thread (`Plan.call`).
+on a thread (`Plan.call`). What `Plan.call` needs is worked out once, when the route is
+built.
 """
 
 import dataclasses
 import inspect
 import typing
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager, ExitStack, contextmanager
-from functools import partial
+from contextlib import AbstractContextManager, contextmanager
 from typing import Annotated, Any, get_args, get_origin
 
 from fastapi import Request, params
@@ -87,30 +87,37 @@ def _signature(call: Callable[..., Any]) -> inspect.Signature:
     )
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """A `def` dependency made on the thread: `call` with its `arguments` (the name of
+    each parameter's value), its result kept as `made`; `opens` is `call` as a context
+    manager when it has `yield`."""
+
+    call: Callable[..., Any]
+    arguments: dict[str, str]
+    made: str
+    opens: Callable[..., AbstractContextManager[Any]] | None
+
+
 class Plan:
-    """What a `def` route needs, sorted into what FastAPI solves (`leaves`, by the
-    name given to FastAPI) and how each `def` dependency is made on the thread."""
+    """What a `def` route needs, sorted once, when the route is built: what FastAPI
+    solves (`leaves`, by the name given to FastAPI), and the `def` dependencies to make
+    on the thread (`steps`, each after those it uses).
 
-    route: Callable[..., Any]
-    leaves: dict[str, inspect.Parameter] = dataclasses.field(default_factory=dict)
-    # For each function called on the thread: its arguments, by parameter name, as
-    # ("leaf", name given to FastAPI) | ("call", dependency) | ("request", None).
-    recipes: dict[Callable[..., Any], dict[str, tuple[str, Any]]] = dataclasses.field(
-        default_factory=dict
-    )
-    # The dependencies with `yield`, as context managers.
-    generators: dict[Callable[..., Any], Callable[..., AbstractContextManager[Any]]] = (
-        dataclasses.field(default_factory=dict)
-    )
+    A request's values are kept by name in one dict: what FastAPI solved (the request
+    under `REQUEST`), then each dependency made."""
 
-    def __post_init__(self) -> None:
-        self._learn(self.route, top=True)
+    def __init__(self, route: Callable[..., Any]) -> None:
+        self.route = route
+        self.leaves: dict[str, inspect.Parameter] = {}
+        self.steps: list[Step] = []
+        self.arguments = self._learn(route, top=True)
+        self.hashing = any(step.call is get_hasher for step in self.steps)
 
-    def _learn(self, call: Callable[..., Any], *, top: bool = False) -> None:
-        if call in self.recipes:
-            return
-        recipe: dict[str, tuple[str, Any]] = {}
+    def _learn(self, call: Callable[..., Any], *, top: bool = False) -> dict[str, str]:
+        """The names of the values of `call`'s arguments; the `def` dependencies they
+        need become steps first."""
+        arguments: dict[str, str] = {}
         for parameter in _signature(call).parameters.values():
             depends = _depends(parameter)
             if (
@@ -120,15 +127,23 @@ class Plan:
             ):
                 if isinstance(depends, params.Security) or not depends.use_cache:
                     raise TypeError(f"{call!r}: a `def` dependency with scopes or no cache")
-                self._learn(depends.dependency)
-                recipe[parameter.name] = ("call", depends.dependency)
-                if inspect.isgeneratorfunction(depends.dependency):
-                    self.generators[depends.dependency] = contextmanager(depends.dependency)
+                arguments[parameter.name] = self._step(depends.dependency)
             elif parameter.annotation is Request and not top:
-                recipe[parameter.name] = ("request", None)
+                arguments[parameter.name] = REQUEST
             else:
-                recipe[parameter.name] = ("leaf", self._leaf(call, parameter, top=top))
-        self.recipes[call] = recipe
+                arguments[parameter.name] = self._leaf(call, parameter, top=top)
+        return arguments
+
+    def _step(self, dependency: Callable[..., Any]) -> str:
+        """The name of `dependency`'s value, made once per request: no parameter's name,
+        since it has a space."""
+        made = f"made {id(dependency)}"
+        if all(step.made != made for step in self.steps):
+            arguments = self._learn(dependency)
+            generator = inspect.isgeneratorfunction(dependency)
+            opens = contextmanager(dependency) if generator else None
+            self.steps.append(Step(dependency, arguments, made, opens))
+        return made
 
     def _leaf(self, call: Callable[..., Any], parameter: inspect.Parameter, *, top: bool) -> str:
         """Hand `parameter` of `call` to FastAPI to solve; returns its name there. A
@@ -147,58 +162,43 @@ class Plan:
     def endpoint(self) -> Callable[..., Awaitable[Any]]:
         """The route as FastAPI will call it: an `async` function that makes the
         `def` dependencies and calls the route on one of the app's threads."""
-        hashing = get_hasher in self.recipes
-        route = self.route
 
-        async def run_on_a_thread(**solved: Any) -> Any:
-            request: Request = solved.pop(REQUEST)
+        async def run_on_a_thread(**values: Any) -> Any:
+            request: Request = values[REQUEST]
             threads = app_state(request.app).threads
-            call = partial(self.call, request, solved)
-            if hashing:
-                return await threads.run_hashing(call, abandoned=request.is_disconnected)
+            if self.hashing:
+                return await threads.run_hashing(
+                    self.call, values, abandoned=request.is_disconnected
+                )
             if request.method in SAFE_METHODS:
-                return await threads.run(partial(read_again_if_dropped, call), writes=False)
-            return await threads.run(call, writes=True)
+                return await threads.run(read_again_if_dropped, self.call, values, writes=False)
+            return await threads.run(self.call, values, writes=True)
 
         request = inspect.Parameter(REQUEST, inspect.Parameter.KEYWORD_ONLY, annotation=Request)
-        returns = _signature(route).return_annotation
+        returns = _signature(self.route).return_annotation
         run_on_a_thread.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
             [*self.leaves.values(), request], return_annotation=returns
         )
-        run_on_a_thread.__name__ = route.__name__
-        run_on_a_thread.__doc__ = route.__doc__
+        run_on_a_thread.__name__ = self.route.__name__
+        run_on_a_thread.__doc__ = self.route.__doc__
         return run_on_a_thread
 
-    def call(self, request: Request, solved: dict[str, Any]) -> Any:
-        """Make the `def` dependencies (each once), call the route, then close the
-        dependencies with `yield` in reverse order, with its outcome."""
-        with ExitStack() as stack:
-            made: dict[Callable[..., Any], Any] = {}
-            return self.route(**self._arguments(self.route, request, solved, made, stack))
+    def call(self, values: dict[str, Any]) -> Any:
+        """Make the `def` dependencies, then call the route."""
+        return self._make(0, values)
 
-    def _arguments(
-        self,
-        call: Callable[..., Any],
-        request: Request,
-        solved: dict[str, Any],
-        made: dict[Callable[..., Any], Any],
-        stack: ExitStack,
-    ) -> dict[str, Any]:
-        arguments = {}
-        for name, (kind, source) in self.recipes[call].items():
-            if kind == "leaf":
-                arguments[name] = solved[source]
-            elif kind == "request":
-                arguments[name] = request
-            else:
-                if source not in made:
-                    inner = self._arguments(source, request, solved, made, stack)
-                    opened = self.generators.get(source)
-                    made[source] = (
-                        source(**inner) if opened is None else stack.enter_context(opened(**inner))
-                    )
-                arguments[name] = made[source]
-        return arguments
+    def _make(self, first: int, values: dict[str, Any]) -> Any:
+        """Make the dependencies from step `first` on, then call the route. One with
+        `yield` stays open around the rest, as a `with` block: it is closed, with the
+        route's outcome, in reverse order."""
+        for index in range(first, len(self.steps)):
+            step = self.steps[index]
+            arguments = {parameter: values[name] for parameter, name in step.arguments.items()}
+            if step.opens is not None:
+                with step.opens(**arguments) as values[step.made]:
+                    return self._make(index + 1, values)
+            values[step.made] = step.call(**arguments)
+        return self.route(**{parameter: values[name] for parameter, name in self.arguments.items()})
 
 
 def _refuse_def_below(call: Callable[..., Any]) -> None:

@@ -10,7 +10,7 @@ case must let go of its connection (before hashing a password), and say so.
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple
 
 from sqlalchemy import Engine, QueuePool, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError
@@ -21,6 +21,7 @@ from app.core.config import Settings
 from app.core.errors import AppError, ErrorCode
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 
 class Database:
@@ -43,15 +44,15 @@ class Database:
         self.reading.dispose()
 
 
-def read_again_if_dropped(read: Callable[[], T]) -> T:
-    """`read()`, run once more when its connection turned out dropped (the server
+def read_again_if_dropped(read: Callable[[*Ts], T], *args: *Ts) -> T:
+    """`read(*args)`, run once more when its connection turned out dropped (the server
     restarted, say): reading connections are not pinged before each use."""
     try:
-        return read()
+        return read(*args)
     except DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
-    return read()
+    return read(*args)
 
 
 def create_db_engine(settings: Settings, *, reading: bool = False) -> Engine:

@@ -24,7 +24,7 @@ import contextvars
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import TypeVar, TypeVarTuple
 
 import anyio
 
@@ -33,6 +33,7 @@ from app.core.errors import AppError, ErrorCode
 from app.core.metrics import collectors
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 Abandoned = Callable[[], Awaitable[bool]]
 
 QUEUED_PER_THREAD = 2  # the job being run and the next one
@@ -66,28 +67,30 @@ class Threads:
         self._waits = collectors().thread_wait if settings.metrics_enabled else None
         self._hash_slots = anyio.Semaphore(settings.password_hash_concurrency * QUEUED_PER_THREAD)
 
-    async def run(self, fn: Callable[[], T], *, writes: bool) -> T:
-        """`fn()` on a writing thread, or a reading one."""
+    async def run(self, fn: Callable[[*Ts], T], *args: *Ts, writes: bool) -> T:
+        """`fn(*args)` on a writing thread, or a reading one."""
         pool = self.writing if writes else self.reading
-        return await _on(pool, self._timed(fn, "write" if writes else "read"))
+        return await _on(pool, self._timed(fn, "write" if writes else "read"), *args)
 
-    async def run_hashing(self, fn: Callable[[], T], *, abandoned: Abandoned | None = None) -> T:
-        """`fn()` on a hashing thread, once a hashing slot is free."""
+    async def run_hashing(
+        self, fn: Callable[[*Ts], T], *args: *Ts, abandoned: Abandoned | None = None
+    ) -> T:
+        """`fn(*args)` on a hashing thread, once a hashing slot is free."""
         queued = time.perf_counter()
         async with self._hash_slot(abandoned):
-            return await _on(self.hashing, self._timed(fn, "hash", queued))
+            return await _on(self.hashing, self._timed(fn, "hash", queued), *args)
 
     def _timed(
-        self, fn: Callable[[], T], pool: str, queued: float | None = None
-    ) -> Callable[[], T]:
+        self, fn: Callable[[*Ts], T], pool: str, queued: float | None = None
+    ) -> Callable[[*Ts], T]:
         """`fn`, observing how long it waited for a thread (when metrics are on)."""
         if self._waits is None:
             return fn
         waits, since = self._waits.labels(pool), queued or time.perf_counter()
 
-        def timed() -> T:
+        def timed(*args: *Ts) -> T:
             waits.observe(time.perf_counter() - since)
-            return fn()
+            return fn(*args)
 
         return timed
 
@@ -116,6 +119,6 @@ def _pool(threads: int, name: str) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
 
 
-async def _on(pool: ThreadPoolExecutor, fn: Callable[[], T]) -> T:
+async def _on(pool: ThreadPoolExecutor, fn: Callable[[*Ts], T], *args: *Ts) -> T:
     context = contextvars.copy_context()
-    return await asyncio.get_running_loop().run_in_executor(pool, context.run, fn)
+    return await asyncio.get_running_loop().run_in_executor(pool, context.run, fn, *args)
