@@ -220,22 +220,14 @@ def cleanup(settings: Settings, _args: argparse.Namespace) -> int:
 
 def backup_command(settings: Settings, args: argparse.Namespace) -> int:
     """`backup PATH`: an online, consistent copy of the SQLite database."""
-    try:
-        source = backup.backup(settings.database_url, Path(args.path))
-    except backup.BackupError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    source = backup.backup(settings.database_url, Path(args.path))
     print(f"backed up {source} to {args.path}")
     return 0
 
 
 def restore_command(settings: Settings, args: argparse.Namespace) -> int:
     """`restore PATH`: replace the SQLite database with a backup, unless it is in use."""
-    try:
-        target = backup.restore(settings.database_url, Path(args.path))
-    except backup.BackupError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    target = backup.restore(settings.database_url, Path(args.path))
     print(f"restored {target} from {args.path}; the next start migrates it if it is older")
     return 0
 
@@ -285,6 +277,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         audit_log.setLevel(logging.WARNING)
     try:
         return handler(settings, args)
+    except backup.BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except (OperationalError, InterfaceError) as exc:
         print(
             f"Database error: {describe_unreachable(exc, settings.database_url)}", file=sys.stderr

@@ -18,7 +18,14 @@ from app.api.deps import (
     SettingsDep,
 )
 from app.api.routing import ThreadedRoute
-from app.core.errors import ADMIN_ONLY, SIGNED_IN, ErrorCode, responses
+from app.core.errors import (
+    ADMIN_ONLY,
+    CODE_CHECKED,
+    PASSWORD_CHECKED,
+    SIGNED_IN,
+    ErrorCode,
+    responses,
+)
 from app.models import (
     RecoveryCodes,
     TwoFactorConfirm,
@@ -42,7 +49,6 @@ admin_router = APIRouter(
     route_class=ThreadedRoute,
 )
 UserId = Annotated[uuid.UUID, Path(alias="userId", description="The user's id")]
-PASSWORD_CHECKED = (ErrorCode.CURRENT_PASSWORD_WRONG, ErrorCode.TOO_MANY_ATTEMPTS)
 
 
 @router.get("", operation_id="users-me-two-factor-read")
@@ -79,10 +85,7 @@ def start_two_factor(
     "/confirm",
     operation_id="users-me-two-factor-confirm",
     responses=responses(
-        ErrorCode.TWO_FACTOR_CODE_INVALID,
-        ErrorCode.TWO_FACTOR_NOT_PENDING,
-        ErrorCode.TWO_FACTOR_ALREADY_ENABLED,
-        ErrorCode.TOO_MANY_ATTEMPTS,
+        *CODE_CHECKED, ErrorCode.TWO_FACTOR_NOT_PENDING, ErrorCode.TWO_FACTOR_ALREADY_ENABLED
     ),
 )
 def confirm_two_factor(

@@ -21,7 +21,7 @@ from app.api.deps import (
     SignedInDep,
 )
 from app.api.routing import ThreadedRoute
-from app.core.errors import ADMIN_ONLY, SIGNED_IN, AppError, ErrorCode, responses
+from app.core.errors import ADMIN_ONLY, PASSWORD_CHECKED, SIGNED_IN, AppError, ErrorCode, responses
 from app.core.pagination import PAGE_HEADERS, ListQuery, Page, counted, fetch_page
 from app.models import Role, User, UserCreate, UserPublic, UserUpdate, UserUpdateMe
 from app.models.payloads import PasswordChange
@@ -65,10 +65,7 @@ def read_me(user: CurrentUser) -> UserPublic:
     "/me",
     operation_id="users-me-update",
     responses=responses(
-        ErrorCode.EMAIL_ALREADY_REGISTERED,
-        ErrorCode.CURRENT_PASSWORD_WRONG,
-        ErrorCode.API_TOKEN_NOT_ALLOWED,
-        ErrorCode.TOO_MANY_ATTEMPTS,
+        *PASSWORD_CHECKED, ErrorCode.EMAIL_ALREADY_REGISTERED, ErrorCode.API_TOKEN_NOT_ALLOWED
     ),
 )
 def update_me(
@@ -100,11 +97,7 @@ def update_me(
     "/me/password",
     status_code=204,
     operation_id="users-me-change-password",
-    responses=responses(
-        ErrorCode.CURRENT_PASSWORD_WRONG,
-        ErrorCode.API_TOKEN_NOT_ALLOWED,
-        ErrorCode.TOO_MANY_ATTEMPTS,
-    ),
+    responses=responses(*PASSWORD_CHECKED, ErrorCode.API_TOKEN_NOT_ALLOWED),
 )
 def change_my_password(
     body: PasswordChange,

@@ -10,6 +10,7 @@ run only this app's scripts and their own inline script (by its hash).
 import base64
 import hashlib
 import re
+from collections.abc import Awaitable, Callable
 from functools import cache
 from importlib.resources import files
 
@@ -115,30 +116,30 @@ def install(app: FastAPI, settings: Settings) -> None:
     openapi_url = f"{prefix}/openapi.json"
     redirect_url = f"{prefix}/docs/oauth2-redirect"
     app.mount(assets, DocsAssets(), name="docs-assets")
+    pages = {
+        f"{prefix}/docs": swagger_ui_html(
+            openapi_url=openapi_url,
+            title=f"{title} - Swagger UI",
+            assets=assets,
+            redirect_url=redirect_url,
+        ),
+        redirect_url: get_swagger_ui_oauth2_redirect_html(),
+        f"{prefix}/redoc": get_redoc_html(
+            openapi_url=openapi_url,
+            title=f"{title} - ReDoc",
+            redoc_js_url=f"{assets}/{REDOC_JS}",
+            redoc_favicon_url=f"{assets}/favicon.png",
+            with_google_fonts=False,
+        ),
+    }
+    for path, page in pages.items():
+        app.add_api_route(path, _serve(bytes(page.body)), methods=["GET"], include_in_schema=False)
 
-    @app.get(f"{prefix}/docs", include_in_schema=False)
-    async def swagger_ui() -> HTMLResponse:
-        return protected(
-            swagger_ui_html(
-                openapi_url=openapi_url,
-                title=f"{title} - Swagger UI",
-                assets=assets,
-                redirect_url=redirect_url,
-            )
-        )
 
-    @app.get(redirect_url, include_in_schema=False)
-    async def swagger_ui_redirect() -> HTMLResponse:
-        return protected(get_swagger_ui_oauth2_redirect_html())
+def _serve(html: bytes) -> Callable[[], Awaitable[HTMLResponse]]:
+    """A route answering with the page `html`, as `protected` sends it."""
 
-    @app.get(f"{prefix}/redoc", include_in_schema=False)
-    async def redoc() -> HTMLResponse:
-        return protected(
-            get_redoc_html(
-                openapi_url=openapi_url,
-                title=f"{title} - ReDoc",
-                redoc_js_url=f"{assets}/{REDOC_JS}",
-                redoc_favicon_url=f"{assets}/favicon.png",
-                with_google_fonts=False,
-            )
-        )
+    async def page() -> HTMLResponse:
+        return protected(HTMLResponse(html))
+
+    return page

@@ -139,6 +139,9 @@ def too_many_attempts(retry_after: int) -> AppError:
 Responses = dict[int | str, dict[str, Any]]
 SIGNED_IN = (ErrorCode.NOT_AUTHENTICATED, ErrorCode.TOKEN_INVALID)
 ADMIN_ONLY = (*SIGNED_IN, ErrorCode.ADMIN_REQUIRED, ErrorCode.ADMIN_TWO_FACTOR_REQUIRED)
+# The refusals of a check counted like a sign-in: the caller's password, or a code.
+PASSWORD_CHECKED = (ErrorCode.CURRENT_PASSWORD_WRONG, ErrorCode.TOO_MANY_ATTEMPTS)
+CODE_CHECKED = (ErrorCode.TWO_FACTOR_CODE_INVALID, ErrorCode.TOO_MANY_ATTEMPTS)
 
 
 def responses(*codes: ErrorCode | tuple[ErrorCode, int]) -> Responses:

@@ -21,7 +21,7 @@ from app.services.mail import ACCOUNT_PAGES
 
 HERE = Path(__file__).parent
 PREFIX = ACCOUNT_PAGES
-PAGES = {"reset-password": "reset-password.html", "verify-email": "verify-email.html"}
+PAGES = {"reset-password": "Choose a new password", "verify-email": "Confirm your email address"}
 CSP = "; ".join(
     [
         "default-src 'none'",
@@ -42,12 +42,21 @@ HEADERS = {
 }
 
 
-def _render(file_name: str, settings: Settings) -> str:
-    """A page with the app's name and the API's prefix filled in."""
-    template = (HERE / "templates" / file_name).read_text()
-    return template.replace("{{app_name}}", escape(settings.app_name)).replace(
-        "{{api_prefix}}", escape(settings.api_v1_prefix)
-    )
+def _render(page: str, title: str, settings: Settings) -> str:
+    """The page `page` (its form from `<page>.html` in the shared shell) with its title,
+    the app's name and the API's prefix filled in."""
+    templates = HERE / "templates"
+    values = {
+        "{{form}}": (templates / f"{page}.html").read_text().rstrip("\n"),
+        "{{title}}": escape(title),
+        "{{page}}": page,
+        "{{app_name}}": escape(settings.app_name),
+        "{{api_prefix}}": escape(settings.api_v1_prefix),
+    }
+    html = (templates / "page.html").read_text()
+    for placeholder, value in values.items():
+        html = html.replace(placeholder, value)
+    return html
 
 
 def _page(html: str) -> Callable[[], Awaitable[HTMLResponse]]:
@@ -60,8 +69,8 @@ def _page(html: str) -> Callable[[], Awaitable[HTMLResponse]]:
 def install(app: FastAPI, settings: Settings) -> None:
     """Serve the pages and their assets."""
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
-    for path, file_name in PAGES.items():
-        page = _page(_render(file_name, settings))
+    for path, title in PAGES.items():
+        page = _page(_render(path, title, settings))
         router.add_api_route(f"/{path}", page, methods=["GET"], name=f"account-{path}")
     app.include_router(router)
     app.mount(f"{PREFIX}/assets", StaticFiles(directory=HERE / "assets"), name="account-assets")

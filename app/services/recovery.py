@@ -10,6 +10,7 @@ never acts on a GET: the link opens the frontend, which posts the token. No HTTP
 
 import uuid
 from datetime import timedelta
+from typing import Literal
 
 from sqlmodel import Session, col, select, update
 
@@ -36,6 +37,7 @@ from app.services.sessions import ClientInfo
 from app.services.throttle import Keys
 
 RESEND_AFTER = timedelta(seconds=60)
+MailedToken = Literal["reset", "verify_email"]
 
 
 def _budgeted_lookup(db: Session, keys: Keys, email: str) -> User | None:
@@ -96,23 +98,36 @@ def _active_user(db: Session, claims: AccountClaims) -> User | None:
     ).first()
 
 
-def _reset_account(db: Session, settings: Settings, token: str) -> User:
-    """The account of a reset token that still fits it (its email and password
-    unchanged since), else `RESET_TOKEN_INVALID`."""
+def _fingerprint(purpose: MailedToken, key: str, user: User) -> str:
+    """What a mailed token of `purpose` must still be bound to for `user`."""
+    if purpose == "reset":
+        return reset_fingerprint(
+            key,
+            email=user.email,
+            email_changes=user.email_changes,
+            password_hash=user.password_hash,
+        )
+    return verification_fingerprint(key, email=user.email, email_changes=user.email_changes)
+
+
+def _mailed_account(
+    db: Session, settings: Settings, token: str, purpose: MailedToken, refusal: ErrorCode
+) -> User:
+    """The active account of a mailed token that still fits it (for a reset: its
+    email and password unchanged since; for a verification: its email), else
+    `refusal`."""
     try:
-        claims = decode_account_token(settings, token, "reset")
+        claims = decode_account_token(settings, token, purpose)
     except InvalidTokenError:
-        raise AppError(ErrorCode.RESET_TOKEN_INVALID) from None
+        raise AppError(refusal) from None
     user = _active_user(db, claims)
-    bound = user and reset_fingerprint(
-        claims.key,
-        email=user.email,
-        email_changes=user.email_changes,
-        password_hash=user.password_hash,
-    )
-    if user is None or not bound or not matches(claims, bound):
-        raise AppError(ErrorCode.RESET_TOKEN_INVALID)
+    if user is None or not matches(claims, _fingerprint(purpose, claims.key, user)):
+        raise AppError(refusal)
     return user
+
+
+def _reset_account(db: Session, settings: Settings, token: str) -> User:
+    return _mailed_account(db, settings, token, "reset", ErrorCode.RESET_TOKEN_INVALID)
 
 
 def reset_password(
@@ -144,23 +159,15 @@ def reset_password(
 def verify_email(db: Session, settings: Settings, *, token: str) -> None:
     """Prove an address with its verification token (single use; void after an email
     change); `VERIFICATION_TOKEN_INVALID` otherwise."""
-    try:
-        claims = decode_account_token(settings, token, "verify_email")
-    except InvalidTokenError:
-        raise AppError(ErrorCode.VERIFICATION_TOKEN_INVALID) from None
-    user = _active_user(db, claims)
-    bound = user and verification_fingerprint(
-        claims.key, email=user.email, email_changes=user.email_changes
-    )
-    if user is None or not bound or not matches(claims, bound):
-        raise AppError(ErrorCode.VERIFICATION_TOKEN_INVALID)
+    invalid = ErrorCode.VERIFICATION_TOKEN_INVALID
+    user = _mailed_account(db, settings, token, "verify_email", invalid)
     verified = db.exec(
         update(User)
         .where(col(User.id) == user.id, col(User.email_verified_at).is_(None))
         .values(email_verified_at=utcnow())
     )
     if verified.rowcount != 1:
-        raise AppError(ErrorCode.VERIFICATION_TOKEN_INVALID)
+        raise AppError(invalid)
     audit.record(db, AuditAction.EMAIL_VERIFIED, actor=audit.acting(user), target=user)
 
 

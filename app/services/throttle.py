@@ -82,27 +82,26 @@ def _pair(budgets: tuple[Budget, Budget], email: str, ip_address: str | None) ->
     ]
 
 
+def _sign_in_budgets(settings: Settings, account: str) -> tuple[Budget, Budget]:
+    """The failed sign-in budgets: per account (named `account`) and per client address."""
+    window = timedelta(minutes=settings.login_throttle_window_minutes)
+    return (
+        Budget(account, settings.login_max_failures_per_email, window),
+        Budget("ip", settings.login_max_failures_per_ip, window),
+    )
+
+
 def sign_in_keys(settings: Settings, *, email: str, ip_address: str | None) -> Keys:
     """The budgets a password check for the account `email` counts against: failed
     sign-ins per account and per client address."""
-    window = timedelta(minutes=settings.login_throttle_window_minutes)
-    budgets = (
-        Budget("email", settings.login_max_failures_per_email, window),
-        Budget("ip", settings.login_max_failures_per_ip, window),
-    )
-    return _pair(budgets, email, ip_address)
+    return _pair(_sign_in_budgets(settings, "email"), email, ip_address)
 
 
 def two_factor_keys(settings: Settings, *, user_id: str, ip_address: str | None) -> Keys:
     """The budgets a two-factor code check counts against: wrong codes per account
     (as many as wrong passwords per email) and, with wrong passwords, per client
     address."""
-    window = timedelta(minutes=settings.login_throttle_window_minutes)
-    budgets = (
-        Budget("2fa", settings.login_max_failures_per_email, window),
-        Budget("ip", settings.login_max_failures_per_ip, window),
-    )
-    return _pair(budgets, user_id, ip_address)
+    return _pair(_sign_in_budgets(settings, "2fa"), user_id, ip_address)
 
 
 def reset_mail_keys(settings: Settings, *, email: str, ip_address: str | None) -> Keys:
