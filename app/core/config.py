@@ -1,8 +1,6 @@
 """Settings, read from the environment and `.env` (see `.env.example`)."""
 
-import contextlib
 import ipaddress
-import os
 import re
 import secrets
 from functools import lru_cache
@@ -12,18 +10,10 @@ from typing import Annotated, Literal, Self
 from pydantic import EmailStr, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-MIN_SECRET_LENGTH = 32
+from app.core.secret_keys import check_key, read_or_create_secret
+
 SQLITE_WRITE_THREADS = 2
 MAX_PREVIOUS_KEYS = 3
-PLACEHOLDER_SECRETS = frozenset(
-    {
-        "change-me",
-        "changeme",
-        "change-me-to-a-long-random-string-of-at-least-32-characters",
-        "secret",
-        "your-secret-key",
-    }
-)
 
 Environment = Literal["development", "test", "production"]
 ORIGIN = re.compile(r"https?://[^/?#\s]+")  # a scheme and a host, with no path
@@ -150,12 +140,12 @@ class Settings(BaseSettings):
         if self.environment == "production":
             if not key:
                 raise ValueError("JWT_SECRET_KEY must be set in production")
-            _check_key("JWT_SECRET_KEY", key)
+            check_key("JWT_SECRET_KEY", key)
         elif not key:
             generated = (
                 secrets.token_urlsafe(48)
                 if self.environment == "test"
-                else _read_or_create_secret(self.jwt_secret_key_file)
+                else read_or_create_secret(self.jwt_secret_key_file)
             )
             self.jwt_secret_key = SecretStr(generated)
         return self
@@ -163,7 +153,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check_two_factor_key(self) -> Self:
         if self.two_factor_encryption_key is not None:
-            _check_key(
+            check_key(
                 "TWO_FACTOR_ENCRYPTION_KEY", self.two_factor_encryption_key.get_secret_value()
             )
         return self
@@ -191,7 +181,7 @@ class Settings(BaseSettings):
         if len(previous) > MAX_PREVIOUS_KEYS:
             raise ValueError(f"JWT_PREVIOUS_SECRET_KEYS takes at most {MAX_PREVIOUS_KEYS} keys")
         for key in previous:
-            _check_key("JWT_PREVIOUS_SECRET_KEYS", key)
+            check_key("JWT_PREVIOUS_SECRET_KEYS", key)
         if len({self.secret_key, *previous}) != len(previous) + 1:
             raise ValueError("JWT_PREVIOUS_SECRET_KEYS must differ from each other and the key")
         return self
@@ -236,37 +226,6 @@ class Settings(BaseSettings):
         if self.jwt_secret_key is None:  # pragma: no cover - the validator always sets it
             raise RuntimeError("JWT secret key not resolved")
         return self.jwt_secret_key.get_secret_value()
-
-
-def _check_key(variable: str, key: str) -> None:
-    if len(key) < MIN_SECRET_LENGTH:
-        raise ValueError(f"{variable} must be at least {MIN_SECRET_LENGTH} characters")
-    if key.lower() in PLACEHOLDER_SECRETS:
-        raise ValueError(f"{variable} is a placeholder; set a random value")
-
-
-def _read_or_create_secret(path: Path) -> str:
-    """Return the development key kept in `path`, creating it atomically on first use.
-
-    Several workers may start at once: the key is written to a private temporary file
-    and linked into place, so every process ends up reading the same complete key.
-    """
-    if not path.exists():
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as file:
-                file.write(secrets.token_urlsafe(48))
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-    key = path.read_text().strip()
-    if len(key) < MIN_SECRET_LENGTH:
-        raise ValueError(
-            f"{path} holds no usable key; delete it to have one generated, or set JWT_SECRET_KEY"
-        )
-    return key
 
 
 def describe_validation_error(error: ValidationError, *, upper: bool = False) -> str:
