@@ -17,6 +17,8 @@ MAX_PREVIOUS_KEYS = 3
 
 Environment = Literal["development", "test", "production"]
 ORIGIN = re.compile(r"https?://[^/?#\s]+")  # a scheme and a host, with no path
+# A cookie Domain: a host name of two labels or more, the last not a number (so no IP).
+COOKIE_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9]", re.I)
 # Where frontends run while they are developed (Next.js/CRA, Vite), allowed by CORS in
 # development when CORS_ORIGINS is not set.
 LOCAL_FRONTEND_ORIGINS = [
@@ -54,6 +56,9 @@ class Settings(BaseSettings):
     password_reset_expire_minutes: int = Field(60, ge=1)
 
     cors_origins: Annotated[list[str], NoDecode] = []
+    auth_cookie_samesite: Literal["lax", "strict", "none"] = "lax"
+    auth_cookie_secure: bool | None = None  # unset: on in production only
+    auth_cookie_domain: str | None = None
     allow_registration: bool = True
     require_email_verification: bool = False
     require_admin_2fa: bool = False
@@ -113,6 +118,16 @@ class Settings(BaseSettings):
                 raise ValueError(f"{origin!r} is not an origin such as https://app.example.com")
         return value
 
+    @field_validator("auth_cookie_samesite", mode="before")
+    @classmethod
+    def _samesite_any_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("auth_cookie_domain")
+    @classmethod
+    def _cookie_domain(cls, value: str | None) -> str | None:
+        return None if value is None else _check_cookie_domain(value)
+
     @field_validator("forwarded_allow_ips")
     @classmethod
     def _proxy_addresses(cls, value: str) -> str:
@@ -167,6 +182,15 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _cookies_browsers_keep(self) -> Self:
+        if self.auth_cookie_samesite == "none" and not self.cookie_secure:
+            raise ValueError(
+                "AUTH_COOKIE_SAMESITE=none needs AUTH_COOKIE_SECURE=true: browsers drop "
+                "SameSite=None cookies that are not Secure"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _no_open_metrics_in_production(self) -> Self:
         if self.environment == "production" and self.metrics_enabled and not self.metrics_token:
             raise ValueError(
@@ -193,6 +217,13 @@ class Settings(BaseSettings):
         if self.cors_origins or self.environment != "development":
             return self.cors_origins
         return LOCAL_FRONTEND_ORIGINS
+
+    @property
+    def cookie_secure(self) -> bool:
+        """Whether the sign-in cookies are `Secure`: AUTH_COOKIE_SECURE, else in production."""
+        if self.auth_cookie_secure is None:
+            return self.environment == "production"
+        return self.auth_cookie_secure
 
     @property
     def database_write_threads(self) -> int:
@@ -226,6 +257,17 @@ class Settings(BaseSettings):
         if self.jwt_secret_key is None:  # pragma: no cover - the validator always sets it
             raise RuntimeError("JWT secret key not resolved")
         return self.jwt_secret_key.get_secret_value()
+
+
+def _check_cookie_domain(domain: str) -> str:
+    """A cookie `Domain` browsers accept: a host name of two labels or more."""
+    if not COOKIE_DOMAIN.fullmatch(domain):
+        raise ValueError(
+            f"{domain!r} is not a cookie domain browsers accept: write a host name such as "
+            "example.com (no leading dot, scheme, port, path or IP address), or leave it "
+            "unset for the API's own host"
+        )
+    return domain.lower()
 
 
 def describe_validation_error(error: ValidationError, *, upper: bool = False) -> str:
