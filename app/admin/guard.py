@@ -7,9 +7,10 @@ A pure ASGI middleware around the back office (like the service's own middleware
   (`X-Content-Type-Options: nosniff` comes with every response of the service);
   pages also get `Cache-Control: no-store`;
 * a state-changing request (any unsafe method, and SQLAdmin's GET actions and
-  sign-out) must come from a page of this origin: `Sec-Fetch-Site: same-origin`
-  when the browser sends fetch metadata (all current ones do), else a matching
-  `Origin`, else a matching `Referer`; anything else gets 403;
+  sign-out) must come from a page of this origin (`app.core.csrf`, the rule the
+  API's cookie mode follows too): `Sec-Fetch-Site: same-origin` when the browser
+  sends fetch metadata (all current ones do), else a matching `Origin`, else a
+  matching `Referer`; anything else gets 403;
 * from another site, only a top-level navigation may open a page: no script,
   frame or image of another origin may read or use the back office, even one that
   CORS_ORIGINS lets call the API with credentials.
@@ -29,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.types import Message, Receive, Scope, Send
 
+from app.core import csrf
 from app.core.middleware import HttpMiddleware
 
 AFTER_RESPONSE = "after_response"
@@ -57,34 +59,12 @@ def changes_state(method: str, path: str) -> bool:
     return "/action/" in path or path.rstrip("/").endswith("/logout")
 
 
-def _own_origin(scope: Scope, headers: Headers) -> str:
-    return f"{scope.get('scheme', 'http')}://{headers.get('host', '')}"
-
-
-def from_own_pages(scope: Scope, headers: Headers, *, state_changing: bool) -> bool:
-    """Whether a page of this origin made the request (required to change state; to
-    read, a top-level navigation from elsewhere is fine too)."""
-    site = headers.get("sec-fetch-site")
-    if site is not None:
-        if site == "same-origin":
-            return True
-        return not state_changing and headers.get("sec-fetch-mode") == "navigate"
-    own = _own_origin(scope, headers)
-    origin = headers.get("origin")
-    if origin is not None:
-        return origin == own
-    if not state_changing:
-        return True  # a client without fetch metadata reading a page
-    referer = headers.get("referer", "")
-    return referer == own or referer.startswith(own + "/")
-
-
 def _refusal(scope: Scope, headers: Headers) -> PlainTextResponse | None:
     if b"%00" in scope.get("query_string", b"").lower():
         # No text column can hold NUL; PostgreSQL's driver fails on it.
         return PlainTextResponse("Malformed query string", status_code=400)
     state_changing = changes_state(scope["method"], scope["path"])
-    if not from_own_pages(scope, headers, state_changing=state_changing):
+    if not csrf.from_trusted_page(scope, headers, state_changing=state_changing):
         return PlainTextResponse("Cross-site request refused", status_code=403)
     return None
 

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, status
 from fastapi.responses import JSONResponse
 
+from app.api.cookies import AuthMode
 from app.api.deps import (
     Client,
     CurrentSessionId,
@@ -17,7 +18,13 @@ from app.api.deps import (
 from app.api.routing import ThreadedRoute
 from app.core.errors import SIGNED_IN, AppError, ErrorCode, Responses, responses
 from app.models import TwoFactorChallenge, TwoFactorLogin, UserPublic, UserRegister
-from app.models.payloads import LoginRequest, OAuth2Token, PasswordGrant, RefreshRequest, TokenPair
+from app.models.payloads import (
+    LoginRequest,
+    OAuth2Token,
+    PasswordGrant,
+    RefreshRequest,
+    SignInAnswer,
+)
 from app.services import rotation, sessions, sign_in, signup, two_factor
 from app.services.signup import REGISTRATION_TAKEN_STATUS
 
@@ -28,8 +35,8 @@ SIGN_IN_CODES = (
     ErrorCode.EMAIL_NOT_VERIFIED,
     ErrorCode.TOO_MANY_ATTEMPTS,
 )
-SIGN_IN_ERRORS = responses(*SIGN_IN_CODES)
-SESSION_ONLY = responses(*SIGNED_IN, ErrorCode.API_TOKEN_NOT_ALLOWED)
+SIGN_IN_ERRORS = responses(*SIGN_IN_CODES, ErrorCode.CROSS_SITE_REQUEST)
+SESSION_ONLY = responses(*SIGNED_IN, ErrorCode.API_TOKEN_NOT_ALLOWED, ErrorCode.CROSS_SITE_REQUEST)
 CHALLENGED: Responses = {
     202: {
         "model": TwoFactorChallenge,
@@ -65,19 +72,25 @@ def register(
 @router.post(
     "/login",
     operation_id="auth-login",
-    response_model=TokenPair,
+    response_model=SignInAnswer,
     responses={**CHALLENGED, **SIGN_IN_ERRORS},
 )
 def login(
-    body: LoginRequest, db: SessionDep, hasher: Hasher, settings: SettingsDep, client: Client
-) -> TokenPair | JSONResponse:
-    """Sign in with email and password; returns an access and a refresh token, or
-    202 with a challenge when the account signs in with a second factor."""
+    body: LoginRequest,
+    db: SessionDep,
+    hasher: Hasher,
+    settings: SettingsDep,
+    client: Client,
+    mode: AuthMode,
+) -> SignInAnswer | JSONResponse:
+    """Sign in with email and password; returns an access and a refresh token (as
+    cookies with `X-Auth-Mode: cookie`), or 202 with a challenge when the account
+    signs in with a second factor."""
     answer = sign_in.sign_in(db, hasher, settings, credentials=body, client=client)
     if isinstance(answer, TwoFactorChallenge):
         content = answer.model_dump(mode="json", by_alias=True)
         return JSONResponse(content, status_code=status.HTTP_202_ACCEPTED)
-    return answer
+    return mode.answer(answer)
 
 
 @router.post(
@@ -87,17 +100,20 @@ def login(
         ErrorCode.TWO_FACTOR_CHALLENGE_INVALID,
         (ErrorCode.TWO_FACTOR_CODE_INVALID, 401),
         ErrorCode.ACCOUNT_DISABLED,
+        ErrorCode.CROSS_SITE_REQUEST,
         ErrorCode.TOO_MANY_ATTEMPTS,
     ),
 )
 def login_two_factor(
-    body: TwoFactorLogin, db: SessionDep, settings: SettingsDep, client: Client
-) -> TokenPair:
+    body: TwoFactorLogin, db: SessionDep, settings: SettingsDep, client: Client, mode: AuthMode
+) -> SignInAnswer:
     """Finish a sign-in with the challenge token and a code from the authenticator
-    app (or a recovery code, which then is spent); returns the token pair."""
-    return two_factor.complete_sign_in(
+    app (or a recovery code, which then is spent); returns the token pair (as
+    cookies with `X-Auth-Mode: cookie`)."""
+    pair = two_factor.complete_sign_in(
         db, settings, challenge_token=body.challenge_token, code=body.code, client=client
     )
+    return mode.answer(pair)
 
 
 @router.post(
@@ -125,25 +141,36 @@ def token(
 
 
 @router.post(
-    "/refresh", operation_id="auth-refresh", responses=responses(ErrorCode.REFRESH_TOKEN_INVALID)
+    "/refresh",
+    operation_id="auth-refresh",
+    responses=responses(ErrorCode.REFRESH_TOKEN_INVALID, ErrorCode.CROSS_SITE_REQUEST),
 )
-def refresh(body: RefreshRequest, db: SessionDep, settings: SettingsDep) -> TokenPair:
+def refresh(
+    db: SessionDep, settings: SettingsDep, mode: AuthMode, body: RefreshRequest | None = None
+) -> SignInAnswer:
     """Trade a refresh token for a new pair. Each refresh token works once: using a
-    spent one again signs its session out."""
-    pair = rotation.rotate_session(db, settings=settings, refresh_token=body.refresh_token)
+    spent one again signs its session out. With `X-Auth-Mode: cookie` the refresh
+    token is the refresh cookie's (no body needed) and the new pair is set as cookies;
+    a refused one clears them."""
+    refresh_token = mode.refresh_token(body)
+    pair = rotation.rotate_session(db, settings=settings, refresh_token=refresh_token)
     if pair is None:
         db.commit()  # a reused token's session stays revoked
-        raise AppError(ErrorCode.REFRESH_TOKEN_INVALID)
-    return pair
+        raise mode.refusal(ErrorCode.REFRESH_TOKEN_INVALID)
+    return mode.answer(pair)
 
 
 @router.post("/logout", status_code=204, operation_id="auth-logout", responses=SESSION_ONLY)
-def logout(db: SessionDep, user: SessionUser, session_id: CurrentSessionId) -> None:
-    """Sign out this session: its access and refresh tokens stop working at once."""
+def logout(db: SessionDep, user: SessionUser, session_id: CurrentSessionId, mode: AuthMode) -> None:
+    """Sign out this session: its access and refresh tokens stop working at once
+    (with `X-Auth-Mode: cookie`, the cookies are cleared too)."""
     sessions.end_session(db, user, session_id=session_id)
+    mode.signed_out()
 
 
 @router.post("/logout-all", status_code=204, operation_id="auth-logout-all", responses=SESSION_ONLY)
-def logout_all(db: SessionDep, user: SessionUser) -> None:
-    """Sign out every session of the caller."""
+def logout_all(db: SessionDep, user: SessionUser, mode: AuthMode) -> None:
+    """Sign out every session of the caller (with `X-Auth-Mode: cookie`, this
+    browser's cookies are cleared too)."""
     sessions.end_all_sessions(db, user)
+    mode.signed_out()

@@ -21,6 +21,7 @@ from fastapi import BackgroundTasks, Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
+from app.api import cookies
 from app.core.config import Settings
 from app.core.context import Actor, ActorKind
 from app.core.errors import AppError, ErrorCode
@@ -89,10 +90,11 @@ Hasher = Annotated[PasswordHasher, Depends(get_hasher)]
 Client = Annotated[ClientInfo, Depends(get_client)]
 SessionDep = Annotated[Session, Depends(get_db)]
 
-# Two ways to send a credential, both as `Authorization: Bearer`: an access token from
-# a sign-in (the token URL is relative to the docs page, so Swagger UI's "Authorize"
+# Two ways to send a credential as `Authorization: Bearer`: an access token from a
+# sign-in (the token URL is relative to the docs page, so Swagger UI's "Authorize"
 # posts to <prefix>/auth/token), or a personal API token (`sqa_pat_...`), which the
-# OpenAPI document declares beside it (`app.core.openapi`).
+# OpenAPI document declares beside it (`app.core.openapi`). A sign-in in cookie mode
+# sends its access token as a cookie instead (`app.api.cookies`).
 bearer = OAuth2PasswordBearer(
     tokenUrl="auth/token",
     scheme_name="session",
@@ -101,14 +103,31 @@ bearer = OAuth2PasswordBearer(
 )
 
 
+def _access_cookie(request: Request) -> str | None:
+    """The access token of the access cookie when no `Authorization` header is sent
+    (the header wins); such a request must come from a trusted page to change
+    anything (403), and an API token is never taken from a cookie."""
+    token = request.cookies.get(cookies.ACCESS_COOKIE)
+    if token is None or "authorization" in request.headers:
+        return None
+    if not cookies.from_trusted_page(request, app_state(request.app).settings):
+        raise AppError(ErrorCode.CROSS_SITE_REQUEST)
+    if token.startswith(api_tokens.PREFIX):
+        raise AppError(ErrorCode.TOKEN_INVALID)
+    return token
+
+
 async def get_credential(
     request: Request, token: Annotated[str | None, Depends(bearer)]
 ) -> SessionClaims | str:
     """The request's credential if well formed (no database work): an access token's
-    claims, or an API token; else 401."""
+    claims (from `Authorization: Bearer`, else the access cookie), or an API token
+    (from the header only); else 401."""
     if token is None:
-        raise AppError(ErrorCode.NOT_AUTHENTICATED)
-    if token.startswith(api_tokens.PREFIX):  # never also tried as a JWT
+        token = _access_cookie(request)
+        if token is None:
+            raise AppError(ErrorCode.NOT_AUTHENTICATED)
+    elif token.startswith(api_tokens.PREFIX):  # never also tried as a JWT
         if not api_tokens.well_formed(token):
             raise AppError(ErrorCode.TOKEN_INVALID)
         return token

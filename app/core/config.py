@@ -1,8 +1,6 @@
 """Settings, read from the environment and `.env` (see `.env.example`)."""
 
-import contextlib
 import ipaddress
-import os
 import re
 import secrets
 from functools import lru_cache
@@ -12,21 +10,15 @@ from typing import Annotated, Literal, Self
 from pydantic import EmailStr, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-MIN_SECRET_LENGTH = 32
+from app.core.secret_keys import check_key, read_or_create_secret
+
 SQLITE_WRITE_THREADS = 2
 MAX_PREVIOUS_KEYS = 3
-PLACEHOLDER_SECRETS = frozenset(
-    {
-        "change-me",
-        "changeme",
-        "change-me-to-a-long-random-string-of-at-least-32-characters",
-        "secret",
-        "your-secret-key",
-    }
-)
 
 Environment = Literal["development", "test", "production"]
 ORIGIN = re.compile(r"https?://[^/?#\s]+")  # a scheme and a host, with no path
+# A cookie Domain: a host name of two labels or more, the last not a number (so no IP).
+COOKIE_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9]", re.I)
 # Where frontends run while they are developed (Next.js/CRA, Vite), allowed by CORS in
 # development when CORS_ORIGINS is not set.
 LOCAL_FRONTEND_ORIGINS = [
@@ -64,6 +56,9 @@ class Settings(BaseSettings):
     password_reset_expire_minutes: int = Field(60, ge=1)
 
     cors_origins: Annotated[list[str], NoDecode] = []
+    auth_cookie_samesite: Literal["lax", "strict", "none"] = "lax"
+    auth_cookie_secure: bool | None = None  # unset: on in production only
+    auth_cookie_domain: str | None = None
     allow_registration: bool = True
     require_email_verification: bool = False
     require_admin_2fa: bool = False
@@ -123,6 +118,16 @@ class Settings(BaseSettings):
                 raise ValueError(f"{origin!r} is not an origin such as https://app.example.com")
         return value
 
+    @field_validator("auth_cookie_samesite", mode="before")
+    @classmethod
+    def _samesite_any_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("auth_cookie_domain")
+    @classmethod
+    def _cookie_domain(cls, value: str | None) -> str | None:
+        return None if value is None else _check_cookie_domain(value)
+
     @field_validator("forwarded_allow_ips")
     @classmethod
     def _proxy_addresses(cls, value: str) -> str:
@@ -150,12 +155,12 @@ class Settings(BaseSettings):
         if self.environment == "production":
             if not key:
                 raise ValueError("JWT_SECRET_KEY must be set in production")
-            _check_key("JWT_SECRET_KEY", key)
+            check_key("JWT_SECRET_KEY", key)
         elif not key:
             generated = (
                 secrets.token_urlsafe(48)
                 if self.environment == "test"
-                else _read_or_create_secret(self.jwt_secret_key_file)
+                else read_or_create_secret(self.jwt_secret_key_file)
             )
             self.jwt_secret_key = SecretStr(generated)
         return self
@@ -163,7 +168,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check_two_factor_key(self) -> Self:
         if self.two_factor_encryption_key is not None:
-            _check_key(
+            check_key(
                 "TWO_FACTOR_ENCRYPTION_KEY", self.two_factor_encryption_key.get_secret_value()
             )
         return self
@@ -173,6 +178,15 @@ class Settings(BaseSettings):
         if self.environment == "production" and "*" in self.cors_origins:
             raise ValueError(
                 "CORS_ORIGINS=* is refused in production: list your frontends' origins"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _cookies_browsers_keep(self) -> Self:
+        if self.auth_cookie_samesite == "none" and not self.cookie_secure:
+            raise ValueError(
+                "AUTH_COOKIE_SAMESITE=none needs AUTH_COOKIE_SECURE=true: browsers drop "
+                "SameSite=None cookies that are not Secure"
             )
         return self
 
@@ -191,7 +205,7 @@ class Settings(BaseSettings):
         if len(previous) > MAX_PREVIOUS_KEYS:
             raise ValueError(f"JWT_PREVIOUS_SECRET_KEYS takes at most {MAX_PREVIOUS_KEYS} keys")
         for key in previous:
-            _check_key("JWT_PREVIOUS_SECRET_KEYS", key)
+            check_key("JWT_PREVIOUS_SECRET_KEYS", key)
         if len({self.secret_key, *previous}) != len(previous) + 1:
             raise ValueError("JWT_PREVIOUS_SECRET_KEYS must differ from each other and the key")
         return self
@@ -203,6 +217,13 @@ class Settings(BaseSettings):
         if self.cors_origins or self.environment != "development":
             return self.cors_origins
         return LOCAL_FRONTEND_ORIGINS
+
+    @property
+    def cookie_secure(self) -> bool:
+        """Whether the sign-in cookies are `Secure`: AUTH_COOKIE_SECURE, else in production."""
+        if self.auth_cookie_secure is None:
+            return self.environment == "production"
+        return self.auth_cookie_secure
 
     @property
     def database_write_threads(self) -> int:
@@ -238,35 +259,15 @@ class Settings(BaseSettings):
         return self.jwt_secret_key.get_secret_value()
 
 
-def _check_key(variable: str, key: str) -> None:
-    if len(key) < MIN_SECRET_LENGTH:
-        raise ValueError(f"{variable} must be at least {MIN_SECRET_LENGTH} characters")
-    if key.lower() in PLACEHOLDER_SECRETS:
-        raise ValueError(f"{variable} is a placeholder; set a random value")
-
-
-def _read_or_create_secret(path: Path) -> str:
-    """Return the development key kept in `path`, creating it atomically on first use.
-
-    Several workers may start at once: the key is written to a private temporary file
-    and linked into place, so every process ends up reading the same complete key.
-    """
-    if not path.exists():
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as file:
-                file.write(secrets.token_urlsafe(48))
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-    key = path.read_text().strip()
-    if len(key) < MIN_SECRET_LENGTH:
+def _check_cookie_domain(domain: str) -> str:
+    """A cookie `Domain` browsers accept: a host name of two labels or more."""
+    if not COOKIE_DOMAIN.fullmatch(domain):
         raise ValueError(
-            f"{path} holds no usable key; delete it to have one generated, or set JWT_SECRET_KEY"
+            f"{domain!r} is not a cookie domain browsers accept: write a host name such as "
+            "example.com (no leading dot, scheme, port, path or IP address), or leave it "
+            "unset for the API's own host"
         )
-    return key
+    return domain.lower()
 
 
 def describe_validation_error(error: ValidationError, *, upper: bool = False) -> str:

@@ -7,7 +7,7 @@ message is written twice. Frontends switch on `code`, never on the English text.
 Messages are short and stable; cases an attacker must not tell apart share one.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -50,6 +50,11 @@ class ErrorCode(StrEnum):
         "TWO_FACTOR_LOGIN_REQUIRED",
         403,
         "This account signs in with a second factor: use /auth/login",
+    )
+    CROSS_SITE_REQUEST = (
+        "CROSS_SITE_REQUEST",
+        403,
+        "Cross-site request refused: a cookie-signed-in call must come from an allowed origin",
     )
     TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS", 429, "Too many failed sign-ins; try again later"
     EMAIL_ALREADY_REGISTERED = "EMAIL_ALREADY_REGISTERED", 409, "Email already registered"
@@ -110,7 +115,8 @@ class AppError(Exception):
     """A failure the client is told about: its code gives the status and message.
 
     `status` overrides the code's own where one contract says otherwise (a taken
-    email at registration is 400, elsewhere 409).
+    email at registration is 400, elsewhere 409); `set_cookies` are `Set-Cookie`
+    values sent with it (a refused refresh in cookie mode clears the cookies).
     """
 
     def __init__(
@@ -119,10 +125,12 @@ class AppError(Exception):
         *,
         status: int | None = None,
         headers: Mapping[str, str] | None = None,
+        set_cookies: Sequence[str] = (),
     ) -> None:
         super().__init__(code.message)
         self.code, self.status = code, status or code.status
         self.headers = dict(headers or {})
+        self.set_cookies = tuple(set_cookies)
         if self.status == 401:
             self.headers["WWW-Authenticate"] = "Bearer"
 

@@ -33,7 +33,10 @@ _FRAMEWORK_CODES = {
 
 async def app_error_handler(_request: Request, exc: AppError) -> JSONResponse:
     """An `AppError` as its response."""
-    return JSONResponse(exc.body(), exc.status, headers=exc.headers)
+    response = JSONResponse(exc.body(), exc.status, headers=exc.headers)
+    for cookie in exc.set_cookies:
+        response.headers.append("set-cookie", cookie)
+    return response
 
 
 @lru_cache(maxsize=256)

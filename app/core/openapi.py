@@ -10,6 +10,7 @@ from app.core.errors import ErrorCode, responses
 
 Document = dict[str, Any]
 _METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+SAFE_METHODS = {"get", "head", "options", "trace"}
 API_TOKEN_SCHEME = {
     "type": "http",
     "scheme": "bearer",
@@ -26,19 +27,41 @@ def _add_validation_code(document: Document) -> None:
         validation["required"] = ["detail", "code"]
 
 
-def _declare_unreadable_bodies(operation: Document) -> None:
-    """Every operation with a body may answer 400 when the body cannot be decoded."""
-    if "requestBody" not in operation:
-        return
-    malformed = responses(ErrorCode.MALFORMED_REQUEST)[400]
-    existing = operation["responses"].get("400")
+def _declare(operation: Document, status: int, code: ErrorCode) -> None:
+    """Add `code` to the operation's documented error answers of `status`."""
+    declared = responses((code, status))[status]
+    existing = operation["responses"].get(str(status))
     if existing is None:
-        operation["responses"]["400"] = {
-            "description": malformed["description"],
+        operation["responses"][str(status)] = {
+            "description": declared["description"],
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
         }
-    elif malformed["description"] not in existing["description"]:
-        existing["description"] += "\n" + malformed["description"]
+    elif declared["description"] not in existing["description"]:
+        existing["description"] += "\n" + declared["description"]
+
+
+def _declare_unreadable_bodies(operation: Document) -> None:
+    """Every operation with a body may answer 400 when the body cannot be decoded."""
+    if "requestBody" in operation:
+        _declare(operation, 400, ErrorCode.MALFORMED_REQUEST)
+
+
+def _name_optional_bodies(operation: Document) -> None:
+    """An optional body is its named schema in a body that is not required (FastAPI
+    writes `anyOf` the schema and `null`)."""
+    content = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+    variants = content.get("schema", {}).get("anyOf", [])
+    named = [variant for variant in variants if variant != {"type": "null"}]
+    if len(variants) == 2 and len(named) == 1:
+        content["schema"] = named[0]
+
+
+def _declare_cross_site_refusals(method: str, operation: Document) -> None:
+    """A state-changing operation that takes a session's access token takes it from
+    the access cookie too (cookie mode), and then refuses a request from another
+    site's page (`app.api.cookies`)."""
+    if method not in SAFE_METHODS and {"session": []} in operation.get("security", []):
+        _declare(operation, 403, ErrorCode.CROSS_SITE_REQUEST)
 
 
 def _accept_api_tokens(document: Document, operation: Document) -> None:
@@ -67,6 +90,8 @@ def complete(document: Document) -> Document:
         for method, operation in path_item.items():
             if method in _METHODS:
                 _declare_unreadable_bodies(operation)
+                _name_optional_bodies(operation)
+                _declare_cross_site_refusals(method, operation)
                 _accept_api_tokens(document, operation)
                 _summarize(operation)
     return document

@@ -3,7 +3,7 @@ change and reset, email verification, and small shared answers."""
 
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, RootModel
 from sqlmodel import Field, SQLModel
 
 from app.models.fields import CamelModel, Email, InputModel, Password
@@ -45,10 +45,27 @@ class PasswordResetConfirm(InputModel):
 
 
 class TokenPair(CamelModel):
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)  # tokenType
     access_token: str
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int
+
+
+class CookieSession(CamelModel):
+    """A sign-in in cookie mode: the tokens are in HttpOnly cookies, not here."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+    token_type: Literal["cookie"] = "cookie"
+    expires_in: int = Field(description="Seconds until the access token (and its cookie) expires")
+
+
+class SignInAnswer(
+    RootModel[Annotated[TokenPair | CookieSession, Field(discriminator="token_type")]]
+):
+    """The tokens of a sign-in or refresh: a `TokenPair` (bearer mode, the default), or
+    a `CookieSession` when the request sent `X-Auth-Mode: cookie`."""
 
 
 class OAuth2Token(SQLModel):

@@ -23,7 +23,7 @@ describe("sign-in", () => {
     const { session, storage } = newSession();
     expect(session.hasSession()).toBe(false);
     const pair = await session.login(api.adminEmail, api.adminPassword);
-    expect(pair.tokenType).toBe("bearer");
+    if (pair.tokenType !== "bearer") throw new Error(`a token pair expected, got ${pair.tokenType}`);
     expect(pair.expiresIn).toBeGreaterThan(0);
     expect([...storage.values.values()]).toEqual([pair.refreshToken]);
     expect([...storage.values.values()]).not.toContain(pair.accessToken);

@@ -1,7 +1,8 @@
 /**
  * The generated client (`src/generated`, from `openapi.json`) bound to a session:
- * operations that need a bearer token get the session's access token, and a 401
- * is answered by one refresh and a retry, exactly as for the data providers.
+ * operations that need a bearer token get the session's access token (in cookie
+ * mode the browser sends the API's cookies instead), and a 401 is answered by one
+ * refresh and a retry, exactly as for the data providers.
  *
  *     const api = createApiClient(session);
  *     const { data } = await usersMeRead({ client: api, throwOnError: true });
@@ -27,6 +28,8 @@ export function createApiClient(session: ApiSession): Client {
       baseUrl: session.baseUrl + documentedServerPath(),
       fetch: session.fetch,
       auth: async () => (await session.getAccessToken()) ?? undefined,
+      // Cookie mode: no token to give; the browser sends the API's cookies.
+      ...(session.mode === "cookie" ? { credentials: "include" as const } : {}),
     }),
   );
 }

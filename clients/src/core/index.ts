@@ -32,6 +32,7 @@ export {
 export type {
   ApiResponse,
   ApiSessionOptions,
+  AuthMode,
   LoginParams,
   LockRunner,
   QueryParams,

@@ -12,9 +12,13 @@
  *   (the API would take that for a stolen token and revoke the session).
  * - A refresh the API refuses (spent, revoked or expired session) ends the
  *   session: both tokens are forgotten and `hasSession()` turns false.
+ * - In cookie mode (`mode: "cookie"`) the API keeps both tokens in HttpOnly cookies
+ *   that no script can read: the session holds no token at all, only whether it is
+ *   signed in (a marker in storage). Requests go with `credentials: "include"`, a 401
+ *   is answered by a refresh with the refresh cookie and one retry, as above.
  */
 
-import type { TokenPair, TwoFactorChallenge, UserPublic } from "../generated/types.gen";
+import type { CookieSession, TokenPair, TwoFactorChallenge, UserPublic } from "../generated/types.gen";
 import { ApiError, apiErrorFrom, networkError } from "./errors";
 
 /** `ApiError.code` of a right password whose account signs in with a second factor. */
@@ -39,7 +43,19 @@ export type TokenStorage = Pick<Storage, "getItem" | "setItem" | "removeItem">;
 /** Runs `task` while holding the named lock (e.g. across browser tabs). */
 export type LockRunner = <T>(name: string, task: () => Promise<T>) => Promise<T>;
 
+/**
+ * Where the tokens live: `"bearer"` (the default) keeps them here and sends
+ * `Authorization: Bearer`; `"cookie"` lets the API keep them in HttpOnly cookies.
+ */
+export type AuthMode = "bearer" | "cookie";
+
 export interface ApiSessionOptions {
+  /**
+   * `"cookie"`: sign in with `X-Auth-Mode: cookie`, so the tokens are HttpOnly
+   * cookies that JavaScript never sees (the API must allow this page's origin in
+   * `CORS_ORIGINS`, with credentials). Default `"bearer"`.
+   */
+  mode?: AuthMode;
   /**
    * Where the API is: the server root (`http://localhost:8000`) or the API's own URL
    * (`http://localhost:8000/api/v1`), with or without a trailing slash; `""` (the
@@ -49,9 +65,9 @@ export interface ApiSessionOptions {
   /** The API prefix (`API_V1_PREFIX` on the server). Default `/api/v1`. */
   apiPrefix?: string;
   /**
-   * Where the refresh token is kept. Default: `localStorage` when there is one,
-   * else memory. Pass `sessionStorage` to forget it with the tab, or `null` to
-   * keep it in memory only (signed out on reload).
+   * Where the refresh token is kept (in cookie mode: only that there is a session).
+   * Default: `localStorage` when there is one, else memory. Pass `sessionStorage` to
+   * forget it with the tab, or `null` to keep it in memory only (signed out on reload).
    */
   storage?: TokenStorage | null;
   /** Storage key of the refresh token. Default `sqlmodel-api.refresh-token`. */
@@ -98,6 +114,9 @@ export interface ApiResponse<T> {
 
 const DEFAULT_STORAGE_KEY = "sqlmodel-api.refresh-token";
 const LOCK_NAME = "sqlmodel-api.refresh";
+/** What cookie mode stores instead of a token: that there is a session. */
+const COOKIE_SESSION = "cookie-session";
+const COOKIE_MODE_HEADERS = { "X-Auth-Mode": "cookie" };
 
 function memoryStorage(): TokenStorage {
   const values = new Map<string, string>();
@@ -212,6 +231,8 @@ export class ApiSession {
   readonly baseUrl: string;
   /** Server root + API prefix: what resource paths are relative to. */
   readonly apiUrl: string;
+  /** Where the tokens live: here (`"bearer"`) or in the API's HttpOnly cookies (`"cookie"`). */
+  readonly mode: AuthMode;
 
   private readonly storage: TokenStorage;
   private readonly storageKey: string;
@@ -222,6 +243,7 @@ export class ApiSession {
 
   private accessToken: string | null = null;
   private accessRefreshAt = 0;
+  private signIns = 0; // cookie mode: sign-ins and refreshes so far, to tell a 401 of stale cookies
   private refreshing: Promise<boolean> | null = null;
   private user: Promise<UserPublic> | null = null;
 
@@ -229,6 +251,7 @@ export class ApiSession {
     const where = resolveBaseUrl(options.baseUrl, options.apiPrefix);
     this.baseUrl = where.baseUrl;
     this.apiUrl = where.apiUrl;
+    this.mode = options.mode ?? "bearer";
     this.storage = options.storage === null ? memoryStorage() : (options.storage ?? defaultStorage());
     this.storageKey = options.storageKey ?? DEFAULT_STORAGE_KEY;
     const transport = options.fetch ?? globalThis.fetch;
@@ -241,8 +264,7 @@ export class ApiSession {
 
   // --- state -------------------------------------------------------------------
 
-  /** The stored refresh token, if any. */
-  get refreshToken(): string | null {
+  private stored(): string | null {
     try {
       return this.storage.getItem(this.storageKey);
     } catch {
@@ -250,29 +272,61 @@ export class ApiSession {
     }
   }
 
-  /** Whether there is a session to use: an access token in memory or a stored refresh token. */
-  hasSession(): boolean {
-    return this.accessToken !== null || this.refreshToken !== null;
-  }
-
-  /** Adopt a token pair (from sign-in or refresh). */
-  setTokens(pair: Pick<TokenPair, "accessToken" | "refreshToken"> & { expiresIn?: number }): void {
-    this.accessToken = pair.accessToken;
-    if (pair.expiresIn === undefined) {
-      this.accessRefreshAt = Number.POSITIVE_INFINITY;
-    } else {
-      // Refresh `refreshMarginMs` before expiry, but never in the first half of its life.
-      const lifetime = pair.expiresIn * 1000;
-      this.accessRefreshAt = Date.now() + Math.max(lifetime - this.refreshMarginMs, lifetime / 2);
-    }
+  private store(value: string): void {
     try {
-      this.storage.setItem(this.storageKey, pair.refreshToken);
+      this.storage.setItem(this.storageKey, value);
     } catch {
       // Storage full or refused: the session still works until the tab closes.
     }
   }
 
-  /** Forget both tokens and the cached user, locally (no request). */
+  private get cookieMode(): boolean {
+    return this.mode === "cookie";
+  }
+
+  /** The stored refresh token, if any (never in cookie mode: the API keeps it in a cookie). */
+  get refreshToken(): string | null {
+    return this.cookieMode ? null : this.stored();
+  }
+
+  /**
+   * Whether there is a session to use: an access token in memory or a stored refresh
+   * token; in cookie mode, a sign-in that has not ended (the cookies may still have expired).
+   */
+  hasSession(): boolean {
+    if (this.cookieMode) return this.stored() === COOKIE_SESSION;
+    return this.accessToken !== null || this.refreshToken !== null;
+  }
+
+  private refreshAheadOf(expiresIn: number | undefined): void {
+    if (expiresIn === undefined) {
+      this.accessRefreshAt = Number.POSITIVE_INFINITY;
+    } else {
+      // Refresh `refreshMarginMs` before expiry, but never in the first half of its life.
+      const lifetime = expiresIn * 1000;
+      this.accessRefreshAt = Date.now() + Math.max(lifetime - this.refreshMarginMs, lifetime / 2);
+    }
+  }
+
+  /** Adopt the answer of a sign-in or refresh: a token pair, or (cookie mode) the cookies' session. */
+  private adopt(answer: TokenPair | CookieSession): void {
+    if (answer.tokenType !== "cookie") {
+      this.setTokens(answer);
+      return;
+    }
+    this.refreshAheadOf(answer.expiresIn);
+    this.signIns += 1;
+    this.store(COOKIE_SESSION);
+  }
+
+  /** Adopt a token pair (from sign-in or refresh). */
+  setTokens(pair: Pick<TokenPair, "accessToken" | "refreshToken"> & { expiresIn?: number }): void {
+    this.accessToken = pair.accessToken;
+    this.refreshAheadOf(pair.expiresIn);
+    this.store(pair.refreshToken);
+  }
+
+  /** Forget both tokens (in cookie mode: the session) and the cached user, locally (no request). */
   clear(): void {
     this.accessToken = null;
     this.accessRefreshAt = 0;
@@ -295,13 +349,15 @@ export class ApiSession {
    * Sign in; keeps the tokens. Throws `ApiError` (401 wrong credentials, 403 inactive,
    * 429 throttled). For an account with two-factor sign-in the password alone opens no
    * session: it throws `ApiError` with code `TWO_FACTOR_REQUIRED` (status 202) whose
-   * `body.challengeToken` goes to `loginWithCode` with the user's code.
+   * `body.challengeToken` goes to `loginWithCode` with the user's code. In cookie
+   * mode the answer is a `CookieSession`: the tokens are the API's cookies.
    */
-  async login(email: string, password: string): Promise<TokenPair> {
-    const { data } = await this.request<TokenPair | TwoFactorChallenge>({
+  async login(email: string, password: string): Promise<TokenPair | CookieSession> {
+    const { data } = await this.request<TokenPair | CookieSession | TwoFactorChallenge>({
       method: "POST",
       path: "/auth/login",
       body: { email, password },
+      headers: this.modeHeaders(),
       auth: false,
     });
     if ("challengeToken" in data) {
@@ -312,21 +368,30 @@ export class ApiSession {
       });
     }
     this.clear();
-    this.setTokens(data);
+    this.adopt(data);
     return data;
   }
 
   /** Finish a two-factor sign-in with the challenge of `login` and a code (or a recovery code). */
-  async loginWithCode(challengeToken: string, code: string): Promise<TokenPair> {
-    const { data } = await this.request<TokenPair>({
+  async loginWithCode(challengeToken: string, code: string): Promise<TokenPair | CookieSession> {
+    const { data } = await this.request<TokenPair | CookieSession>({
       method: "POST",
       path: "/auth/login/two-factor",
       body: { challengeToken, code },
+      headers: this.modeHeaders(),
       auth: false,
     });
     this.clear();
-    this.setTokens(data);
+    this.adopt(data);
     return data;
+  }
+
+  private modeHeaders(): Record<string, string> {
+    return this.cookieMode ? { ...COOKIE_MODE_HEADERS } : {};
+  }
+
+  private credentials(): Pick<RequestInit, "credentials"> {
+    return this.cookieMode ? { credentials: "include" } : {};
   }
 
   /**
@@ -350,6 +415,7 @@ export class ApiSession {
    * else refresh (joining the refresh in flight, if any).
    */
   async recover(rejectedToken?: string | null): Promise<boolean> {
+    if (this.cookieMode) return this.hasSession() ? this.refresh() : false;
     if (this.accessToken !== null && rejectedToken && this.accessToken !== rejectedToken) return true;
     if (this.refreshing) return this.refreshing;
     if (this.refreshToken === null) {
@@ -363,7 +429,7 @@ export class ApiSession {
     const task = async (): Promise<boolean> => {
       // Read inside the lock: another tab may have rotated it meanwhile.
       const refreshToken = this.refreshToken;
-      if (refreshToken === null) {
+      if (refreshToken === null && !(this.cookieMode && this.hasSession())) {
         this.end("refresh-refused");
         return false;
       }
@@ -371,14 +437,18 @@ export class ApiSession {
       try {
         response = await this.transport(`${this.apiUrl}/auth/refresh`, {
           method: "POST",
-          headers: { "Content-Type": "application/json", Accept: "application/json" },
-          body: JSON.stringify({ refreshToken }),
+          // Cookie mode: the browser sends the refresh cookie (its path is this URL's).
+          headers: this.cookieMode
+            ? { ...COOKIE_MODE_HEADERS, Accept: "application/json" }
+            : { "Content-Type": "application/json", Accept: "application/json" },
+          body: this.cookieMode ? null : JSON.stringify({ refreshToken }),
+          ...this.credentials(),
         });
       } catch (error) {
         throw networkError(error);
       }
       if (response.ok) {
-        this.setTokens((await response.json()) as TokenPair);
+        this.adopt((await response.json()) as TokenPair | CookieSession);
         return true;
       }
       const error = await apiErrorFrom(response);
@@ -393,9 +463,17 @@ export class ApiSession {
 
   /**
    * A usable access token: the one in memory, or a fresh one when it is missing
-   * or about to expire and a refresh token is stored. `null` when signed out.
+   * or about to expire and a refresh token is stored. `null` when signed out, and
+   * always in cookie mode (after refreshing the cookies when they are about to
+   * expire, or not known since a reload).
    */
   async getAccessToken(): Promise<string | null> {
+    if (this.cookieMode) {
+      if (this.hasSession() && Date.now() >= this.accessRefreshAt) {
+        await this.refresh().catch(() => undefined); // no answer: try with the cookies we have
+      }
+      return null;
+    }
     if (this.accessToken !== null && Date.now() < this.accessRefreshAt) {
       return this.accessToken;
     }
@@ -414,7 +492,9 @@ export class ApiSession {
    */
   async logout(): Promise<void> {
     try {
-      if (this.hasSession()) await this.request({ method: "POST", path: "/auth/logout" });
+      if (this.hasSession()) {
+        await this.request({ method: "POST", path: "/auth/logout", headers: this.modeHeaders() });
+      }
     } catch {
       // Revoked already, or offline: the local sign-out below still happens.
     } finally {
@@ -442,6 +522,7 @@ export class ApiSession {
    * again once after a refresh. Requests without a bearer token pass through.
    */
   readonly fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    if (this.cookieMode) return this.cookieFetch(input, init);
     if (isRequest(input) && init === undefined) {
       const bearer = bearerOf(input.headers);
       if (bearer === null) return this.transport(input);
@@ -461,6 +542,28 @@ export class ApiSession {
     headers.set("Authorization", `Bearer ${this.accessToken}`);
     return this.transport(input, { ...init, headers });
   };
+
+  /**
+   * Cookie mode's `fetch`: with the cookies (`credentials: "include"`); a 401 while
+   * signed in is sent again once after a refresh (or at once when another request
+   * refreshed since this one was sent).
+   */
+  private async cookieFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    const withCookies: RequestInit = { ...init, credentials: "include" };
+    const spare = isRequest(input) ? input.clone() : input;
+    const sent = this.signIns;
+    const response = await this.transport(input, withCookies);
+    if (response.status !== 401 || !this.hasSession()) return response;
+    let recovered: boolean;
+    try {
+      recovered = this.signIns !== sent || (await this.refresh());
+    } catch {
+      return response; // the refresh got no answer: hand the 401 back
+    }
+    if (!recovered) return response;
+    await response.arrayBuffer().catch(() => undefined); // free the connection
+    return this.transport(spare, withCookies);
+  }
 
   private async recoverQuietly(rejectedToken: string): Promise<boolean> {
     try {
@@ -485,17 +588,20 @@ export class ApiSession {
   async request<T>(options: RequestOptions): Promise<ApiResponse<T>> {
     const headers: Record<string, string> = { Accept: "application/json", ...options.headers };
     if (options.body !== undefined) headers["Content-Type"] = "application/json";
-    if (options.auth ?? true) {
+    const auth = options.auth ?? true;
+    if (auth) {
       const token = await this.getAccessToken();
       if (token !== null) headers["Authorization"] = `Bearer ${token}`;
     }
     let response: Response;
     try {
-      response = await this.fetch(this.url(options.path, options.query), {
+      // Without `auth`, a 401 is the answer itself (a wrong password): no refresh.
+      response = await (auth ? this.fetch : this.transport)(this.url(options.path, options.query), {
         method: options.method ?? "GET",
         headers,
         body: options.body === undefined ? null : JSON.stringify(options.body),
         signal: options.signal ?? null,
+        ...this.credentials(),
       });
     } catch (error) {
       if (isAbortError(error)) throw error;

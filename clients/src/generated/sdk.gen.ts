@@ -351,8 +351,9 @@ export const authRegister = <ThrowOnError extends boolean = false>(options: Opti
 /**
  * Sign in with email and password
  *
- * Sign in with email and password; returns an access and a refresh token, or
- * 202 with a challenge when the account signs in with a second factor.
+ * Sign in with email and password; returns an access and a refresh token (as
+ * cookies with `X-Auth-Mode: cookie`), or 202 with a challenge when the account
+ * signs in with a second factor.
  */
 export const authLogin = <ThrowOnError extends boolean = false>(options: Options<AuthLoginData, ThrowOnError>) => (options.client ?? client).post<AuthLoginResponses, AuthLoginErrors, ThrowOnError>({
     url: '/api/v1/auth/login',
@@ -367,7 +368,8 @@ export const authLogin = <ThrowOnError extends boolean = false>(options: Options
  * Finish a sign-in with the challenge token and a code from the authenticator app
  *
  * Finish a sign-in with the challenge token and a code from the authenticator
- * app (or a recovery code, which then is spent); returns the token pair.
+ * app (or a recovery code, which then is spent); returns the token pair (as
+ * cookies with `X-Auth-Mode: cookie`).
  */
 export const authLoginTwoFactor = <ThrowOnError extends boolean = false>(options: Options<AuthLoginTwoFactorData, ThrowOnError>) => (options.client ?? client).post<AuthLoginTwoFactorResponses, AuthLoginTwoFactorErrors, ThrowOnError>({
     url: '/api/v1/auth/login/two-factor',
@@ -398,21 +400,24 @@ export const authToken = <ThrowOnError extends boolean = false>(options: Options
  * Trade a refresh token for a new pair
  *
  * Trade a refresh token for a new pair. Each refresh token works once: using a
- * spent one again signs its session out.
+ * spent one again signs its session out. With `X-Auth-Mode: cookie` the refresh
+ * token is the refresh cookie's (no body needed) and the new pair is set as cookies;
+ * a refused one clears them.
  */
-export const authRefresh = <ThrowOnError extends boolean = false>(options: Options<AuthRefreshData, ThrowOnError>) => (options.client ?? client).post<AuthRefreshResponses, AuthRefreshErrors, ThrowOnError>({
+export const authRefresh = <ThrowOnError extends boolean = false>(options?: Options<AuthRefreshData, ThrowOnError>) => (options?.client ?? client).post<AuthRefreshResponses, AuthRefreshErrors, ThrowOnError>({
     url: '/api/v1/auth/refresh',
     ...options,
     headers: {
         'Content-Type': 'application/json',
-        ...options.headers
+        ...options?.headers
     }
 });
 
 /**
  * Sign out this session
  *
- * Sign out this session: its access and refresh tokens stop working at once.
+ * Sign out this session: its access and refresh tokens stop working at once
+ * (with `X-Auth-Mode: cookie`, the cookies are cleared too).
  */
 export const authLogout = <ThrowOnError extends boolean = false>(options?: Options<AuthLogoutData, ThrowOnError>) => (options?.client ?? client).post<AuthLogoutResponses, AuthLogoutErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
@@ -423,7 +428,8 @@ export const authLogout = <ThrowOnError extends boolean = false>(options?: Optio
 /**
  * Sign out every session of the caller
  *
- * Sign out every session of the caller.
+ * Sign out every session of the caller (with `X-Auth-Mode: cookie`, this
+ * browser's cookies are cleared too).
  */
 export const authLogoutAll = <ThrowOnError extends boolean = false>(options?: Options<AuthLogoutAllData, ThrowOnError>) => (options?.client ?? client).post<AuthLogoutAllResponses, AuthLogoutAllErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],

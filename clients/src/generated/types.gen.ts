@@ -192,6 +192,24 @@ export type AuditEventPublic = {
 };
 
 /**
+ * CookieSession
+ *
+ * A sign-in in cookie mode: the tokens are in HttpOnly cookies, not here.
+ */
+export type CookieSession = {
+    /**
+     * Token type
+     */
+    tokenType: 'cookie';
+    /**
+     * Expires in
+     *
+     * Seconds until the access token (and its cookie) expires
+     */
+    expiresIn: number;
+};
+
+/**
  * EmailVerification
  */
 export type EmailVerification = {
@@ -219,7 +237,7 @@ export type ErrorBody = {
  *
  * The `code` of every error body, with its HTTP status and message.
  */
-export type ErrorCode = 'NOT_AUTHENTICATED' | 'TOKEN_INVALID' | 'LOGIN_BAD_CREDENTIALS' | 'REFRESH_TOKEN_INVALID' | 'ACCOUNT_DISABLED' | 'REGISTRATION_DISABLED' | 'ADMIN_REQUIRED' | 'EMAIL_NOT_VERIFIED' | 'API_TOKEN_NOT_ALLOWED' | 'API_TOKEN_SCOPE' | 'ADMIN_TWO_FACTOR_REQUIRED' | 'TWO_FACTOR_LOGIN_REQUIRED' | 'TOO_MANY_ATTEMPTS' | 'EMAIL_ALREADY_REGISTERED' | 'LAST_ADMIN' | 'CURRENT_PASSWORD_WRONG' | 'RESET_TOKEN_INVALID' | 'VERIFICATION_TOKEN_INVALID' | 'TWO_FACTOR_CHALLENGE_INVALID' | 'TWO_FACTOR_CODE_INVALID' | 'TWO_FACTOR_ALREADY_ENABLED' | 'TWO_FACTOR_NOT_PENDING' | 'TWO_FACTOR_NOT_ENABLED' | 'API_TOKEN_LIMIT' | 'USER_NOT_FOUND' | 'ITEM_NOT_FOUND' | 'SESSION_NOT_FOUND' | 'API_TOKEN_NOT_FOUND' | 'SERVICE_UNAVAILABLE' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'MALFORMED_REQUEST' | 'BODY_TOO_LARGE' | 'REQUEST_TIMEOUT' | 'HEADERS_TOO_LARGE' | 'VALIDATION_ERROR' | 'INTERNAL_ERROR';
+export type ErrorCode = 'NOT_AUTHENTICATED' | 'TOKEN_INVALID' | 'LOGIN_BAD_CREDENTIALS' | 'REFRESH_TOKEN_INVALID' | 'ACCOUNT_DISABLED' | 'REGISTRATION_DISABLED' | 'ADMIN_REQUIRED' | 'EMAIL_NOT_VERIFIED' | 'API_TOKEN_NOT_ALLOWED' | 'API_TOKEN_SCOPE' | 'ADMIN_TWO_FACTOR_REQUIRED' | 'TWO_FACTOR_LOGIN_REQUIRED' | 'CROSS_SITE_REQUEST' | 'TOO_MANY_ATTEMPTS' | 'EMAIL_ALREADY_REGISTERED' | 'LAST_ADMIN' | 'CURRENT_PASSWORD_WRONG' | 'RESET_TOKEN_INVALID' | 'VERIFICATION_TOKEN_INVALID' | 'TWO_FACTOR_CHALLENGE_INVALID' | 'TWO_FACTOR_CODE_INVALID' | 'TWO_FACTOR_ALREADY_ENABLED' | 'TWO_FACTOR_NOT_PENDING' | 'TWO_FACTOR_NOT_ENABLED' | 'API_TOKEN_LIMIT' | 'USER_NOT_FOUND' | 'ITEM_NOT_FOUND' | 'SESSION_NOT_FOUND' | 'API_TOKEN_NOT_FOUND' | 'SERVICE_UNAVAILABLE' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'MALFORMED_REQUEST' | 'BODY_TOO_LARGE' | 'REQUEST_TIMEOUT' | 'HEADERS_TOO_LARGE' | 'VALIDATION_ERROR' | 'INTERNAL_ERROR';
 
 /**
  * HTTPValidationError
@@ -584,6 +602,18 @@ export type SessionPublic = {
 };
 
 /**
+ * SignInAnswer
+ *
+ * The tokens of a sign-in or refresh: a `TokenPair` (bearer mode, the default), or
+ * a `CookieSession` when the request sent `X-Auth-Mode: cookie`.
+ */
+export type SignInAnswer = ({
+    tokenType: 'bearer';
+} & TokenPair) | ({
+    tokenType: 'cookie';
+} & CookieSession);
+
+/**
  * TokenPair
  */
 export type TokenPair = {
@@ -598,7 +628,7 @@ export type TokenPair = {
     /**
      * Token type
      */
-    tokenType?: 'bearer';
+    tokenType: 'bearer';
     /**
      * Expires in
      */
@@ -925,6 +955,7 @@ export type UsersMeDeleteErrors = {
     401: ErrorBody;
     /**
      * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
      */
     403: ErrorBody;
     /**
@@ -990,6 +1021,7 @@ export type UsersMeUpdateErrors = {
     401: ErrorBody;
     /**
      * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
      */
     403: ErrorBody;
     /**
@@ -1037,6 +1069,7 @@ export type UsersMeChangePasswordErrors = {
     401: ErrorBody;
     /**
      * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
      */
     403: ErrorBody;
     /**
@@ -1152,6 +1185,7 @@ export type UsersCreateErrors = {
     /**
      * - `ADMIN_REQUIRED`: Admin privileges required
      * - `ADMIN_TWO_FACTOR_REQUIRED`: Admin access needs a sign-in with two-factor authentication: set it up at /users/me/two-factor, or sign in again with a code
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
      */
     403: ErrorBody;
     /**
@@ -1199,6 +1233,7 @@ export type UsersDeleteErrors = {
      * - `ADMIN_REQUIRED`: Admin privileges required
      * - `ADMIN_TWO_FACTOR_REQUIRED`: Admin access needs a sign-in with two-factor authentication: set it up at /users/me/two-factor, or sign in again with a code
      * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
      */
     403: ErrorBody;
     /**
@@ -1300,6 +1335,7 @@ export type UsersUpdateErrors = {
      * - `ADMIN_REQUIRED`: Admin privileges required
      * - `ADMIN_TWO_FACTOR_REQUIRED`: Admin access needs a sign-in with two-factor authentication: set it up at /users/me/two-factor, or sign in again with a code
      * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
      */
     403: ErrorBody;
     /**
@@ -1409,6 +1445,10 @@ export type ItemsCreateErrors = {
      */
     401: ErrorBody;
     /**
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
+     */
+    403: ErrorBody;
+    /**
      * Validation Error
      */
     422: HttpValidationError;
@@ -1445,6 +1485,10 @@ export type ItemsDeleteErrors = {
      * - `TOKEN_INVALID`: Could not validate credentials
      */
     401: ErrorBody;
+    /**
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
+     */
+    403: ErrorBody;
     /**
      * - `ITEM_NOT_FOUND`: Item not found
      */
@@ -1532,6 +1576,10 @@ export type ItemsUpdateErrors = {
      */
     401: ErrorBody;
     /**
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
+     */
+    403: ErrorBody;
+    /**
      * - `ITEM_NOT_FOUND`: Item not found
      */
     404: ErrorBody;
@@ -1603,6 +1651,7 @@ export type UsersMeTokensCreateErrors = {
     401: ErrorBody;
     /**
      * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
      */
     403: ErrorBody;
     /**
@@ -1648,6 +1697,7 @@ export type UsersMeTokensRevokeErrors = {
     401: ErrorBody;
     /**
      * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
      */
     403: ErrorBody;
     /**
@@ -1748,6 +1798,7 @@ export type UsersTokensRevokeErrors = {
     /**
      * - `ADMIN_REQUIRED`: Admin privileges required
      * - `ADMIN_TWO_FACTOR_REQUIRED`: Admin access needs a sign-in with two-factor authentication: set it up at /users/me/two-factor, or sign in again with a code
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
      */
     403: ErrorBody;
     /**
@@ -1822,6 +1873,7 @@ export type UsersMeTwoFactorStartErrors = {
     401: ErrorBody;
     /**
      * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
      */
     403: ErrorBody;
     /**
@@ -1869,6 +1921,7 @@ export type UsersMeTwoFactorConfirmErrors = {
     401: ErrorBody;
     /**
      * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
      */
     403: ErrorBody;
     /**
@@ -1918,6 +1971,7 @@ export type UsersMeTwoFactorDisableErrors = {
     401: ErrorBody;
     /**
      * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
      */
     403: ErrorBody;
     /**
@@ -1968,6 +2022,7 @@ export type UsersTwoFactorResetErrors = {
     /**
      * - `ADMIN_REQUIRED`: Admin privileges required
      * - `ADMIN_TWO_FACTOR_REQUIRED`: Admin access needs a sign-in with two-factor authentication: set it up at /users/me/two-factor, or sign in again with a code
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
      */
     403: ErrorBody;
     /**
@@ -2031,6 +2086,14 @@ export type AuthRegisterResponse = AuthRegisterResponses[keyof AuthRegisterRespo
 
 export type AuthLoginData = {
     body: LoginRequest;
+    headers?: {
+        /**
+         * X-Auth-Mode
+         *
+         * `cookie`: the tokens are set as HttpOnly cookies (for browser apps) and the answer carries none; `bearer` (the default): in the body
+         */
+        'X-Auth-Mode'?: 'bearer' | 'cookie';
+    };
     path?: never;
     query?: never;
     url: '/api/v1/auth/login';
@@ -2048,6 +2111,7 @@ export type AuthLoginErrors = {
     /**
      * - `ACCOUNT_DISABLED`: Account is disabled
      * - `EMAIL_NOT_VERIFIED`: Email address not verified
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
      */
     403: ErrorBody;
     /**
@@ -2066,7 +2130,7 @@ export type AuthLoginResponses = {
     /**
      * Successful Response
      */
-    200: TokenPair;
+    200: SignInAnswer;
     /**
      * The password is right and the account signs in with a second factor: send a code with `challengeToken` to `/auth/login/two-factor`
      */
@@ -2077,6 +2141,14 @@ export type AuthLoginResponse = AuthLoginResponses[keyof AuthLoginResponses];
 
 export type AuthLoginTwoFactorData = {
     body: TwoFactorLogin;
+    headers?: {
+        /**
+         * X-Auth-Mode
+         *
+         * `cookie`: the tokens are set as HttpOnly cookies (for browser apps) and the answer carries none; `bearer` (the default): in the body
+         */
+        'X-Auth-Mode'?: 'bearer' | 'cookie';
+    };
     path?: never;
     query?: never;
     url: '/api/v1/auth/login/two-factor';
@@ -2094,6 +2166,7 @@ export type AuthLoginTwoFactorErrors = {
     401: ErrorBody;
     /**
      * - `ACCOUNT_DISABLED`: Account is disabled
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
      */
     403: ErrorBody;
     /**
@@ -2112,7 +2185,7 @@ export type AuthLoginTwoFactorResponses = {
     /**
      * Successful Response
      */
-    200: TokenPair;
+    200: SignInAnswer;
 };
 
 export type AuthLoginTwoFactorResponse = AuthLoginTwoFactorResponses[keyof AuthLoginTwoFactorResponses];
@@ -2161,7 +2234,15 @@ export type AuthTokenResponses = {
 export type AuthTokenResponse = AuthTokenResponses[keyof AuthTokenResponses];
 
 export type AuthRefreshData = {
-    body: RefreshRequest;
+    body?: RefreshRequest;
+    headers?: {
+        /**
+         * X-Auth-Mode
+         *
+         * `cookie`: the tokens are set as HttpOnly cookies (for browser apps) and the answer carries none; `bearer` (the default): in the body
+         */
+        'X-Auth-Mode'?: 'bearer' | 'cookie';
+    };
     path?: never;
     query?: never;
     url: '/api/v1/auth/refresh';
@@ -2177,6 +2258,10 @@ export type AuthRefreshErrors = {
      */
     401: ErrorBody;
     /**
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
+     */
+    403: ErrorBody;
+    /**
      * Validation Error
      */
     422: HttpValidationError;
@@ -2188,13 +2273,21 @@ export type AuthRefreshResponses = {
     /**
      * Successful Response
      */
-    200: TokenPair;
+    200: SignInAnswer;
 };
 
 export type AuthRefreshResponse = AuthRefreshResponses[keyof AuthRefreshResponses];
 
 export type AuthLogoutData = {
     body?: never;
+    headers?: {
+        /**
+         * X-Auth-Mode
+         *
+         * `cookie`: the tokens are set as HttpOnly cookies (for browser apps) and the answer carries none; `bearer` (the default): in the body
+         */
+        'X-Auth-Mode'?: 'bearer' | 'cookie';
+    };
     path?: never;
     query?: never;
     url: '/api/v1/auth/logout';
@@ -2208,8 +2301,13 @@ export type AuthLogoutErrors = {
     401: ErrorBody;
     /**
      * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
      */
     403: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
 };
 
 export type AuthLogoutError = AuthLogoutErrors[keyof AuthLogoutErrors];
@@ -2225,6 +2323,14 @@ export type AuthLogoutResponse = AuthLogoutResponses[keyof AuthLogoutResponses];
 
 export type AuthLogoutAllData = {
     body?: never;
+    headers?: {
+        /**
+         * X-Auth-Mode
+         *
+         * `cookie`: the tokens are set as HttpOnly cookies (for browser apps) and the answer carries none; `bearer` (the default): in the body
+         */
+        'X-Auth-Mode'?: 'bearer' | 'cookie';
+    };
     path?: never;
     query?: never;
     url: '/api/v1/auth/logout-all';
@@ -2238,8 +2344,13 @@ export type AuthLogoutAllErrors = {
     401: ErrorBody;
     /**
      * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
      */
     403: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
 };
 
 export type AuthLogoutAllError = AuthLogoutAllErrors[keyof AuthLogoutAllErrors];
@@ -2425,6 +2536,7 @@ export type SessionsRevokeErrors = {
     401: ErrorBody;
     /**
      * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
      */
     403: ErrorBody;
     /**

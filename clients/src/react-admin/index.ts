@@ -168,7 +168,8 @@ export interface ApiUserIdentity extends UserIdentity {
  * The auth provider.
  *
  * - login({ email | username, password }): `POST /auth/login`; the access token
- *   stays in memory, the refresh token goes to the session's storage. An account with
+ *   stays in memory, the refresh token goes to the session's storage (in cookie mode
+ *   both are the API's HttpOnly cookies). An account with
  *   two-factor sign-in is refused with code `TWO_FACTOR_REQUIRED` (status 202) and
  *   `body.challengeToken`: then login({ challengeToken, code }) finishes it.
  * - logout: `POST /auth/logout` (revokes the session server-side), then forgets both tokens.

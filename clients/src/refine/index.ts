@@ -231,7 +231,8 @@ export interface RefineAuthOptions {
  * The auth provider.
  *
  * - login({ email, password }): `POST /auth/login`; the access token stays in
- *   memory, the refresh token goes to the session's storage. An account with
+ *   memory, the refresh token goes to the session's storage (in cookie mode both are
+ *   the API's HttpOnly cookies). An account with
  *   two-factor sign-in fails with `error.code` `TWO_FACTOR_REQUIRED` and
  *   `error.body.challengeToken`: then login({ challengeToken, code }) finishes it.
  * - logout: `POST /auth/logout` (revokes the session server-side), then forgets both tokens.
