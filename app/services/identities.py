@@ -9,15 +9,15 @@
   would hand an account to whoever typed its address at a lax provider, and making
   one would let them keep a link into it once the address's owner recovers it.
 * A link goes only while the account keeps another way to sign in: its password or
-  another provider (`LAST_SIGN_IN_METHOD`); the account's row is locked meanwhile,
-  so two unlinks at once cannot take the last two.
+  another provider (`LAST_SIGN_IN_METHOD`); the account's row is written first,
+  which locks it, so two unlinks at once cannot take the last two.
 """
 
 import uuid
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, func, select, update
 
 from app.core.config import Settings
 from app.core.errors import AppError, ErrorCode
@@ -121,7 +121,9 @@ def identities_of(db: Session, *, user_id: uuid.UUID) -> list[IdentityPublic]:
 def unlink(db: Session, user: User, *, identity_id: uuid.UUID) -> None:
     """Remove one of `user`'s links (`IDENTITY_NOT_FOUND` if it is not theirs), unless
     it is their last way to sign in (`LAST_SIGN_IN_METHOD`)."""
-    db.exec(select(User.id).where(User.id == user.id).with_for_update()).first()
+    # A write to the account's row first: PostgreSQL locks the row, SQLite takes its
+    # one write lock, so a second unlink at once waits and then counts what is left.
+    db.exec(update(User).where(col(User.id) == user.id).values(email_changes=User.email_changes))
     linked = db.exec(
         select(UserIdentity).where(UserIdentity.id == identity_id, UserIdentity.user_id == user.id)
     ).first()
