@@ -8,7 +8,19 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import iter_route_contexts
 
-from app.api import audit, auth, health, items, recovery, sessions, tokens, two_factor, users
+from app.api import (
+    audit,
+    auth,
+    health,
+    identities,
+    items,
+    providers,
+    recovery,
+    sessions,
+    tokens,
+    two_factor,
+    users,
+)
 from app.core import docs, handlers, metrics, openapi, reporting, tracing
 from app.core.config import Settings, get_settings
 from app.core.metrics import MetricsMiddleware
@@ -33,6 +45,9 @@ API_ROUTERS = (
     two_factor.router,
     two_factor.admin_router,
     auth.router,
+    providers.router,
+    identities.my_router,
+    identities.admin_router,
     recovery.router,
     sessions.router,
     audit.router,

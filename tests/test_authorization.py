@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlmodel import Session, SQLModel
 
-from app.models import Role
+from app.models import Role, UserIdentity
 from tests.helpers import API, PASSWORD, Account, bearer, login
 
 CALLERS = ("anonymous", "user", "other_user", "admin")
@@ -41,6 +41,11 @@ PUBLIC_ROUTES = {
     ("POST", f"{API}/auth/password-reset/confirm"),
     ("POST", f"{API}/auth/verify-email"),
     ("POST", f"{API}/auth/verify-email/resend"),
+    # sign-in with a provider: the browser's round trip, and its single-use code
+    ("GET", f"{API}/auth/providers"),
+    ("GET", f"{API}/auth/providers/{{providerId}}/authorize"),
+    ("GET", f"{API}/auth/providers/{{providerId}}/callback"),
+    ("POST", f"{API}/auth/providers/exchange"),
 }
 
 
@@ -129,6 +134,9 @@ ROWS = [
         {"currentPassword": PASSWORD, "code": "123456"},
     ),
     Row("POST", "/users/{userId}/two-factor/reset", 403, 403, 409),
+    Row("GET", "/users/me/identities", 200, 200, 200),
+    Row("DELETE", "/users/me/identities/{identityId}", 204, 404, 404),
+    Row("GET", "/users/{userId}/identities", 403, 403, 200),
 ]
 
 
@@ -150,6 +158,7 @@ class World:
 @pytest.fixture
 def world(
     client: TestClient,
+    db: Session,
     user: Account,
     other_user: Account,
     admin: Account,
@@ -175,6 +184,10 @@ def world(
     )
     assert target_token.status_code == 201, target_token.text
     ids["targetTokenId"] = target_token.json()["id"]
+    identity = UserIdentity(user_id=user.id, provider="github", subject="user's")
+    db.add(identity)  # as a first sign-in with GitHub would link it
+    db.commit()
+    ids["identityId"] = str(identity.id)
     return World(accounts={"user": user, "other_user": other_user, "admin": admin}, ids=ids)
 
 

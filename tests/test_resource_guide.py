@@ -120,7 +120,7 @@ def test_the_add_a_resource_guide_ends_green(tmp_path: Path) -> None:
     insert_after(project / "README.md", "| `ITEM_NOT_FOUND` |", error_row)
     # 3: wired into the app and the back office, as the words of the step say
     main = project / "app/main.py"
-    insert_after(main, "from app.api import ", "from app.api import wombats\n")
+    insert_after(main, "from app.core import ", "from app.api import wombats\n")
     insert_after(main, "    items.router,", "    wombats.router,\n")
     site = project / "app/admin/site.py"
     insert_after(site, "from app.admin.items import", "from app.admin.wombats import WombatAdmin\n")

@@ -1,5 +1,6 @@
 """The Users screen: list, search, filter, details; create, edit, delete; sign-outs;
-on a user's page, set their password or mail them a reset link.
+on a user's page, set their password or mail them a reset link, and see the sign-in
+providers linked to the account.
 
 Every change goes through the functions the API uses: the password is hashed by the
 service (`accounts.create_account`, `update_account`) with the API's rules, and a new
@@ -11,6 +12,7 @@ fields, and a password typed into a form is never shown again.
 """
 
 import uuid
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel
@@ -27,10 +29,11 @@ from app.admin.notices import notify
 from app.admin.views import FormError, ServiceView, back, parse_id, parse_ids, validated
 from app.api.deps import get_client
 from app.core.config import Settings
+from app.core.db import Database
 from app.core.errors import AppError, ErrorCode
-from app.models import Role, User, UserCreate, UserUpdate
+from app.models import IdentityPublic, Role, User, UserCreate, UserUpdate
 from app.models.fields import Password
-from app.services import accounts, mail, recovery, two_factor
+from app.services import accounts, identities, mail, recovery, two_factor
 from app.services.mail import Mail
 from app.services.sessions import ClientInfo, revoke_user_sessions
 
@@ -83,6 +86,14 @@ def _profile(data: dict[str, Any]) -> dict[str, Any]:
         "role": data.get("role"),
         "is_active": bool(data.get("is_active")),
     }
+
+
+def linked_providers(database: Database, user_id: uuid.UUID | None) -> list[IdentityPublic]:
+    """The sign-in providers linked to `user_id` (none for a page id that is no UUID)."""
+    if user_id is None:
+        return []
+    with database.session(read_only=True) as db:
+        return identities.list_identities(db, user_id)
 
 
 def _user_id(pk: str) -> uuid.UUID:
@@ -152,11 +163,15 @@ class UserAdmin(ServiceView, model=User):
     async def delete_row(self, request: Request, pk: str) -> None:
         await self.write(request, accounts.delete_by_id, user_id=_user_id(pk))
 
-    async def details_context(self, request: Request) -> dict[str, Any]:  # noqa: ARG002
+    async def details_context(self, request: Request) -> dict[str, Any]:
         settings = self.state.settings
+        user_id = parse_id(request.path_params.get("pk"))
+        work = partial(linked_providers, self.state.database, user_id)
+        linked = await self.state.threads.run(work, writes=False)
         return {
             "password_form": SetPasswordForm(),
             "reset_minutes": settings.password_reset_expire_minutes,
+            "identities": linked,
         }
 
     @action(

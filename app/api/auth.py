@@ -17,15 +17,22 @@ from app.api.deps import (
 )
 from app.api.routing import ThreadedRoute
 from app.core.errors import SIGNED_IN, AppError, ErrorCode, Responses, responses
-from app.models import TwoFactorChallenge, TwoFactorLogin, UserPublic, UserRegister
+from app.models import (
+    ProviderExchange,
+    TwoFactorChallenge,
+    TwoFactorLogin,
+    UserPublic,
+    UserRegister,
+)
 from app.models.payloads import (
     LoginRequest,
     OAuth2Token,
     PasswordGrant,
     RefreshRequest,
     SignInAnswer,
+    TokenPair,
 )
-from app.services import rotation, sessions, sign_in, signup, two_factor
+from app.services import provider_sign_in, rotation, sessions, sign_in, signup, two_factor
 from app.services.signup import REGISTRATION_TAKEN_STATUS
 
 router = APIRouter(prefix="/auth", tags=["auth"], route_class=ThreadedRoute)
@@ -44,6 +51,15 @@ CHALLENGED: Responses = {
         "factor: send a code with `challengeToken` to `/auth/login/two-factor`",
     }
 }
+
+
+def _answer(answer: TokenPair | TwoFactorChallenge, mode: AuthMode) -> SignInAnswer | JSONResponse:
+    """A sign-in's answer: the token pair (as cookies in cookie mode), or 202 with the
+    two-factor challenge."""
+    if isinstance(answer, TwoFactorChallenge):
+        content = answer.model_dump(mode="json", by_alias=True)
+        return JSONResponse(content, status_code=status.HTTP_202_ACCEPTED)
+    return mode.answer(answer)
 
 
 @router.post(
@@ -87,10 +103,38 @@ def login(
     cookies with `X-Auth-Mode: cookie`), or 202 with a challenge when the account
     signs in with a second factor."""
     answer = sign_in.sign_in(db, hasher, settings, credentials=body, client=client)
-    if isinstance(answer, TwoFactorChallenge):
-        content = answer.model_dump(mode="json", by_alias=True)
-        return JSONResponse(content, status_code=status.HTTP_202_ACCEPTED)
-    return mode.answer(answer)
+    return _answer(answer, mode)
+
+
+@router.post(
+    "/providers/exchange",
+    operation_id="auth-providers-exchange",
+    response_model=SignInAnswer,
+    responses={
+        **CHALLENGED,
+        **responses(
+            ErrorCode.OAUTH_CODE_INVALID,
+            ErrorCode.OAUTH_EMAIL_MISSING,
+            ErrorCode.OAUTH_EMAIL_NOT_VERIFIED,
+            ErrorCode.REGISTRATION_DISABLED,
+            ErrorCode.ACCOUNT_DISABLED,
+            ErrorCode.EMAIL_NOT_VERIFIED,
+            ErrorCode.EMAIL_ALREADY_REGISTERED,
+            ErrorCode.TOO_MANY_ATTEMPTS,
+            ErrorCode.CROSS_SITE_REQUEST,
+        ),
+    },
+)
+def exchange_provider_code(
+    body: ProviderExchange, db: SessionDep, settings: SettingsDep, client: Client, mode: AuthMode
+) -> SignInAnswer | JSONResponse:
+    """Finish a sign-in with a provider: trade the `code` the landing page received
+    (single-use, one minute) for a token pair (as cookies with `X-Auth-Mode: cookie`),
+    or 202 with a challenge when the account signs in with a second factor. A first
+    sign-in makes the account; an account with the same email is linked only if the
+    provider verified it."""
+    answer = provider_sign_in.exchange(db, settings, code=body.code, client=client)
+    return _answer(answer, mode)
 
 
 @router.post(

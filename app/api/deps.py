@@ -13,11 +13,11 @@ is committed here, before the request's work is rolled back.
 """
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal, TypeVar
 
-from fastapi import BackgroundTasks, Depends, Request
+from fastapi import BackgroundTasks, Depends, Path, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
 
@@ -26,15 +26,17 @@ from app.core.config import Settings
 from app.core.context import Actor, ActorKind
 from app.core.errors import AppError, ErrorCode
 from app.core.passwords import PasswordHasher
-from app.core.state import app_state
+from app.core.state import AppState, app_state
 from app.core.tokens import InvalidTokenError, SessionClaims, decode_session_token
 from app.models import Role, TokenScope, User
-from app.services import api_tokens, audit, mail, sessions, two_factor
+from app.services import api_tokens, audit, mail, oauth_providers, sessions, two_factor
 from app.services.audit import AuditAction, Outcome
 from app.services.mail import Mail
+from app.services.oauth_providers import Provider
 from app.services.sessions import ClientInfo
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+T = TypeVar("T")
 
 
 async def get_settings(request: Request) -> Settings:
@@ -84,7 +86,44 @@ def get_db(request: Request) -> Iterator[Session]:
             db.commit()
 
 
+@dataclass(frozen=True, slots=True)
+class Writer:
+    """Runs work in a transaction of its own on a writing thread: for an `async`
+    route, which first awaits something else (a sign-in provider's answer)."""
+
+    state: AppState
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        """`work(db)`, committed if it returns, rolled back if it raises."""
+
+        def in_a_transaction() -> T:
+            with self.state.database.session() as db:
+                result = work(db)
+                db.commit()
+                return result
+
+        return await self.state.threads.run(in_a_transaction, writes=True)
+
+
+async def get_writer(request: Request) -> Writer:
+    """What an `async` route writes to the database with."""
+    return Writer(app_state(request.app))
+
+
+async def get_provider(
+    request: Request,
+    provider: Annotated[
+        Literal["github", "google", "oidc"],
+        Path(alias="providerId", description="The sign-in provider: its name"),
+    ],
+) -> Provider:
+    """The sign-in provider the path names, if configured (else 404)."""
+    return oauth_providers.find(app_state(request.app).settings, provider)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+WriterDep = Annotated[Writer, Depends(get_writer)]
+ProviderDep = Annotated[Provider, Depends(get_provider)]
 OutboxDep = Annotated[Outbox, Depends(get_outbox)]
 Hasher = Annotated[PasswordHasher, Depends(get_hasher)]
 Client = Annotated[ClientInfo, Depends(get_client)]

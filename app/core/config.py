@@ -10,6 +10,7 @@ from typing import Annotated, Literal, Self
 from pydantic import EmailStr, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.core.provider_settings import ProviderSettings
 from app.core.secret_keys import check_key, read_or_create_secret
 
 SQLITE_WRITE_THREADS = 2
@@ -26,8 +27,9 @@ LOCAL_FRONTEND_ORIGINS = [
 ]
 
 
-class Settings(BaseSettings):
-    """Every setting of the service; field `x_y` is read from the variable `X_Y`."""
+class Settings(ProviderSettings, BaseSettings):
+    """Every setting of the service; field `x_y` is read from the variable `X_Y`
+    (those of sign-in providers are in `ProviderSettings`)."""
 
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore"
@@ -196,6 +198,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "METRICS_ENABLED without METRICS_TOKEN is refused in production: "
                 "anyone could read /metrics"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _providers_land_on_the_frontend(self) -> Self:
+        if self.providers_enabled and self.frontend_url is None:
+            raise ValueError(
+                "a sign-in provider is configured: set FRONTEND_URL, where the browser "
+                "lands with its sign-in code (<FRONTEND_URL><OAUTH_LANDING_PATH>)"
             )
         return self
 

@@ -84,6 +84,46 @@ class ErrorCode(StrEnum):
     )
     TWO_FACTOR_NOT_ENABLED = "TWO_FACTOR_NOT_ENABLED", 409, "Two-factor authentication is off"
     API_TOKEN_LIMIT = "API_TOKEN_LIMIT", 409, "Too many API tokens: revoke one first"
+    OAUTH_PROVIDER_UNKNOWN = "OAUTH_PROVIDER_UNKNOWN", 404, "No such sign-in provider"
+    OAUTH_REDIRECT_INVALID = (
+        "OAUTH_REDIRECT_INVALID",
+        400,
+        "redirectTo must be a path or an address of an allowed frontend origin",
+    )
+    OAUTH_STATE_INVALID = (
+        "OAUTH_STATE_INVALID",
+        400,
+        "The sign-in could not be matched to this browser or has expired: start again",
+    )
+    OAUTH_PROVIDER_DENIED = "OAUTH_PROVIDER_DENIED", 400, "The provider did not grant the sign-in"
+    OAUTH_EXCHANGE_FAILED = (
+        "OAUTH_EXCHANGE_FAILED",
+        400,
+        "The provider refused the sign-in code, or its answer did not verify",
+    )
+    OAUTH_PROVIDER_UNAVAILABLE = (
+        "OAUTH_PROVIDER_UNAVAILABLE",
+        502,
+        "The sign-in provider could not be reached; try again shortly",
+    )
+    OAUTH_CODE_INVALID = "OAUTH_CODE_INVALID", 400, "Invalid, expired or used sign-in code"
+    OAUTH_EMAIL_MISSING = (
+        "OAUTH_EMAIL_MISSING",
+        400,
+        "The provider gave no usable email address for this account",
+    )
+    OAUTH_EMAIL_NOT_VERIFIED = (
+        "OAUTH_EMAIL_NOT_VERIFIED",
+        403,
+        "The provider has not verified this email address: verify it there, or sign in "
+        "with your password",
+    )
+    LAST_SIGN_IN_METHOD = (
+        "LAST_SIGN_IN_METHOD",
+        409,
+        "This is the account's last way to sign in: set a password first",
+    )
+    IDENTITY_NOT_FOUND = "IDENTITY_NOT_FOUND", 404, "Linked sign-in not found"
     USER_NOT_FOUND = "USER_NOT_FOUND", 404, "User not found"
     ITEM_NOT_FOUND = "ITEM_NOT_FOUND", 404, "Item not found"
     SESSION_NOT_FOUND = "SESSION_NOT_FOUND", 404, "Session not found"

@@ -5,10 +5,17 @@ the hashing threads (`app.core.threads`), never on the event loop.
 """
 
 import os
+import secrets
 
 import bcrypt
 
-from app.models.fields import PASSWORD_MAX_BYTES
+from app.models.fields import NO_PASSWORD_PREFIX, PASSWORD_MAX_BYTES
+
+
+def no_password() -> str:
+    """The stored hash of an account without a password: unique (so tokens bound to
+    it behave as with a password), and matched by no password."""
+    return NO_PASSWORD_PREFIX + secrets.token_urlsafe(32)
 
 
 class PasswordHasher:
@@ -25,7 +32,10 @@ class PasswordHasher:
         return hashed.decode()
 
     def verify(self, password: str, password_hash: str | None) -> bool:
-        """Whether `password` matches `password_hash`; `None` never matches."""
+        """Whether `password` matches `password_hash`; `None` and an account without a
+        password (`no_password`) never match, at the cost of a real check."""
+        if password_hash is not None and password_hash.startswith(NO_PASSWORD_PREFIX):
+            password_hash = None
         candidate = _password_bytes(password)
         stored = (password_hash or self._dummy_hash).encode()
         if candidate is None:

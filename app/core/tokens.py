@@ -20,7 +20,7 @@ import jwt
 from app.core.config import Settings
 from app.models.fields import utcnow
 
-TokenType = Literal["access", "refresh", "reset", "verify_email", "two_factor"]
+TokenType = Literal["access", "refresh", "reset", "verify_email", "two_factor", "oauth_flow"]
 VERIFY_EMAIL_HOURS = 24
 
 
@@ -107,14 +107,14 @@ def _verify(settings: Settings, token: str, required: list[str]) -> tuple[dict[s
 
 
 @dataclass(frozen=True, slots=True)
-class _Verified:
+class Verified:
     subject: uuid.UUID
     claim: str  # the value of the claim asked for
     key: str  # the key that signed the token
     expires_at: float  # a POSIX timestamp
 
 
-def _decode(settings: Settings, token: str, token_type: TokenType, claim: str) -> _Verified:
+def decode(settings: Settings, token: str, token_type: TokenType, claim: str) -> Verified:
     """Verify `token` strictly; returns its subject, its string claim `claim`, the key
     that signed it and its expiry.
 
@@ -128,7 +128,7 @@ def _decode(settings: Settings, token: str, token_type: TokenType, claim: str) -
         value = payload[claim]
         if not isinstance(value, str):
             raise InvalidTokenError(f"{claim} is not a string")
-        return _Verified(uuid.UUID(payload["sub"]), value, key, float(payload["exp"]))
+        return Verified(uuid.UUID(payload["sub"]), value, key, float(payload["exp"]))
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         raise InvalidTokenError(str(exc)) from exc
 
@@ -168,16 +168,16 @@ def successor_token_id(settings: Settings, spent_hash: str) -> str:
 # authentication. Keyed by the token and the keys it may be signed with (a removed
 # key voids its entries); the expiry is checked on every use. `make bench` (a): 0.37 x
 # the limit app without this cache, 0.42 with it (3 runs each, 2026-12-04).
-_verified_access_tokens: dict[tuple[str, str, tuple[str, ...]], _Verified] = {}
+_verified_access_tokens: dict[tuple[str, str, tuple[str, ...]], Verified] = {}
 _VERIFIED_ACCESS_TOKENS_MAX = 4096
 
 
-def _verified_access_token(settings: Settings, token: str) -> _Verified:
+def _verified_access_token(settings: Settings, token: str) -> Verified:
     keys = (settings.secret_key, *settings.previous_secret_keys)
     cache_key = (token, settings.jwt_algorithm, keys)
     verified = _verified_access_tokens.get(cache_key)
     if verified is None:
-        verified = _decode(settings, token, "access", "sid")
+        verified = decode(settings, token, "access", "sid")
         if len(_verified_access_tokens) >= _VERIFIED_ACCESS_TOKENS_MAX:
             _verified_access_tokens.clear()
         _verified_access_tokens[cache_key] = verified
@@ -193,7 +193,7 @@ def decode_session_token(
     if token_type == "access":
         verified = _verified_access_token(settings, token)
     else:
-        verified = _decode(settings, token, token_type, "sid")
+        verified = decode(settings, token, token_type, "sid")
     try:
         return SessionClaims(user_id=verified.subject, session_id=uuid.UUID(verified.claim))
     except ValueError as exc:
@@ -287,7 +287,7 @@ def decode_account_token(
 ) -> AccountClaims:
     """The claims of a valid reset, verification or two-factor challenge token;
     raises `InvalidTokenError`."""
-    verified = _decode(settings, token, token_type, "acct")
+    verified = decode(settings, token, token_type, "acct")
     return AccountClaims(user_id=verified.subject, fingerprint=verified.claim, key=verified.key)
 
 

@@ -15,6 +15,13 @@ from app.models.api_tokens import (
     TokenScope,
 )
 from app.models.audit import AuditEvent, AuditEventPublic
+from app.models.identities import (
+    IdentityPublic,
+    ProviderAnswer,
+    ProviderExchange,
+    ProviderPublic,
+    UserIdentity,
+)
 from app.models.items import Item, ItemCreate, ItemPublic, ItemUpdate
 from app.models.sessions import AuthSession, LoginThrottle, SessionPublic
 from app.models.two_factor import (
@@ -47,11 +54,15 @@ __all__ = [
     "AuditEvent",
     "AuditEventPublic",
     "AuthSession",
+    "IdentityPublic",
     "Item",
     "ItemCreate",
     "ItemPublic",
     "ItemUpdate",
     "LoginThrottle",
+    "ProviderAnswer",
+    "ProviderExchange",
+    "ProviderPublic",
     "RecoveryCode",
     "RecoveryCodes",
     "Role",
@@ -67,6 +78,7 @@ __all__ = [
     "TwoFactorStatus",
     "User",
     "UserCreate",
+    "UserIdentity",
     "UserPublic",
     "UserRegister",
     "UserUpdate",

@@ -29,6 +29,9 @@ from sqlmodel import Field, SQLModel
 
 PASSWORD_MIN_CHARS = 8
 PASSWORD_MAX_BYTES = 72  # bcrypt ignores anything longer; refuse instead of truncating
+# Starts the stored hash of an account without a password (made by a sign-in provider):
+# no bcrypt hash starts so, and no password ever matches it.
+NO_PASSWORD_PREFIX = "!"
 
 T = TypeVar("T")
 

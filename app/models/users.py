@@ -13,6 +13,7 @@ from pydantic import ConfigDict, model_validator
 from sqlmodel import Field
 
 from app.models.fields import (
+    NO_PASSWORD_PREFIX,
     CamelModel,
     Email,
     InputModel,
@@ -60,6 +61,12 @@ class User(UserBase, table=True):
     def email_verified(self) -> bool:
         """Whether the account's current email address has been proven."""
         return self.email_verified_at is not None
+
+    @property
+    def has_password(self) -> bool:
+        """Whether the account has a password (one made by a sign-in provider has
+        none until it sets one through a reset)."""
+        return not self.password_hash.startswith(NO_PASSWORD_PREFIX)
 
     __table_args__ = (
         sa.Index("ix_users_created_at_id", "created_at", "id"),

@@ -55,6 +55,8 @@ class AuditAction(StrEnum):
     TWO_FACTOR_ENABLED = "two_factor.enabled"
     TWO_FACTOR_DISABLED = "two_factor.disabled"
     RECOVERY_CODE_USED = "two_factor.recovery_code_used"
+    IDENTITY_LINKED = "identity.linked"  # a sign-in provider's person, to an account
+    IDENTITY_UNLINKED = "identity.unlinked"
 
 
 class Outcome(StrEnum):

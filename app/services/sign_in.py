@@ -5,7 +5,9 @@ Every password check is reserved against the sign-in budgets before bcrypt runs
 is committed first, so no connection is held while bcrypt runs, and the check then
 settles in a second short transaction. An unknown email costs the same check as a
 known one and gets the same answer as a wrong password. These run on a hashing thread
-(the routes that call them take the `Hasher`). No HTTP here.
+(the routes that call them take the `Hasher`). How a sign-in ends once credentials
+are proven (`refusal_of`, `refuse`, `proceed`) is shared with the sign-in through a
+provider (`provider_sign_in`). No HTTP here.
 """
 
 from dataclasses import dataclass
@@ -28,19 +30,23 @@ from app.services.sessions import ClientInfo
 
 
 @dataclass(frozen=True, slots=True)
-class _Refusal:
+class Refusal:
+    """Why a sign-in is refused: the answer's code, and the audit log's reason."""
+
     code: ErrorCode
-    reason: str  # as the audit log records it
+    reason: str
 
 
-BAD_CREDENTIALS = _Refusal(ErrorCode.LOGIN_BAD_CREDENTIALS, "bad_credentials")
-DISABLED = _Refusal(ErrorCode.ACCOUNT_DISABLED, "account_disabled")
-NOT_VERIFIED = _Refusal(ErrorCode.EMAIL_NOT_VERIFIED, "email_not_verified")
+BAD_CREDENTIALS = Refusal(ErrorCode.LOGIN_BAD_CREDENTIALS, "bad_credentials")
+DISABLED = Refusal(ErrorCode.ACCOUNT_DISABLED, "account_disabled")
+NOT_VERIFIED = Refusal(ErrorCode.EMAIL_NOT_VERIFIED, "email_not_verified")
 
 
-def _refusal(settings: Settings, user: User | None, *, admin_only: bool) -> _Refusal | None:
-    """Why a sign-in with a checked password is refused (`user` is None when the
-    password did not match), if it is."""
+def refusal_of(
+    settings: Settings, user: User | None, *, admin_only: bool = False
+) -> Refusal | None:
+    """Why a sign-in with checked credentials is refused (`user` is None when they
+    did not match), if it is."""
     if user is None or (admin_only and user.role != Role.ADMIN):
         return BAD_CREDENTIALS
     if not user.is_active:
@@ -50,7 +56,7 @@ def _refusal(settings: Settings, user: User | None, *, admin_only: bool) -> _Ref
     return None
 
 
-def _refuse(db: Session, refusal: _Refusal, user: User | None) -> NoReturn:
+def refuse(db: Session, refusal: Refusal, user: User | None) -> NoReturn:
     """Record a refused sign-in (naming the account only if there is one: an unknown
     email is not stored), commit it with its settled check, and refuse."""
     audit.record(
@@ -84,18 +90,27 @@ def sign_in(
     user = accounts.find_by_email(db, credentials.email)
     db.commit()  # the reservation holds; no connection is held while bcrypt runs
     matches = hasher.verify(credentials.password, user.password_hash if user else None)
-    refusal = _refusal(settings, user if matches else None, admin_only=admin_only)
+    refusal = refusal_of(settings, user if matches else None, admin_only=admin_only)
     throttle.settle(db, reservation, failed=refusal is BAD_CREDENTIALS)
     if refusal is not None or user is None:
-        _refuse(db, refusal or BAD_CREDENTIALS, user)
+        refuse(db, refusal or BAD_CREDENTIALS, user)
+    return proceed(db, settings, user, client=client)
+
+
+def proceed(
+    db: Session, settings: Settings, user: User, *, client: ClientInfo, method: str | None = None
+) -> TokenPair | TwoFactorChallenge:
+    """Sign in `user`, whose credentials were proven and who may sign in (`method`,
+    for the audit log: how, when not by password): open a session, or answer a
+    challenge when the account signs in with a second factor."""
     factor = db.get(TotpFactor, user.id)
     if factor is not None and factor.confirmed_at is not None:
-        audit.record(db, AuditAction.LOGIN_CHALLENGED, actor=ANONYMOUS, target=user)
+        audit.record(db, AuditAction.LOGIN_CHALLENGED, reason=method, actor=ANONYMOUS, target=user)
         metrics.count_sign_in("two_factor_required")
         return _challenge(settings, user, factor)
     pair, session_id = sessions.open_session(db, user, settings=settings, client=client)
     actor = audit.acting(user, credential_id=session_id)
-    audit.record(db, AuditAction.LOGIN_SUCCEEDED, actor=actor, target=user)
+    audit.record(db, AuditAction.LOGIN_SUCCEEDED, reason=method, actor=actor, target=user)
     metrics.count_sign_in("success")
     return pair
 

@@ -97,6 +97,14 @@ def sign_in_keys(settings: Settings, *, email: str, ip_address: str | None) -> K
     return _pair(_sign_in_budgets(settings, "email"), email, ip_address)
 
 
+def client_keys(settings: Settings, *, ip_address: str | None) -> Keys:
+    """The budget a sign-in without a password (a provider's sign-in code) counts
+    against: failed sign-ins per client address, shared with passwords."""
+    window = timedelta(minutes=settings.login_throttle_window_minutes)
+    budget = Budget("ip", settings.login_max_failures_per_ip, window)
+    return [(budget, budget.key(client_network(ip_address)))]
+
+
 def two_factor_keys(settings: Settings, *, user_id: str, ip_address: str | None) -> Keys:
     """The budgets a two-factor code check counts against: wrong codes per account
     (as many as wrong passwords per email) and, with wrong passwords, per client

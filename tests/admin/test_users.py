@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlmodel import Session
 
-from app.models import Role, User
+from app.models import Role, User, UserIdentity
 from app.services import accounts
 from tests.admin.pages import BackOffice, alerts, ids_on
 from tests.helpers import PASSWORD, Account, fresh, login, me_status, stored
@@ -80,6 +80,18 @@ def test_details_show_the_account(back_office: BackOffice, user: Account) -> Non
     assert page.status_code == 200
     assert user.email in page.text
     assert "Revoke all sessions" in page.text
+    assert "None: this account signs in with its password only." in page.text
+
+
+def test_details_show_the_linked_sign_in_providers(
+    back_office: BackOffice, user: Account, db: Session
+) -> None:
+    db.add(UserIdentity(user_id=user.id, provider="github", subject="1", email="gh@example.com"))
+    db.commit()
+    page = back_office.get(f"/user/details/{user.id}")
+    assert page.status_code == 200
+    assert "<td>github</td>" in page.text
+    assert "<td>gh@example.com</td>" in page.text
 
 
 # Creating

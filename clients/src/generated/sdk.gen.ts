@@ -2,7 +2,7 @@
 
 import { type Client, type Options as Options2, type TDataShape, urlSearchParamsBodySerializer } from './client';
 import { client } from './client.gen';
-import type { AuditEventsListData, AuditEventsListErrors, AuditEventsListResponses, AuthLoginData, AuthLoginErrors, AuthLoginResponses, AuthLoginTwoFactorData, AuthLoginTwoFactorErrors, AuthLoginTwoFactorResponses, AuthLogoutAllData, AuthLogoutAllErrors, AuthLogoutAllResponses, AuthLogoutData, AuthLogoutErrors, AuthLogoutResponses, AuthPasswordResetConfirmData, AuthPasswordResetConfirmErrors, AuthPasswordResetConfirmResponses, AuthPasswordResetRequestData, AuthPasswordResetRequestErrors, AuthPasswordResetRequestResponses, AuthRefreshData, AuthRefreshErrors, AuthRefreshResponses, AuthRegisterData, AuthRegisterErrors, AuthRegisterResponses, AuthTokenData, AuthTokenErrors, AuthTokenResponses, AuthVerifyEmailData, AuthVerifyEmailErrors, AuthVerifyEmailResendData, AuthVerifyEmailResendErrors, AuthVerifyEmailResendResponses, AuthVerifyEmailResponses, HealthData, HealthReadyData, HealthReadyErrors, HealthReadyResponses, HealthResponses, ItemsCreateData, ItemsCreateErrors, ItemsCreateResponses, ItemsDeleteData, ItemsDeleteErrors, ItemsDeleteResponses, ItemsListData, ItemsListErrors, ItemsListResponses, ItemsReadData, ItemsReadErrors, ItemsReadResponses, ItemsUpdateData, ItemsUpdateErrors, ItemsUpdateResponses, SessionsListData, SessionsListErrors, SessionsListResponses, SessionsRevokeData, SessionsRevokeErrors, SessionsRevokeResponses, UsersCreateData, UsersCreateErrors, UsersCreateResponses, UsersDeleteData, UsersDeleteErrors, UsersDeleteResponses, UsersListData, UsersListErrors, UsersListResponses, UsersMeChangePasswordData, UsersMeChangePasswordErrors, UsersMeChangePasswordResponses, UsersMeDeleteData, UsersMeDeleteErrors, UsersMeDeleteResponses, UsersMeReadData, UsersMeReadErrors, UsersMeReadResponses, UsersMeSecurityEventsData, UsersMeSecurityEventsErrors, UsersMeSecurityEventsResponses, UsersMeTokensCreateData, UsersMeTokensCreateErrors, UsersMeTokensCreateResponses, UsersMeTokensListData, UsersMeTokensListErrors, UsersMeTokensListResponses, UsersMeTokensRevokeData, UsersMeTokensRevokeErrors, UsersMeTokensRevokeResponses, UsersMeTwoFactorConfirmData, UsersMeTwoFactorConfirmErrors, UsersMeTwoFactorConfirmResponses, UsersMeTwoFactorDisableData, UsersMeTwoFactorDisableErrors, UsersMeTwoFactorDisableResponses, UsersMeTwoFactorReadData, UsersMeTwoFactorReadErrors, UsersMeTwoFactorReadResponses, UsersMeTwoFactorStartData, UsersMeTwoFactorStartErrors, UsersMeTwoFactorStartResponses, UsersMeUpdateData, UsersMeUpdateErrors, UsersMeUpdateResponses, UsersReadData, UsersReadErrors, UsersReadResponses, UsersTokensListData, UsersTokensListErrors, UsersTokensListResponses, UsersTokensRevokeData, UsersTokensRevokeErrors, UsersTokensRevokeResponses, UsersTwoFactorResetData, UsersTwoFactorResetErrors, UsersTwoFactorResetResponses, UsersUpdateData, UsersUpdateErrors, UsersUpdateResponses } from './types.gen';
+import type { AuditEventsListData, AuditEventsListErrors, AuditEventsListResponses, AuthLoginData, AuthLoginErrors, AuthLoginResponses, AuthLoginTwoFactorData, AuthLoginTwoFactorErrors, AuthLoginTwoFactorResponses, AuthLogoutAllData, AuthLogoutAllErrors, AuthLogoutAllResponses, AuthLogoutData, AuthLogoutErrors, AuthLogoutResponses, AuthPasswordResetConfirmData, AuthPasswordResetConfirmErrors, AuthPasswordResetConfirmResponses, AuthPasswordResetRequestData, AuthPasswordResetRequestErrors, AuthPasswordResetRequestResponses, AuthProvidersAuthorizeData, AuthProvidersAuthorizeErrors, AuthProvidersCallbackData, AuthProvidersCallbackErrors, AuthProvidersExchangeData, AuthProvidersExchangeErrors, AuthProvidersExchangeResponses, AuthProvidersListData, AuthProvidersListResponses, AuthRefreshData, AuthRefreshErrors, AuthRefreshResponses, AuthRegisterData, AuthRegisterErrors, AuthRegisterResponses, AuthTokenData, AuthTokenErrors, AuthTokenResponses, AuthVerifyEmailData, AuthVerifyEmailErrors, AuthVerifyEmailResendData, AuthVerifyEmailResendErrors, AuthVerifyEmailResendResponses, AuthVerifyEmailResponses, HealthData, HealthReadyData, HealthReadyErrors, HealthReadyResponses, HealthResponses, ItemsCreateData, ItemsCreateErrors, ItemsCreateResponses, ItemsDeleteData, ItemsDeleteErrors, ItemsDeleteResponses, ItemsListData, ItemsListErrors, ItemsListResponses, ItemsReadData, ItemsReadErrors, ItemsReadResponses, ItemsUpdateData, ItemsUpdateErrors, ItemsUpdateResponses, SessionsListData, SessionsListErrors, SessionsListResponses, SessionsRevokeData, SessionsRevokeErrors, SessionsRevokeResponses, UsersCreateData, UsersCreateErrors, UsersCreateResponses, UsersDeleteData, UsersDeleteErrors, UsersDeleteResponses, UsersIdentitiesListData, UsersIdentitiesListErrors, UsersIdentitiesListResponses, UsersListData, UsersListErrors, UsersListResponses, UsersMeChangePasswordData, UsersMeChangePasswordErrors, UsersMeChangePasswordResponses, UsersMeDeleteData, UsersMeDeleteErrors, UsersMeDeleteResponses, UsersMeIdentitiesListData, UsersMeIdentitiesListErrors, UsersMeIdentitiesListResponses, UsersMeIdentitiesUnlinkData, UsersMeIdentitiesUnlinkErrors, UsersMeIdentitiesUnlinkResponses, UsersMeReadData, UsersMeReadErrors, UsersMeReadResponses, UsersMeSecurityEventsData, UsersMeSecurityEventsErrors, UsersMeSecurityEventsResponses, UsersMeTokensCreateData, UsersMeTokensCreateErrors, UsersMeTokensCreateResponses, UsersMeTokensListData, UsersMeTokensListErrors, UsersMeTokensListResponses, UsersMeTokensRevokeData, UsersMeTokensRevokeErrors, UsersMeTokensRevokeResponses, UsersMeTwoFactorConfirmData, UsersMeTwoFactorConfirmErrors, UsersMeTwoFactorConfirmResponses, UsersMeTwoFactorDisableData, UsersMeTwoFactorDisableErrors, UsersMeTwoFactorDisableResponses, UsersMeTwoFactorReadData, UsersMeTwoFactorReadErrors, UsersMeTwoFactorReadResponses, UsersMeTwoFactorStartData, UsersMeTwoFactorStartErrors, UsersMeTwoFactorStartResponses, UsersMeUpdateData, UsersMeUpdateErrors, UsersMeUpdateResponses, UsersReadData, UsersReadErrors, UsersReadResponses, UsersTokensListData, UsersTokensListErrors, UsersTokensListResponses, UsersTokensRevokeData, UsersTokensRevokeErrors, UsersTokensRevokeResponses, UsersTwoFactorResetData, UsersTwoFactorResetErrors, UsersTwoFactorResetResponses, UsersUpdateData, UsersUpdateErrors, UsersUpdateResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -365,6 +365,24 @@ export const authLogin = <ThrowOnError extends boolean = false>(options: Options
 });
 
 /**
+ * Finish a sign-in with a provider
+ *
+ * Finish a sign-in with a provider: trade the `code` the landing page received
+ * (single-use, one minute) for a token pair (as cookies with `X-Auth-Mode: cookie`),
+ * or 202 with a challenge when the account signs in with a second factor. A first
+ * sign-in makes the account; an account with the same email is linked only if the
+ * provider verified it.
+ */
+export const authProvidersExchange = <ThrowOnError extends boolean = false>(options: Options<AuthProvidersExchangeData, ThrowOnError>) => (options.client ?? client).post<AuthProvidersExchangeResponses, AuthProvidersExchangeErrors, ThrowOnError>({
+    url: '/api/v1/auth/providers/exchange',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
  * Finish a sign-in with the challenge token and a code from the authenticator app
  *
  * Finish a sign-in with the challenge token and a code from the authenticator
@@ -434,6 +452,65 @@ export const authLogout = <ThrowOnError extends boolean = false>(options?: Optio
 export const authLogoutAll = <ThrowOnError extends boolean = false>(options?: Options<AuthLogoutAllData, ThrowOnError>) => (options?.client ?? client).post<AuthLogoutAllResponses, AuthLogoutAllErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
     url: '/api/v1/auth/logout-all',
+    ...options
+});
+
+/**
+ * The sign-in providers configured
+ *
+ * The sign-in providers configured (GitHub, Google, an OpenID Connect issuer).
+ */
+export const authProvidersList = <ThrowOnError extends boolean = false>(options?: Options<AuthProvidersListData, ThrowOnError>) => (options?.client ?? client).get<AuthProvidersListResponses, unknown, ThrowOnError>({ url: '/api/v1/auth/providers', ...options });
+
+/**
+ * Start signing in with the provider
+ *
+ * Start signing in with the provider: a browser navigates here (a link, not
+ * `fetch`), and is sent on to the provider.
+ */
+export const authProvidersAuthorize = <ThrowOnError extends boolean = false>(options: Options<AuthProvidersAuthorizeData, ThrowOnError>) => (options.client ?? client).get<unknown, AuthProvidersAuthorizeErrors, ThrowOnError>({ url: '/api/v1/auth/providers/{providerId}/authorize', ...options });
+
+/**
+ * Where the provider sends the browser back
+ *
+ * Where the provider sends the browser back (register this address with it):
+ * the answer is checked against this browser's cookie, and the browser lands on
+ * the frontend with a single-use code for `/auth/providers/exchange`.
+ */
+export const authProvidersCallback = <ThrowOnError extends boolean = false>(options: Options<AuthProvidersCallbackData, ThrowOnError>) => (options.client ?? client).get<unknown, AuthProvidersCallbackErrors, ThrowOnError>({ url: '/api/v1/auth/providers/{providerId}/callback', ...options });
+
+/**
+ * The sign-in providers linked to the caller's account, oldest first
+ *
+ * The sign-in providers linked to the caller's account, oldest first.
+ */
+export const usersMeIdentitiesList = <ThrowOnError extends boolean = false>(options?: Options<UsersMeIdentitiesListData, ThrowOnError>) => (options?.client ?? client).get<UsersMeIdentitiesListResponses, UsersMeIdentitiesListErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/users/me/identities',
+    ...options
+});
+
+/**
+ * Unlink a sign-in provider, unless it is the account's last way to sign in
+ *
+ * Unlink a sign-in provider, unless it is the account's last way to sign in
+ * (an account made by a provider has no password until it sets one through a
+ * password reset).
+ */
+export const usersMeIdentitiesUnlink = <ThrowOnError extends boolean = false>(options: Options<UsersMeIdentitiesUnlinkData, ThrowOnError>) => (options.client ?? client).delete<UsersMeIdentitiesUnlinkResponses, UsersMeIdentitiesUnlinkErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/users/me/identities/{identityId}',
+    ...options
+});
+
+/**
+ * Any user's linked sign-in providers
+ *
+ * Any user's linked sign-in providers.
+ */
+export const usersIdentitiesList = <ThrowOnError extends boolean = false>(options: Options<UsersIdentitiesListData, ThrowOnError>) => (options.client ?? client).get<UsersIdentitiesListResponses, UsersIdentitiesListErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/users/{userId}/identities',
     ...options
 });
 

@@ -117,7 +117,7 @@ export type ApiTokenPublic = {
  *
  * Every action the log records (a closed set).
  */
-export type AuditAction = 'auth.login.succeeded' | 'auth.login.failed' | 'auth.login.challenged' | 'auth.logout' | 'auth.refresh.reused' | 'session.revoked' | 'password.changed' | 'password.reset.requested' | 'password.reset.completed' | 'email.verified' | 'email.changed' | 'user.created' | 'user.updated' | 'user.role_changed' | 'user.deactivated' | 'user.deleted' | 'api_token.created' | 'api_token.revoked' | 'admin.forbidden' | 'two_factor.enrolment_started' | 'two_factor.enabled' | 'two_factor.disabled' | 'two_factor.recovery_code_used';
+export type AuditAction = 'auth.login.succeeded' | 'auth.login.failed' | 'auth.login.challenged' | 'auth.logout' | 'auth.refresh.reused' | 'session.revoked' | 'password.changed' | 'password.reset.requested' | 'password.reset.completed' | 'email.verified' | 'email.changed' | 'user.created' | 'user.updated' | 'user.role_changed' | 'user.deactivated' | 'user.deleted' | 'api_token.created' | 'api_token.revoked' | 'admin.forbidden' | 'two_factor.enrolment_started' | 'two_factor.enabled' | 'two_factor.disabled' | 'two_factor.recovery_code_used' | 'identity.linked' | 'identity.unlinked';
 
 /**
  * AuditEventPublic
@@ -237,7 +237,7 @@ export type ErrorBody = {
  *
  * The `code` of every error body, with its HTTP status and message.
  */
-export type ErrorCode = 'NOT_AUTHENTICATED' | 'TOKEN_INVALID' | 'LOGIN_BAD_CREDENTIALS' | 'REFRESH_TOKEN_INVALID' | 'ACCOUNT_DISABLED' | 'REGISTRATION_DISABLED' | 'ADMIN_REQUIRED' | 'EMAIL_NOT_VERIFIED' | 'API_TOKEN_NOT_ALLOWED' | 'API_TOKEN_SCOPE' | 'ADMIN_TWO_FACTOR_REQUIRED' | 'TWO_FACTOR_LOGIN_REQUIRED' | 'CROSS_SITE_REQUEST' | 'TOO_MANY_ATTEMPTS' | 'EMAIL_ALREADY_REGISTERED' | 'LAST_ADMIN' | 'CURRENT_PASSWORD_WRONG' | 'RESET_TOKEN_INVALID' | 'VERIFICATION_TOKEN_INVALID' | 'TWO_FACTOR_CHALLENGE_INVALID' | 'TWO_FACTOR_CODE_INVALID' | 'TWO_FACTOR_ALREADY_ENABLED' | 'TWO_FACTOR_NOT_PENDING' | 'TWO_FACTOR_NOT_ENABLED' | 'API_TOKEN_LIMIT' | 'USER_NOT_FOUND' | 'ITEM_NOT_FOUND' | 'SESSION_NOT_FOUND' | 'API_TOKEN_NOT_FOUND' | 'SERVICE_UNAVAILABLE' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'MALFORMED_REQUEST' | 'BODY_TOO_LARGE' | 'REQUEST_TIMEOUT' | 'HEADERS_TOO_LARGE' | 'VALIDATION_ERROR' | 'INTERNAL_ERROR';
+export type ErrorCode = 'NOT_AUTHENTICATED' | 'TOKEN_INVALID' | 'LOGIN_BAD_CREDENTIALS' | 'REFRESH_TOKEN_INVALID' | 'ACCOUNT_DISABLED' | 'REGISTRATION_DISABLED' | 'ADMIN_REQUIRED' | 'EMAIL_NOT_VERIFIED' | 'API_TOKEN_NOT_ALLOWED' | 'API_TOKEN_SCOPE' | 'ADMIN_TWO_FACTOR_REQUIRED' | 'TWO_FACTOR_LOGIN_REQUIRED' | 'CROSS_SITE_REQUEST' | 'TOO_MANY_ATTEMPTS' | 'EMAIL_ALREADY_REGISTERED' | 'LAST_ADMIN' | 'CURRENT_PASSWORD_WRONG' | 'RESET_TOKEN_INVALID' | 'VERIFICATION_TOKEN_INVALID' | 'TWO_FACTOR_CHALLENGE_INVALID' | 'TWO_FACTOR_CODE_INVALID' | 'TWO_FACTOR_ALREADY_ENABLED' | 'TWO_FACTOR_NOT_PENDING' | 'TWO_FACTOR_NOT_ENABLED' | 'API_TOKEN_LIMIT' | 'OAUTH_PROVIDER_UNKNOWN' | 'OAUTH_REDIRECT_INVALID' | 'OAUTH_STATE_INVALID' | 'OAUTH_PROVIDER_DENIED' | 'OAUTH_EXCHANGE_FAILED' | 'OAUTH_PROVIDER_UNAVAILABLE' | 'OAUTH_CODE_INVALID' | 'OAUTH_EMAIL_MISSING' | 'OAUTH_EMAIL_NOT_VERIFIED' | 'LAST_SIGN_IN_METHOD' | 'IDENTITY_NOT_FOUND' | 'USER_NOT_FOUND' | 'ITEM_NOT_FOUND' | 'SESSION_NOT_FOUND' | 'API_TOKEN_NOT_FOUND' | 'SERVICE_UNAVAILABLE' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'MALFORMED_REQUEST' | 'BODY_TOO_LARGE' | 'REQUEST_TIMEOUT' | 'HEADERS_TOO_LARGE' | 'VALIDATION_ERROR' | 'INTERNAL_ERROR';
 
 /**
  * HTTPValidationError
@@ -269,6 +269,38 @@ export type Health = {
      * Environment
      */
     environment: string;
+};
+
+/**
+ * IdentityPublic
+ *
+ * A sign-in provider linked to the account.
+ */
+export type IdentityPublic = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Provider
+     *
+     * The provider's name, as in /auth/providers
+     */
+    provider: string;
+    /**
+     * Email
+     *
+     * The email address the provider last gave
+     */
+    email: string | null;
+    /**
+     * Created at
+     */
+    createdAt: string;
+    /**
+     * Last used at
+     */
+    lastUsedAt: string | null;
 };
 
 /**
@@ -528,6 +560,42 @@ export type PasswordResetRequest = {
      * Email
      */
     email: string;
+};
+
+/**
+ * ProviderExchange
+ */
+export type ProviderExchange = {
+    /**
+     * Code
+     *
+     * The `code` the landing page received in its address
+     */
+    code: string;
+};
+
+/**
+ * ProviderPublic
+ *
+ * A configured sign-in provider: send the browser to `authorizeUrl`.
+ */
+export type ProviderPublic = {
+    /**
+     * Name
+     *
+     * Its name in URLs: `github`, `google` or `oidc`
+     */
+    name: string;
+    /**
+     * Display name
+     */
+    displayName: string;
+    /**
+     * Authorize url
+     *
+     * Where a browser starts the sign-in (a path of this service); add `?redirectTo=` to land elsewhere than the default landing page
+     */
+    authorizeUrl: string;
 };
 
 /**
@@ -2139,6 +2207,65 @@ export type AuthLoginResponses = {
 
 export type AuthLoginResponse = AuthLoginResponses[keyof AuthLoginResponses];
 
+export type AuthProvidersExchangeData = {
+    body: ProviderExchange;
+    headers?: {
+        /**
+         * X-Auth-Mode
+         *
+         * `cookie`: the tokens are set as HttpOnly cookies (for browser apps) and the answer carries none; `bearer` (the default): in the body
+         */
+        'X-Auth-Mode'?: 'bearer' | 'cookie';
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/providers/exchange';
+};
+
+export type AuthProvidersExchangeErrors = {
+    /**
+     * - `OAUTH_CODE_INVALID`: Invalid, expired or used sign-in code
+     * - `OAUTH_EMAIL_MISSING`: The provider gave no usable email address for this account
+     * - `MALFORMED_REQUEST`: There was an error parsing the body
+     */
+    400: ErrorBody;
+    /**
+     * - `OAUTH_EMAIL_NOT_VERIFIED`: The provider has not verified this email address: verify it there, or sign in with your password
+     * - `REGISTRATION_DISABLED`: Registration is disabled
+     * - `ACCOUNT_DISABLED`: Account is disabled
+     * - `EMAIL_NOT_VERIFIED`: Email address not verified
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
+     */
+    403: ErrorBody;
+    /**
+     * - `EMAIL_ALREADY_REGISTERED`: Email already registered
+     */
+    409: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+    /**
+     * - `TOO_MANY_ATTEMPTS`: Too many failed sign-ins; try again later
+     */
+    429: ErrorBody;
+};
+
+export type AuthProvidersExchangeError = AuthProvidersExchangeErrors[keyof AuthProvidersExchangeErrors];
+
+export type AuthProvidersExchangeResponses = {
+    /**
+     * Successful Response
+     */
+    200: SignInAnswer;
+    /**
+     * The password is right and the account signs in with a second factor: send a code with `challengeToken` to `/auth/login/two-factor`
+     */
+    202: TwoFactorChallenge;
+};
+
+export type AuthProvidersExchangeResponse = AuthProvidersExchangeResponses[keyof AuthProvidersExchangeResponses];
+
 export type AuthLoginTwoFactorData = {
     body: TwoFactorLogin;
     headers?: {
@@ -2363,6 +2490,229 @@ export type AuthLogoutAllResponses = {
 };
 
 export type AuthLogoutAllResponse = AuthLogoutAllResponses[keyof AuthLogoutAllResponses];
+
+export type AuthProvidersListData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/auth/providers';
+};
+
+export type AuthProvidersListResponses = {
+    /**
+     * Response Auth-Providers-List
+     *
+     * Successful Response
+     */
+    200: Array<ProviderPublic>;
+};
+
+export type AuthProvidersListResponse = AuthProvidersListResponses[keyof AuthProvidersListResponses];
+
+export type AuthProvidersAuthorizeData = {
+    body?: never;
+    path: {
+        /**
+         * Providerid
+         *
+         * The sign-in provider: its name
+         */
+        providerId: 'github' | 'google' | 'oidc';
+    };
+    query?: {
+        /**
+         * Redirectto
+         *
+         * Where to land at the end: a path of the frontend, or an address on an allowed frontend origin (default FRONTEND_URL + OAUTH_LANDING_PATH)
+         */
+        redirectTo?: string | null;
+    };
+    url: '/api/v1/auth/providers/{providerId}/authorize';
+};
+
+export type AuthProvidersAuthorizeErrors = {
+    /**
+     * - `OAUTH_REDIRECT_INVALID`: redirectTo must be a path or an address of an allowed frontend origin
+     */
+    400: ErrorBody;
+    /**
+     * - `OAUTH_PROVIDER_UNKNOWN`: No such sign-in provider
+     */
+    404: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type AuthProvidersAuthorizeError = AuthProvidersAuthorizeErrors[keyof AuthProvidersAuthorizeErrors];
+
+export type AuthProvidersCallbackData = {
+    body?: never;
+    path: {
+        /**
+         * Providerid
+         *
+         * The sign-in provider: its name
+         */
+        providerId: 'github' | 'google' | 'oidc';
+    };
+    query?: {
+        /**
+         * Code
+         */
+        code?: string | null;
+        /**
+         * State
+         */
+        state?: string | null;
+    };
+    url: '/api/v1/auth/providers/{providerId}/callback';
+};
+
+export type AuthProvidersCallbackErrors = {
+    /**
+     * - `OAUTH_PROVIDER_UNKNOWN`: No such sign-in provider
+     */
+    404: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type AuthProvidersCallbackError = AuthProvidersCallbackErrors[keyof AuthProvidersCallbackErrors];
+
+export type UsersMeIdentitiesListData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/users/me/identities';
+};
+
+export type UsersMeIdentitiesListErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
+     */
+    403: ErrorBody;
+};
+
+export type UsersMeIdentitiesListError = UsersMeIdentitiesListErrors[keyof UsersMeIdentitiesListErrors];
+
+export type UsersMeIdentitiesListResponses = {
+    /**
+     * Response Users-Me-Identities-List
+     *
+     * Successful Response
+     */
+    200: Array<IdentityPublic>;
+};
+
+export type UsersMeIdentitiesListResponse = UsersMeIdentitiesListResponses[keyof UsersMeIdentitiesListResponses];
+
+export type UsersMeIdentitiesUnlinkData = {
+    body?: never;
+    path: {
+        /**
+         * Identityid
+         *
+         * The linked provider's id
+         */
+        identityId: string;
+    };
+    query?: never;
+    url: '/api/v1/users/me/identities/{identityId}';
+};
+
+export type UsersMeIdentitiesUnlinkErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `API_TOKEN_NOT_ALLOWED`: Not allowed with an API token: sign in with your password
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
+     */
+    403: ErrorBody;
+    /**
+     * - `IDENTITY_NOT_FOUND`: Linked sign-in not found
+     */
+    404: ErrorBody;
+    /**
+     * - `LAST_SIGN_IN_METHOD`: This is the account's last way to sign in: set a password first
+     */
+    409: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type UsersMeIdentitiesUnlinkError = UsersMeIdentitiesUnlinkErrors[keyof UsersMeIdentitiesUnlinkErrors];
+
+export type UsersMeIdentitiesUnlinkResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type UsersMeIdentitiesUnlinkResponse = UsersMeIdentitiesUnlinkResponses[keyof UsersMeIdentitiesUnlinkResponses];
+
+export type UsersIdentitiesListData = {
+    body?: never;
+    path: {
+        /**
+         * Userid
+         *
+         * The user's id
+         */
+        userId: string;
+    };
+    query?: never;
+    url: '/api/v1/users/{userId}/identities';
+};
+
+export type UsersIdentitiesListErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `ADMIN_REQUIRED`: Admin privileges required
+     * - `ADMIN_TWO_FACTOR_REQUIRED`: Admin access needs a sign-in with two-factor authentication: set it up at /users/me/two-factor, or sign in again with a code
+     * - `API_TOKEN_SCOPE`: The API token's scopes do not allow this
+     */
+    403: ErrorBody;
+    /**
+     * - `USER_NOT_FOUND`: User not found
+     */
+    404: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type UsersIdentitiesListError = UsersIdentitiesListErrors[keyof UsersIdentitiesListErrors];
+
+export type UsersIdentitiesListResponses = {
+    /**
+     * Response Users-Identities-List
+     *
+     * Successful Response
+     */
+    200: Array<IdentityPublic>;
+};
+
+export type UsersIdentitiesListResponse = UsersIdentitiesListResponses[keyof UsersIdentitiesListResponses];
 
 export type AuthPasswordResetRequestData = {
     body: PasswordResetRequest;

@@ -1,0 +1,58 @@
+"""Sign-in providers linked to an account: the caller's own (`/users/me/identities`,
+from a signed-in session, never with an API token), and any user's for an admin
+(`/users/{userId}/identities`)."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from app.api.deps import AdminUser, SessionDep, SessionUser
+from app.api.routing import ThreadedRoute
+from app.core.errors import ADMIN_ONLY, SIGNED_IN, ErrorCode, responses
+from app.models import IdentityPublic
+from app.services import identities
+
+my_router = APIRouter(
+    prefix="/users/me/identities",
+    tags=["identities"],
+    responses=responses(*SIGNED_IN, ErrorCode.API_TOKEN_NOT_ALLOWED),
+    route_class=ThreadedRoute,
+)
+admin_router = APIRouter(
+    prefix="/users/{userId}/identities",
+    tags=["identities"],
+    responses=responses(*ADMIN_ONLY, ErrorCode.API_TOKEN_SCOPE),
+    route_class=ThreadedRoute,
+)
+UserId = Annotated[uuid.UUID, Path(alias="userId", description="The user's id")]
+IdentityId = Annotated[uuid.UUID, Path(alias="identityId", description="The linked provider's id")]
+
+
+@my_router.get("", operation_id="users-me-identities-list")
+def list_my_identities(db: SessionDep, user: SessionUser) -> list[IdentityPublic]:
+    """The sign-in providers linked to the caller's account, oldest first."""
+    return identities.list_identities(db, user.id)
+
+
+@my_router.delete(
+    "/{identityId}",
+    status_code=204,
+    operation_id="users-me-identities-unlink",
+    responses=responses(ErrorCode.IDENTITY_NOT_FOUND, ErrorCode.LAST_SIGN_IN_METHOD),
+)
+def unlink_my_identity(identity_id: IdentityId, db: SessionDep, user: SessionUser) -> None:
+    """Unlink a sign-in provider, unless it is the account's last way to sign in
+    (an account made by a provider has no password until it sets one through a
+    password reset)."""
+    identities.unlink(db, user, identity_id=identity_id)
+
+
+@admin_router.get(
+    "", operation_id="users-identities-list", responses=responses(ErrorCode.USER_NOT_FOUND)
+)
+def list_user_identities(
+    user_id: UserId, db: SessionDep, _admin: AdminUser
+) -> list[IdentityPublic]:
+    """Any user's linked sign-in providers."""
+    return identities.identities_of(db, user_id=user_id)
