@@ -54,6 +54,7 @@ class Row:
     other_user: int
     admin: int
     body: dict[str, Any] | None = field(default=None, hash=False)
+    files: dict[str, tuple[str, bytes, str]] | None = field(default=None, hash=False)  # multipart
     # placeholder -> the world's id to use instead of the one of the same name
     ids: dict[str, str] = field(default_factory=dict, hash=False)
 
@@ -66,6 +67,12 @@ class Row:
 
 
 NEW_PASSWORD = "another long passphrase"
+
+
+def csv_file(text: str) -> dict[str, tuple[str, bytes, str]]:
+    """A CSV file to upload (the `file` field of an import)."""
+    return {"file": ("rows.csv", text.encode(), "text/csv")}
+
 
 # What `user` owns, created through the API for each case: {placeholder: (collection,
 # body)}. A new resource that its creator owns adds its line here and its rows below.
@@ -98,6 +105,17 @@ ROWS = [
     Row("GET", "/items/{itemId}", 200, 404, 200),
     Row("PATCH", "/items/{itemId}", 200, 404, 200, {"title": "Changed"}),
     Row("DELETE", "/items/{itemId}", 204, 404, 204),
+    Row("GET", "/items/export.csv", 200, 200, 200),
+    Row("POST", "/items/import", 201, 201, 201, files=csv_file("title\r\nImported\r\n")),
+    Row("GET", "/users/export.csv", 403, 403, 200),
+    Row(
+        "POST",
+        "/users/import",
+        403,
+        403,
+        201,
+        files=csv_file(f"email,password\r\nimported@example.com,{NEW_PASSWORD}\r\n"),
+    ),
     Row("GET", "/auth/sessions", 200, 200, 200),
     Row("DELETE", "/auth/sessions/{sessionId}", 204, 404, 404),
     Row("POST", "/auth/logout", 204, 204, 204),
@@ -205,7 +223,7 @@ def test_authorization_matrix(
     before = snapshot(db)
 
     response = client.request(
-        row.method, world.url(row), json=row.body, headers=world.headers(caller)
+        row.method, world.url(row), json=row.body, files=row.files, headers=world.headers(caller)
     )
 
     expected = row.expected(caller)
@@ -249,7 +267,9 @@ def test_bad_tokens_are_401(client: TestClient, db: Session, world: World, row: 
         headers = bad_token_headers(client, world.accounts["admin"], kind)
         before = snapshot(db)
 
-        response = client.request(row.method, world.url(row), json=row.body, headers=headers)
+        response = client.request(
+            row.method, world.url(row), json=row.body, files=row.files, headers=headers
+        )
 
         assert response.status_code == 401, (kind, response.text)
         assert response.headers.get("www-authenticate") == "Bearer", kind

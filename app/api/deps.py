@@ -13,9 +13,9 @@ is committed here, before the request's work is rolled back.
 """
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import BackgroundTasks, Depends, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -23,9 +23,10 @@ from sqlmodel import Session
 
 from app.core.config import Settings
 from app.core.context import Actor, ActorKind
+from app.core.db import read_again_if_dropped
 from app.core.errors import AppError, ErrorCode
 from app.core.passwords import PasswordHasher
-from app.core.state import app_state
+from app.core.state import AppState, app_state
 from app.core.tokens import InvalidTokenError, SessionClaims, decode_session_token
 from app.models import Role, TokenScope, User
 from app.services import api_tokens, audit, mail, sessions, two_factor
@@ -34,6 +35,7 @@ from app.services.mail import Mail
 from app.services.sessions import ClientInfo
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+T = TypeVar("T")
 
 
 async def get_settings(request: Request) -> Settings:
@@ -83,7 +85,31 @@ def get_db(request: Request) -> Iterator[Session]:
             db.commit()
 
 
+@dataclass(frozen=True, slots=True)
+class LaterReads:
+    """Reads a route leaves for after it returns (the batches of a streamed file):
+    each on a reading thread, in a read-only session of its own."""
+
+    state: AppState
+
+    async def __call__(self, fn: Callable[[Session], T], /) -> T:
+        """`fn(db)` in a new read-only session, on a reading thread."""
+        database = self.state.database
+
+        def read() -> T:
+            with database.session(read_only=True) as db:
+                return fn(db)
+
+        return await self.state.threads.run(read_again_if_dropped, read, writes=False)
+
+
+async def get_later_reads(request: Request) -> LaterReads:
+    """What runs the reads of a response streamed after the route returned."""
+    return LaterReads(app_state(request.app))
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+LaterReadsDep = Annotated[LaterReads, Depends(get_later_reads)]
 OutboxDep = Annotated[Outbox, Depends(get_outbox)]
 Hasher = Annotated[PasswordHasher, Depends(get_hasher)]
 Client = Annotated[ClientInfo, Depends(get_client)]

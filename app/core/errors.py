@@ -79,6 +79,18 @@ class ErrorCode(StrEnum):
     )
     TWO_FACTOR_NOT_ENABLED = "TWO_FACTOR_NOT_ENABLED", 409, "Two-factor authentication is off"
     API_TOKEN_LIMIT = "API_TOKEN_LIMIT", 409, "Too many API tokens: revoke one first"
+    CSV_CONTENT_TYPE = "CSV_CONTENT_TYPE", 415, "Upload a CSV file (text/csv)"
+    CSV_UNREADABLE = (
+        "CSV_UNREADABLE",
+        400,
+        "The file is not CSV text in UTF-8 with a header row",
+    )
+    CSV_TOO_MANY_ROWS = "CSV_TOO_MANY_ROWS", 413, "The file has more rows than allowed"
+    CSV_INVALID_ROWS = (
+        "CSV_INVALID_ROWS",
+        422,
+        "Some rows are invalid: nothing was imported",
+    )
     USER_NOT_FOUND = "USER_NOT_FOUND", 404, "User not found"
     ITEM_NOT_FOUND = "ITEM_NOT_FOUND", 404, "Item not found"
     SESSION_NOT_FOUND = "SESSION_NOT_FOUND", 404, "Session not found"
@@ -126,9 +138,36 @@ class AppError(Exception):
         if self.status == 401:
             self.headers["WWW-Authenticate"] = "Bearer"
 
-    def body(self) -> dict[str, str]:
+    def body(self) -> dict[str, Any]:
         """The JSON body of the response."""
         return {"detail": self.code.message, "code": self.code}
+
+
+class RowProblem(BaseModel):
+    """What is wrong in one row of an uploaded file (row 1 is the header)."""
+
+    row: int
+    field: str | None
+    message: str
+
+
+class RowErrorsBody(ErrorBody):
+    """An upload refused for its rows: every problem of every row."""
+
+    errors: list[RowProblem]
+
+
+class RowsInvalid(AppError):
+    """`CSV_INVALID_ROWS`, with each problem found (by row, then as found)."""
+
+    def __init__(self, problems: list[RowProblem]) -> None:
+        super().__init__(ErrorCode.CSV_INVALID_ROWS)
+        self.problems = sorted(problems, key=lambda problem: problem.row)
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body: the code's, with the problems."""
+        problems = [problem.model_dump() for problem in self.problems]
+        return {**super().body(), "errors": problems}
 
 
 def too_many_attempts(retry_after: int) -> AppError:
@@ -139,6 +178,13 @@ def too_many_attempts(retry_after: int) -> AppError:
 Responses = dict[int | str, dict[str, Any]]
 SIGNED_IN = (ErrorCode.NOT_AUTHENTICATED, ErrorCode.TOKEN_INVALID)
 ADMIN_ONLY = (*SIGNED_IN, ErrorCode.ADMIN_REQUIRED, ErrorCode.ADMIN_TWO_FACTOR_REQUIRED)
+
+
+def row_errors() -> Responses:
+    """The OpenAPI entry of `RowsInvalid` (a 422 that FastAPI's validation errors share:
+    see `app.core.openapi`)."""
+    code = ErrorCode.CSV_INVALID_ROWS
+    return {code.status: {"model": RowErrorsBody, "description": f"- `{code}`: {code.message}"}}
 
 
 def responses(*codes: ErrorCode | tuple[ErrorCode, int]) -> Responses:
