@@ -1,5 +1,6 @@
 """The Users screen: list, search, filter, details; create, edit, delete; sign-outs;
-on a user's page, set their password or mail them a reset link.
+export and import as CSV; on a user's page, set their password or mail them a reset
+link.
 
 Every change goes through the functions the API uses: the password is hashed by the
 service (`accounts.create_account`, `update_account`) with the API's rules, and a new
@@ -21,16 +22,18 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from app.admin.csv_pages import CsvScreen
 from app.admin.forms import SetPasswordForm, UserCreateForm, UserEditForm
 from app.admin.guard import after_response
 from app.admin.notices import notify
-from app.admin.views import FormError, ServiceView, back, parse_id, parse_ids, validated
+from app.admin.views import FormError, back, parse_id, parse_ids, validated
 from app.api.deps import get_client
 from app.core.config import Settings
 from app.core.errors import AppError, ErrorCode
-from app.models import Role, User, UserCreate, UserUpdate
+from app.models import Role, User, UserCreate, UserPublic, UserUpdate
 from app.models.fields import Password
-from app.services import accounts, mail, recovery, two_factor
+from app.services import accounts, imports, mail, recovery, two_factor
+from app.services.accounts import UserFilter
 from app.services.mail import Mail
 from app.services.sessions import ClientInfo, revoke_user_sessions
 
@@ -98,8 +101,10 @@ def _reset_sent(settings: Settings, email: str) -> str:
     return f"SMTP is not set up: the password reset link for {email} is in the server's log."
 
 
-class UserAdmin(ServiceView, model=User):
+class UserAdmin(CsvScreen, model=User):
     name, name_plural, icon = "User", "Users", "fa-solid fa-user"
+    csv_name, csv_filter, csv_public = "users", UserFilter, UserPublic
+    csv_columns = "email, password, name, role (USER or ADMIN), isActive (true or false)"
     column_list = ["email", "name", "role", "is_active", "created_at"]
     column_details_list = ["id", *column_list, "updated_at"]  # never the password hash
     column_labels = {
@@ -151,6 +156,13 @@ class UserAdmin(ServiceView, model=User):
 
     async def delete_row(self, request: Request, pk: str) -> None:
         await self.write(request, accounts.delete_by_id, user_id=_user_id(pk))
+
+    async def import_rows(self, request: Request, data: bytes) -> int:
+        max_rows = self.state.settings.csv_import_max_rows
+        create = imports.import_users
+        return await self.write_hashing(
+            request, create, self.state.hasher, data=data, max_rows=max_rows
+        )
 
     async def details_context(self, request: Request) -> dict[str, Any]:  # noqa: ARG002
         settings = self.state.settings

@@ -35,7 +35,7 @@ from app.admin.auth import SignedIn, as_admin
 from app.admin.notices import notify
 from app.core.config import describe_validation_error
 from app.core.db import Database, read_again_if_dropped
-from app.core.errors import AppError, ErrorCode
+from app.core.errors import AppError, ErrorCode, RowsInvalid
 from app.core.state import AppState
 from app.models.fields import ensure_storable
 
@@ -239,6 +239,8 @@ def shown_on_page() -> Iterator[None]:
     hide anything unexpected (SQLAdmin would show its text, perhaps SQL)."""
     try:
         yield
+    except RowsInvalid:
+        raise  # the page lists the rows
     except AppError as error:
         raise FormError(error.code.message) from None
     except UNAVAILABLE:
