@@ -1,9 +1,9 @@
-"""The Items screen: every user's items, with their owners; create, edit, delete;
-export and import as CSV.
+"""The Items screen: every user's items, with their owners; create, edit, delete (the
+rows ticked, at once); export and import as CSV.
 
 Changes go through the item rules of the API (`items.create`, `update`, `delete`)
 as the signed-in admin, who may see and change every item; like `POST /items`, a
-new item belongs to whoever creates it.
+new item (an imported one too) belongs to whoever creates it.
 """
 
 import uuid
@@ -13,6 +13,7 @@ from starlette.requests import Request
 from wtforms import StringField, TextAreaField
 from wtforms.validators import InputRequired
 
+from app.admin import bulk
 from app.admin.auth import SignedIn
 from app.admin.csv_pages import CsvScreen
 from app.admin.forms import TEXT, BackOfficeForm
@@ -75,8 +76,8 @@ class ItemAdmin(CsvScreen, model=Item):
         body = validated(ItemUpdate, _fields(data))
         return await self.write(request, items.update, _admin(request), _item_id(pk), body)
 
-    async def delete_row(self, request: Request, pk: str) -> None:
-        await self.write(request, items.delete, _admin(request), _item_id(pk))
+    async def remove(self, request: Request, ids: list[uuid.UUID]) -> None:
+        await self.write(request, bulk.delete_each, items.delete, _admin(request), ids=ids)
 
     async def import_rows(self, request: Request, data: bytes) -> int:
         return await self.write(

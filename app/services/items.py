@@ -19,6 +19,8 @@ from app.core.pagination import ListFilter, ListQuery, Page, fetch_page
 from app.models import Role, User
 from app.models.fields import utcnow
 from app.models.items import Item, ItemCreate, ItemPublic, ItemUpdate
+from app.services import audit
+from app.services.audit import AuditAction
 
 
 class ItemFilter(ListFilter):
@@ -80,8 +82,12 @@ def update(db: Session, user: User, item_id: uuid.UUID, body: ItemUpdate) -> Ite
 
 
 def delete(db: Session, user: User, item_id: uuid.UUID) -> None:
-    """Delete an item `user` may see."""
+    """Delete an item `user` may see (audited: the log keeps its title)."""
     item = visible_item(db, user, item_id)
     deleted = db.exec(sql_delete(Item).where(col(Item.id) == item.id))
     if deleted.rowcount != 1:  # another request deleted it meanwhile
         raise AppError(ErrorCode.ITEM_NOT_FOUND)
+    audit.record(
+        db, AuditAction.RESOURCE_DELETED, target_type="item", target_id=item.id,
+        target_label=item.title,
+    )  # fmt: skip

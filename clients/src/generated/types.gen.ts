@@ -117,7 +117,7 @@ export type ApiTokenPublic = {
  *
  * Every action the log records (a closed set).
  */
-export type AuditAction = 'auth.login.succeeded' | 'auth.login.failed' | 'auth.login.challenged' | 'auth.logout' | 'auth.refresh.reused' | 'session.revoked' | 'password.changed' | 'password.reset.requested' | 'password.reset.completed' | 'email.verified' | 'email.changed' | 'user.created' | 'user.updated' | 'user.role_changed' | 'user.deactivated' | 'user.deleted' | 'api_token.created' | 'api_token.revoked' | 'admin.forbidden' | 'two_factor.enrolment_started' | 'two_factor.enabled' | 'two_factor.disabled' | 'two_factor.recovery_code_used';
+export type AuditAction = 'auth.login.succeeded' | 'auth.login.failed' | 'auth.login.challenged' | 'auth.logout' | 'auth.refresh.reused' | 'session.revoked' | 'password.changed' | 'password.reset.requested' | 'password.reset.completed' | 'email.verified' | 'email.changed' | 'user.created' | 'user.updated' | 'user.role_changed' | 'user.deactivated' | 'user.deleted' | 'resource.deleted' | 'api_token.created' | 'api_token.revoked' | 'admin.forbidden' | 'two_factor.enrolment_started' | 'two_factor.enabled' | 'two_factor.disabled' | 'two_factor.recovery_code_used';
 
 /**
  * AuditEventPublic
