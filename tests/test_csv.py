@@ -512,3 +512,14 @@ def test_an_email_taken_while_passwords_were_hashed_creates_nothing(
 
     assert found == [(3, "email", "Email already registered")]
     assert emails(db) == {admin.email, "late@example.com"}
+
+
+@pytest.mark.parametrize("path", [f"{USERS}/import", f"{ITEMS}/import", f"{ITEMS}/export.csv"])
+@pytest.mark.parametrize("method", ["PATCH", "DELETE", "PUT"])
+def test_the_csv_paths_are_no_row_ids(
+    client: TestClient, admin: Account, path: str, method: str
+) -> None:
+    response = client.request(method, path, headers=admin.headers)
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] in ("GET", "POST")
+    assert client.get(f"{ITEMS}/not-a-uuid", headers=admin.headers).status_code == 422

@@ -78,20 +78,20 @@ def import_items(
     return CsvImported(created=created)
 
 
-@router.get("/{itemId}", operation_id="items-read", responses=NOT_FOUND)
+@router.get("/{itemId:row}", operation_id="items-read", responses=NOT_FOUND)
 def read_item(item_id: ItemId, db: SessionDep, user: CurrentUser) -> ItemPublic:
     """One item by id."""
     return ItemPublic.model_validate(items.visible_item(db, user, item_id))
 
 
-@router.patch("/{itemId}", operation_id="items-update", responses=NOT_FOUND)
+@router.patch("/{itemId:row}", operation_id="items-update", responses=NOT_FOUND)
 def update_item(item_id: ItemId, body: ItemUpdate, db: SessionDep, user: CurrentUser) -> ItemPublic:
     """Change an item's title or description."""
     return ItemPublic.model_validate(items.update(db, user, item_id, body))
 
 
 @router.delete(
-    "/{itemId}",
+    "/{itemId:row}",
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="items-delete",
     responses=NOT_FOUND,

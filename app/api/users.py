@@ -178,7 +178,7 @@ def import_users(
 
 
 @router.get(
-    "/{userId}",
+    "/{userId:row}",
     operation_id="users-read",
     responses=responses(*ADMIN_ONLY, ErrorCode.USER_NOT_FOUND),
 )
@@ -188,7 +188,7 @@ def read_user(user_id: UserId, db: SessionDep, _admin: AdminUser) -> UserPublic:
 
 
 @router.patch(
-    "/{userId}",
+    "/{userId:row}",
     operation_id="users-update",
     responses=responses(
         *ADMIN_ONLY,
@@ -227,7 +227,7 @@ def update_user(
 
 
 @router.delete(
-    "/{userId}",
+    "/{userId:row}",
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="users-delete",
     responses=responses(
