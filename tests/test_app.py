@@ -481,6 +481,7 @@ def test_every_request_body_is_a_named_schema(openapi: dict[str, Any]) -> None:
     assert {media for _, _, media, _ in bodies} == {
         "application/json",
         "application/x-www-form-urlencoded",
+        "multipart/form-data",
     }
     assert [body for body in bodies if not is_component_ref(body[3], openapi)] == []
 

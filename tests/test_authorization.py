@@ -6,6 +6,7 @@ Each row carries a valid body, so only authorization decides the answer.
 """
 
 import base64
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +60,7 @@ class Row:
     other_user: int
     admin: int
     body: dict[str, Any] | None = field(default=None, hash=False)
+    files: dict[str, tuple[str, bytes, str]] | None = field(default=None, hash=False)  # multipart
     # placeholder -> the world's id to use instead of the one of the same name
     ids: dict[str, str] = field(default_factory=dict, hash=False)
 
@@ -71,6 +73,12 @@ class Row:
 
 
 NEW_PASSWORD = "another long passphrase"
+
+
+def csv_file(text: str) -> dict[str, tuple[str, bytes, str]]:
+    """A CSV file to upload (the `file` field of an import)."""
+    return {"file": ("rows.csv", text.encode(), "text/csv")}
+
 
 # What `user` owns, created through the API for each case: {placeholder: (collection,
 # body)}. A new resource that its creator owns adds its line here and its rows below.
@@ -103,6 +111,17 @@ ROWS = [
     Row("GET", "/items/{itemId}", 200, 404, 200),
     Row("PATCH", "/items/{itemId}", 200, 404, 200, {"title": "Changed"}),
     Row("DELETE", "/items/{itemId}", 204, 404, 204),
+    Row("GET", "/items/export.csv", 200, 200, 200),
+    Row("POST", "/items/import", 201, 201, 201, files=csv_file("title\r\nImported\r\n")),
+    Row("GET", "/users/export.csv", 403, 403, 200),
+    Row(
+        "POST",
+        "/users/import",
+        403,
+        403,
+        201,
+        files=csv_file(f"email,password\r\nimported@example.com,{NEW_PASSWORD}\r\n"),
+    ),
     Row("GET", "/auth/sessions", 200, 200, 200),
     Row("DELETE", "/auth/sessions/{sessionId}", 204, 404, 404),
     Row("POST", "/auth/logout", 204, 204, 204),
@@ -218,7 +237,7 @@ def test_authorization_matrix(
     before = snapshot(db)
 
     response = client.request(
-        row.method, world.url(row), json=row.body, headers=world.headers(caller)
+        row.method, world.url(row), json=row.body, files=row.files, headers=world.headers(caller)
     )
 
     expected = row.expected(caller)
@@ -262,7 +281,9 @@ def test_bad_tokens_are_401(client: TestClient, db: Session, world: World, row: 
         headers = bad_token_headers(client, world.accounts["admin"], kind)
         before = snapshot(db)
 
-        response = client.request(row.method, world.url(row), json=row.body, headers=headers)
+        response = client.request(
+            row.method, world.url(row), json=row.body, files=row.files, headers=headers
+        )
 
         assert response.status_code == 401, (kind, response.text)
         assert response.headers.get("www-authenticate") == "Bearer", kind
@@ -277,7 +298,7 @@ def _routes(client: TestClient) -> set[tuple[str, str]]:
     """
     app: FastAPI = client.app  # type: ignore[assignment]
     return {
-        (method, context.path or "")
+        (method, re.sub(r":\w+}", "}", context.path or ""))  # `{itemId:row}` is `{itemId}`
         for context in iter_route_contexts(app.routes)
         if isinstance(context.original_route, APIRoute)
         for method in context.methods or ()

@@ -1,8 +1,9 @@
-"""The Items screen: every user's items, with their owners; create, edit, delete.
+"""The Items screen: every user's items, with their owners; create, edit, delete (the
+rows ticked, at once); export and import as CSV.
 
 Changes go through the item rules of the API (`items.create`, `update`, `delete`)
 as the signed-in admin, who may see and change every item; like `POST /items`, a
-new item belongs to whoever creates it.
+new item (an imported one too) belongs to whoever creates it.
 """
 
 import uuid
@@ -12,13 +13,16 @@ from starlette.requests import Request
 from wtforms import StringField, TextAreaField
 from wtforms.validators import InputRequired
 
+from app.admin import bulk
 from app.admin.auth import SignedIn
+from app.admin.csv_pages import CsvScreen
 from app.admin.forms import TEXT, BackOfficeForm
-from app.admin.views import FormError, ServiceView, parse_id, validated
+from app.admin.views import FormError, parse_id, validated
 from app.core.errors import ErrorCode
-from app.models.items import Item, ItemCreate, ItemUpdate
+from app.models.items import Item, ItemCreate, ItemPublic, ItemUpdate
 from app.models.users import User
-from app.services import items
+from app.services import imports, items
+from app.services.items import ItemFilter
 
 
 class ItemForm(BackOfficeForm):
@@ -39,8 +43,10 @@ def _fields(data: dict[str, Any]) -> dict[str, Any]:
     return {"title": data.get("title") or "", "description": data.get("description") or None}
 
 
-class ItemAdmin(ServiceView, model=Item):
+class ItemAdmin(CsvScreen, model=Item):
     name, name_plural, icon = "Item", "Items", "fa-solid fa-box"
+    csv_name, csv_filter, csv_public = "items", ItemFilter, ItemPublic
+    csv_columns = "title, description (the items are yours)"
     column_list = ["title", "owner", "created_at", "updated_at"]
     column_details_list = ["id", "title", "description", "owner", "created_at", "updated_at"]
     column_labels = {
@@ -70,8 +76,15 @@ class ItemAdmin(ServiceView, model=Item):
         body = validated(ItemUpdate, _fields(data))
         return await self.write(request, items.update, _admin(request), _item_id(pk), body)
 
-    async def delete_row(self, request: Request, pk: str) -> None:
-        await self.write(request, items.delete, _admin(request), _item_id(pk))
+    async def remove(self, request: Request, ids: list[uuid.UUID]) -> None:
+        await self.write(request, bulk.delete_each, items.delete, _admin(request), ids=ids)
+
+    async def import_rows(self, request: Request, data: bytes) -> int:
+        return await self.write(
+            request, imports.import_owned, _admin(request), data=data,
+            max_rows=self.state.settings.csv_import_max_rows,
+            payload=ItemCreate, public=ItemPublic, create=items.create,
+        )  # fmt: skip
 
 
 def _admin(request: Request) -> User:

@@ -12,7 +12,7 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import FastAPI
 from sqladmin import Admin, ModelView
@@ -20,11 +20,11 @@ from sqladmin.authentication import login_required
 from sqladmin.templating import Jinja2Templates
 from sqlalchemy import ColumnElement
 from sqlmodel import Session, SQLModel, col, func, select
-from starlette.datastructures import URL, FormData
+from starlette.datastructures import URL, FormData, MultiDict
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
@@ -37,7 +37,7 @@ from app.admin.notices import Notices, notify, shown
 from app.admin.sessions import SessionAdmin
 from app.admin.two_factor import TwoFactorAdmin
 from app.admin.users import UserAdmin
-from app.admin.views import SAVE_FAILED, UNAVAILABLE, ServiceView
+from app.admin.views import SAVE_FAILED, UNAVAILABLE, FormError, ServiceView, parse_ids
 from app.core.db import Database
 from app.core.errors import AppError, ErrorCode
 from app.core.handlers import RETRY_AFTER_OUTAGE
@@ -139,6 +139,24 @@ class BackOffice(Admin):
             request = Request({**request.scope, "query_string": urlencode(kept).encode()})
         page: Response = await super().list(request)
         return page
+
+    @login_required
+    async def delete(self, request: Request) -> Response:
+        """Delete the rows ticked (`?pks=`), or the one whose button was pressed, in one
+        transaction: all of them, or none when the service refuses one (the last
+        admin); answers the list page's address, with the refusal as `error`."""
+        await self._delete(request)  # SQLAdmin's checks: a screen that deletes, rows there
+        model_view = self._find_model_view(request.path_params["identity"])
+        if not isinstance(model_view, ServiceView):
+            raise HTTPException(status_code=403)
+        kept = MultiDict(parse_qsl(URL(request.headers.get("referer", "")).query))
+        kept.pop("error", None)
+        try:
+            await model_view.delete_rows(request, parse_ids(request))
+        except FormError as error:
+            kept["error"] = str(error)
+        page = URL(str(request.url_for("admin:list", identity=model_view.identity)))
+        return PlainTextResponse(str(page.include_query_params(**kept)))
 
     async def login(self, request: Request) -> Response:
         """The sign-in page, and signing in."""

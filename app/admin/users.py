@@ -1,6 +1,7 @@
-"""The Users screen: list, search, filter, details; create, edit, delete; sign-outs;
-on a user's page, set their password or mail them a reset link, and see the sign-in
-providers linked to the account.
+"""The Users screen: list, search, filter, details; create, edit, delete; for the rows
+ticked, activate, deactivate, delete or sign out everywhere, all or none; export and
+import as CSV; on a user's page, set their password or mail them a reset link, and see
+the sign-in providers linked to the account.
 
 Every change goes through the functions the API uses: the password is hashed by the
 service (`accounts.create_account`, `update_account`) with the API's rules, and a new
@@ -23,19 +24,22 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from app.admin import bulk
+from app.admin.csv_pages import CsvScreen
 from app.admin.forms import SetPasswordForm, UserCreateForm, UserEditForm
 from app.admin.guard import after_response
 from app.admin.notices import notify
-from app.admin.views import FormError, ServiceView, back, parse_id, parse_ids, validated
+from app.admin.views import FormError, back, parse_id, parse_ids, validated
 from app.api.deps import get_client
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import AppError, ErrorCode
-from app.models import IdentityPublic, Role, User, UserCreate, UserUpdate
+from app.models import IdentityPublic, Role, User, UserCreate, UserPublic, UserUpdate
 from app.models.fields import Password
-from app.services import accounts, identities, mail, recovery, two_factor
+from app.services import accounts, identities, imports, mail, recovery
+from app.services.accounts import UserFilter
 from app.services.mail import Mail
-from app.services.sessions import ClientInfo, revoke_user_sessions
+from app.services.sessions import ClientInfo
 
 PROFILE = ["email", "name", "role", "is_active"]
 NO_SMTP = "No mail can be sent: SMTP_HOST is not set."
@@ -48,24 +52,6 @@ class NewPassword(BaseModel):
     """A password to set, by the rule of every password the service sets."""
 
     password: Password
-
-
-def sign_out_everywhere(db: Session, *, user_ids: list[uuid.UUID]) -> None:
-    """Revoke every session of each of `user_ids` (`USER_NOT_FOUND` for an unknown one)."""
-    for user_id in user_ids:
-        revoke_user_sessions(db, accounts.get_user(db, user_id).id)
-
-
-def turn_off_two_factor(db: Session, *, user_ids: list[uuid.UUID]) -> int:
-    """Turn off the two-factor sign-in of each of `user_ids` that has it (on or
-    pending), as `POST /users/{id}/two-factor/reset` does; returns how many had it."""
-    turned_off = 0
-    for user_id in user_ids:
-        accounts.get_user(db, user_id)  # USER_NOT_FOUND for an unknown one
-        if two_factor.factor_of(db, user_id) is not None:
-            two_factor.reset_for(db, user_id=user_id)
-            turned_off += 1
-    return turned_off
 
 
 def reset_link(db: Session, settings: Settings, *, user_id: uuid.UUID, client: ClientInfo) -> Mail:
@@ -109,8 +95,10 @@ def _reset_sent(settings: Settings, email: str) -> str:
     return f"SMTP is not set up: the password reset link for {email} is in the server's log."
 
 
-class UserAdmin(ServiceView, model=User):
+class UserAdmin(CsvScreen, model=User):
     name, name_plural, icon = "User", "Users", "fa-solid fa-user"
+    csv_name, csv_filter, csv_public = "users", UserFilter, UserPublic
+    csv_columns = "email, password, name, role (USER or ADMIN), isActive (true or false)"
     column_list = ["email", "name", "role", "is_active", "created_at"]
     column_details_list = ["id", *column_list, "updated_at"]  # never the password hash
     column_labels = {
@@ -160,8 +148,15 @@ class UserAdmin(ServiceView, model=User):
             after_response(request, mail.send, state.settings, verification)
         return user
 
-    async def delete_row(self, request: Request, pk: str) -> None:
-        await self.write(request, accounts.delete_by_id, user_id=_user_id(pk))
+    async def remove(self, request: Request, ids: list[uuid.UUID]) -> None:
+        await self.write(request, bulk.delete_users, user_ids=ids)
+
+    async def import_rows(self, request: Request, data: bytes) -> int:
+        max_rows = self.state.settings.csv_import_max_rows
+        create = imports.import_users
+        return await self.write_hashing(
+            request, create, self.state.hasher, data=data, max_rows=max_rows
+        )
 
     async def details_context(self, request: Request) -> dict[str, Any]:
         settings = self.state.settings
@@ -182,8 +177,32 @@ class UserAdmin(ServiceView, model=User):
     async def revoke_sessions(self, request: Request) -> Response:
         """Sign the chosen users out of every session (API and back office)."""
         user_ids = parse_ids(request)
-        await self.act(request, sign_out_everywhere, user_ids=user_ids)
+        await self.act(request, bulk.sign_out_everywhere, user_ids=user_ids)
         notify(request, f"{self.counted(len(user_ids))} signed out everywhere.")
+        return back(request, self.identity)
+
+    @action(name="activate", label="Activate", confirmation_message="Activate {}?")
+    async def activate(self, request: Request) -> Response:
+        """Activate the chosen users."""
+        return await self._set_active(request, active=True)
+
+    @action(
+        name="deactivate",
+        label="Deactivate",
+        confirmation_message="Deactivate {}? They are signed out everywhere.",
+    )
+    async def deactivate(self, request: Request) -> Response:
+        """Deactivate the chosen users: signed out, their API tokens revoked."""
+        return await self._set_active(request, active=False)
+
+    async def _set_active(self, request: Request, *, active: bool) -> Response:
+        """All of the chosen users, in one transaction, or none (the last admin)."""
+        user_ids = parse_ids(request)
+        try:
+            changed = await self.write(request, bulk.set_active, user_ids=user_ids, active=active)
+        except FormError as error:
+            return back(request, self.identity, error=str(error))
+        notify(request, f"{self.counted(changed)} {'activated' if active else 'deactivated'}.")
         return back(request, self.identity)
 
     @action(
@@ -194,7 +213,7 @@ class UserAdmin(ServiceView, model=User):
     async def reset_two_factor(self, request: Request) -> Response:
         """Turn off the chosen users' two-factor sign-in (a lost authenticator)."""
         user_ids = parse_ids(request)
-        turned_off = await self.act(request, turn_off_two_factor, user_ids=user_ids)
+        turned_off = await self.act(request, bulk.turn_off_two_factor, user_ids=user_ids)
         notify(request, f"Two-factor sign-in turned off for {self.counted(turned_off)}.")
         return back(request, self.identity)
 

@@ -2,12 +2,12 @@
 
 SQLAdmin builds the list, search, filter, sort, page and detail queries; they run
 here on a reading thread, like the API's reads. Writes never use SQLAdmin's own: each
-screen overrides `insert_model`, `update_model` and `delete_row` to call the service
-functions that the API calls, on a writing thread (a hashing one when a password is
-set) in a transaction of the signed-in admin (`write`); a refusal (`AppError`) comes
-back to the page as `FormError`, whose text SQLAdmin shows above the form or the
-list. A change done says so on the next page (`notices.py`), naming the row by its
-`label`.
+screen overrides `insert_model`, `update_model` and `remove` (the rows ticked, in one
+transaction) to call the service functions that the API calls, on a writing thread (a
+hashing one when a password is set) in a transaction of the signed-in admin
+(`write`); a refusal (`AppError`) comes back to the page as `FormError`, whose text
+SQLAdmin shows above the form or the list. A change done says so on the next page
+(`notices.py`), naming the row by its `label`.
 """
 
 import logging
@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
 from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
+from urllib.parse import parse_qsl
 
 from markupsafe import Markup
 from pydantic import BaseModel, ValidationError
@@ -27,6 +28,7 @@ from sqlalchemy import Executable, Select, false, or_, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlmodel import Session
+from starlette.datastructures import URL
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -35,7 +37,7 @@ from app.admin.auth import SignedIn, as_admin
 from app.admin.notices import notify
 from app.core.config import describe_validation_error
 from app.core.db import Database, read_again_if_dropped
-from app.core.errors import AppError, ErrorCode
+from app.core.errors import AppError, ErrorCode, RowsInvalid
 from app.core.state import AppState
 from app.models.fields import ensure_storable
 
@@ -97,14 +99,15 @@ def parse_ids(request: Request) -> list[uuid.UUID]:
     return [pk for pk in ids if pk is not None]
 
 
-def back(request: Request, identity: str) -> Response:
-    """After an action: back to the back-office page it came from, else the list."""
+def back(request: Request, identity: str, *, error: str | None = None) -> Response:
+    """After an action: back to the back-office page it came from, else the list;
+    with `error` (a message of the service's), to the list as it was, showing it."""
     referer = request.headers.get("referer", "")
-    home = str(request.url_for("admin:index"))
-    target = (
-        referer if referer.startswith(home) else request.url_for("admin:list", identity=identity)
-    )
-    return RedirectResponse(target, status_code=303)
+    home, listed = request.url_for("admin:index"), request.url_for("admin:list", identity=identity)
+    if error is not None:
+        kept = dict(parse_qsl(URL(referer).query)) if referer.startswith(str(listed)) else {}
+        return RedirectResponse(listed.include_query_params(**{**kept, "error": error}), 303)
+    return RedirectResponse(referer if referer.startswith(str(home)) else listed, 303)
 
 
 def _all(database: Database, statement: Executable) -> list[Any]:
@@ -147,14 +150,17 @@ class ServiceView(ModelView):
         """Whether the list is searched or filtered (an empty one then says "match")."""
         return bool(request.query_params.get("search")) or self.filtered(request)
 
-    async def delete_model(self, request: Request, pk: Any) -> None:
-        """Delete the row `pk` with the screen's `delete_row`; the next page names it."""
-        row = await self.get_object_for_delete(pk)
-        await self.delete_row(request, str(pk))
-        notify(request, f'{self.name} "{self.label(row)}" deleted.')
+    async def delete_rows(self, request: Request, ids: list[uuid.UUID]) -> None:
+        """Delete the rows `ids` with the screen's `remove`, all or none; the next page
+        names the row, or counts them."""
+        one = await self.get_object_for_delete(str(ids[0])) if len(ids) == 1 else None
+        await self.remove(request, ids)
+        done = f'{self.name} "{self.label(one)}"' if one is not None else self.counted(len(ids))
+        notify(request, f"{done} deleted.")
 
-    async def delete_row(self, request: Request, pk: str) -> None:
-        """Delete the row `pk` through the service (screens that delete say how)."""
+    async def remove(self, request: Request, ids: list[uuid.UUID]) -> None:
+        """Delete the rows `ids` through the service in one transaction (screens that
+        delete say how)."""
         raise NotImplementedError
 
     async def _run_query(self, stmt: Any) -> Any:
@@ -239,6 +245,8 @@ def shown_on_page() -> Iterator[None]:
     hide anything unexpected (SQLAdmin would show its text, perhaps SQL)."""
     try:
         yield
+    except RowsInvalid:
+        raise  # the page lists the rows
     except AppError as error:
         raise FormError(error.code.message) from None
     except UNAVAILABLE:

@@ -24,6 +24,7 @@ from sqlmodel import Session
 from app.api import cookies
 from app.core.config import Settings
 from app.core.context import Actor, ActorKind
+from app.core.db import read_again_if_dropped
 from app.core.errors import AppError, ErrorCode
 from app.core.passwords import PasswordHasher
 from app.core.state import AppState, app_state
@@ -121,9 +122,35 @@ async def get_provider(
     return oauth_providers.find(app_state(request.app).settings, provider)
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 WriterDep = Annotated[Writer, Depends(get_writer)]
 ProviderDep = Annotated[Provider, Depends(get_provider)]
+
+
+@dataclass(frozen=True, slots=True)
+class LaterReads:
+    """Reads a route leaves for after it returns (the batches of a streamed file):
+    each on a reading thread, in a read-only session of its own."""
+
+    state: AppState
+
+    async def __call__(self, fn: Callable[[Session], T], /) -> T:
+        """`fn(db)` in a new read-only session, on a reading thread."""
+        database = self.state.database
+
+        def read() -> T:
+            with database.session(read_only=True) as db:
+                return fn(db)
+
+        return await self.state.threads.run(read_again_if_dropped, read, writes=False)
+
+
+async def get_later_reads(request: Request) -> LaterReads:
+    """What runs the reads of a response streamed after the route returned."""
+    return LaterReads(app_state(request.app))
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+LaterReadsDep = Annotated[LaterReads, Depends(get_later_reads)]
 OutboxDep = Annotated[Outbox, Depends(get_outbox)]
 Hasher = Annotated[PasswordHasher, Depends(get_hasher)]
 Client = Annotated[ClientInfo, Depends(get_client)]

@@ -1,4 +1,5 @@
-"""How a route's work reaches a thread, decided here once for every router.
+"""How a route's work reaches a thread, decided here once for every router; and the
+`row` path convertor, which keeps a row's id from taking a collection's own paths.
 
 An `async def` route runs on the event loop, as FastAPI runs it. A `def` route runs on
 one of the app's threads (`app.core.threads`) together with every `def` dependency it
@@ -32,6 +33,7 @@ from typing import Annotated, Any, get_args, get_origin
 
 from fastapi import Request, params
 from fastapi.routing import APIRoute
+from starlette.convertors import Convertor, register_url_convertor
 
 from app.api.deps import get_hasher
 from app.core.db import read_again_if_dropped
@@ -39,6 +41,25 @@ from app.core.state import app_state
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 REQUEST = "route_request_"
+
+
+class RowId(Convertor[str]):
+    """A row's id in a path (`/items/{itemId:row}`): any segment but the names of the
+    collection's own routes, so `PATCH /items/import` is 405 (that path has POST only),
+    not an id that fails to parse. The id itself is checked by the route (422)."""
+
+    regex = r"(?!(?:import|export\.csv)(?:/|$))[^/]+"
+
+    def convert(self, value: str) -> str:
+        """The segment as it is."""
+        return value
+
+    def to_string(self, value: str) -> str:
+        """The segment as it is."""
+        return value
+
+
+register_url_convertor("row", RowId())
 
 
 class ThreadedRoute(APIRoute):

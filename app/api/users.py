@@ -1,18 +1,18 @@
 """Accounts over HTTP: the caller's own (`/users/me`) and admin user management (`/users`)."""
 
 import uuid
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
-from sqlalchemy.sql import ColumnElement
-from sqlmodel import col
 
+from app.api.csv_io import CSV_DOWNLOAD, CSV_UPLOAD, CsvResponse, CsvUpload, csv_download
 from app.api.deps import (
     AdminUser,
     Client,
     CurrentSessionId,
     CurrentUser,
     Hasher,
+    LaterReadsDep,
     OutboxDep,
     SessionAdmin,
     SessionDep,
@@ -23,9 +23,10 @@ from app.api.deps import (
 from app.api.routing import ThreadedRoute
 from app.core.errors import ADMIN_ONLY, PASSWORD_CHECKED, SIGNED_IN, AppError, ErrorCode, responses
 from app.core.pagination import PAGE_HEADERS, ListQuery, Page, counted, fetch_page
-from app.models import Role, User, UserCreate, UserPublic, UserUpdate, UserUpdateMe
-from app.models.payloads import PasswordChange
-from app.services import accounts, profile
+from app.models import UserCreate, UserPublic, UserUpdate, UserUpdateMe
+from app.models.payloads import CsvImported, PasswordChange
+from app.services import accounts, exports, imports, profile
+from app.services.accounts import UserFilter
 
 router = APIRouter(
     prefix="/users", tags=["users"], responses=responses(*SIGNED_IN), route_class=ThreadedRoute
@@ -33,26 +34,8 @@ router = APIRouter(
 UserId = Annotated[uuid.UUID, Path(alias="userId", description="The user's id")]
 
 
-class UserListQuery(ListQuery):
-    table = User
-    searched = ("email", "name")
-    computed: ClassVar[dict[str, ColumnElement[Any]]] = {
-        "email_verified": col(User.email_verified_at).is_not(None)
-    }
-
-    sort: Literal[
-        "createdAt", "-createdAt", "updatedAt", "-updatedAt", "email", "-email", "name", "-name"
-    ] = "-createdAt"
-    role: Role | None = None
-    is_active: bool | None = None
-
-    def conditions(self) -> list[ColumnElement[bool]]:
-        filters = []
-        if self.role is not None:
-            filters.append(col(User.role) == self.role)
-        if self.is_active is not None:
-            filters.append(col(User.is_active) == self.is_active)
-        return [*filters, *super().conditions()]
+class UserListQuery(UserFilter, ListQuery):
+    """The users list's filters, sort and page."""
 
 
 @router.get("/me", operation_id="users-me-read")
@@ -153,7 +136,42 @@ def create_user(body: UserCreate, db: SessionDep, hasher: Hasher, _admin: AdminU
 
 
 @router.get(
-    "/{userId}",
+    "/export.csv",
+    operation_id="users-export",
+    response_class=CsvResponse,
+    responses={**responses(*ADMIN_ONLY), **CSV_DOWNLOAD},
+)
+def export_users(
+    query: Annotated[UserFilter, Query()],
+    db: SessionDep,
+    _admin: AdminUser,
+    reads: LaterReadsDep,
+    settings: SettingsDep,
+) -> CsvResponse:
+    """Every user the filters select, as a CSV file: the list's filters and sort, no
+    paging, at most CSV_EXPORT_MAX_ROWS rows; the fields of `UserPublic`."""
+    found = exports.export(db, reads, query, UserPublic, max_rows=settings.csv_export_max_rows)
+    return csv_download("users", found)
+
+
+@router.post(
+    "/import",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="users-import",
+    responses={**responses(*ADMIN_ONLY, ErrorCode.EMAIL_ALREADY_REGISTERED), **CSV_UPLOAD},
+)
+def import_users(
+    upload: CsvUpload, db: SessionDep, hasher: Hasher, settings: SettingsDep, _admin: AdminUser
+) -> CsvImported:
+    """Create an account for each row of a CSV file (the fields of `POST /users`:
+    `email`, `password`, `name`, `role`, `isActive`); every row is checked first, and
+    all are created or none (422 lists every bad row)."""
+    max_rows = settings.csv_import_max_rows
+    return CsvImported(created=imports.import_users(db, hasher, data=upload, max_rows=max_rows))
+
+
+@router.get(
+    "/{userId:row}",
     operation_id="users-read",
     responses=responses(*ADMIN_ONLY, ErrorCode.USER_NOT_FOUND),
 )
@@ -163,7 +181,7 @@ def read_user(user_id: UserId, db: SessionDep, _admin: AdminUser) -> UserPublic:
 
 
 @router.patch(
-    "/{userId}",
+    "/{userId:row}",
     operation_id="users-update",
     responses=responses(
         *ADMIN_ONLY,
@@ -202,7 +220,7 @@ def update_user(
 
 
 @router.delete(
-    "/{userId}",
+    "/{userId:row}",
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="users-delete",
     responses=responses(

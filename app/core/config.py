@@ -98,6 +98,10 @@ class Settings(ProviderSettings, BaseSettings):
     web_concurrency: int | None = Field(None, ge=1)
     forwarded_allow_ips: str = "127.0.0.1"
 
+    csv_export_max_rows: int = Field(100_000, ge=1)
+    csv_import_max_bytes: int = Field(1024 * 1024, ge=1)
+    csv_import_max_rows: int = Field(1000, ge=1)
+
     admin_ui: bool = True
     metrics_enabled: bool = False
     metrics_token: SecretStr | None = None

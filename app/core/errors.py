@@ -124,6 +124,18 @@ class ErrorCode(StrEnum):
         "This is the account's last way to sign in: set a password first",
     )
     IDENTITY_NOT_FOUND = "IDENTITY_NOT_FOUND", 404, "Linked sign-in not found"
+    CSV_CONTENT_TYPE = "CSV_CONTENT_TYPE", 415, "Upload a CSV file (text/csv)"
+    CSV_UNREADABLE = (
+        "CSV_UNREADABLE",
+        400,
+        "The file is not CSV text in UTF-8 with a header row",
+    )
+    CSV_TOO_MANY_ROWS = "CSV_TOO_MANY_ROWS", 413, "The file has more rows than allowed"
+    CSV_INVALID_ROWS = (
+        "CSV_INVALID_ROWS",
+        422,
+        "Some rows are invalid: nothing was imported",
+    )
     USER_NOT_FOUND = "USER_NOT_FOUND", 404, "User not found"
     ITEM_NOT_FOUND = "ITEM_NOT_FOUND", 404, "Item not found"
     SESSION_NOT_FOUND = "SESSION_NOT_FOUND", 404, "Session not found"
@@ -174,9 +186,36 @@ class AppError(Exception):
         if self.status == 401:
             self.headers["WWW-Authenticate"] = "Bearer"
 
-    def body(self) -> dict[str, str]:
+    def body(self) -> dict[str, Any]:
         """The JSON body of the response."""
         return {"detail": self.code.message, "code": self.code}
+
+
+class RowProblem(BaseModel):
+    """What is wrong in one row of an uploaded file (row 1 is the header)."""
+
+    row: int
+    field: str | None
+    message: str
+
+
+class RowErrorsBody(ErrorBody):
+    """An upload refused for its rows: every problem of every row."""
+
+    errors: list[RowProblem]
+
+
+class RowsInvalid(AppError):
+    """`CSV_INVALID_ROWS`, with each problem found (by row, then as found)."""
+
+    def __init__(self, problems: list[RowProblem]) -> None:
+        super().__init__(ErrorCode.CSV_INVALID_ROWS)
+        self.problems = sorted(problems, key=lambda problem: problem.row)
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body: the code's, with the problems."""
+        problems = [problem.model_dump() for problem in self.problems]
+        return {**super().body(), "errors": problems}
 
 
 def too_many_attempts(retry_after: int) -> AppError:
@@ -190,6 +229,13 @@ ADMIN_ONLY = (*SIGNED_IN, ErrorCode.ADMIN_REQUIRED, ErrorCode.ADMIN_TWO_FACTOR_R
 # The refusals of a check counted like a sign-in: the caller's password, or a code.
 PASSWORD_CHECKED = (ErrorCode.CURRENT_PASSWORD_WRONG, ErrorCode.TOO_MANY_ATTEMPTS)
 CODE_CHECKED = (ErrorCode.TWO_FACTOR_CODE_INVALID, ErrorCode.TOO_MANY_ATTEMPTS)
+
+
+def row_errors() -> Responses:
+    """The OpenAPI entry of `RowsInvalid` (a 422 that FastAPI's validation errors share:
+    see `app.core.openapi`)."""
+    code = ErrorCode.CSV_INVALID_ROWS
+    return {code.status: {"model": RowErrorsBody, "description": f"- `{code}`: {code.message}"}}
 
 
 def responses(*codes: ErrorCode | tuple[ErrorCode, int]) -> Responses:

@@ -27,6 +27,28 @@ def _add_validation_code(document: Document) -> None:
         validation["required"] = ["detail", "code"]
 
 
+def _errors_in_json(operation: Document) -> None:
+    """Errors are JSON also where a success is not (a CSV file): FastAPI declares a
+    route's error models under the media type of its success."""
+    for status, response in operation["responses"].items():
+        content = response.get("content", {})
+        if (
+            status.startswith(("4", "5"))
+            and len(content) == 1
+            and "application/json" not in content
+        ):
+            response["content"] = {"application/json": content.popitem()[1]}
+
+
+def _keep_validation_errors(operation: Document) -> None:
+    """A route that declares a 422 of its own (rows of a file refused) still answers
+    FastAPI's validation errors with 422: both shapes are declared."""
+    content = operation["responses"].get("422", {}).get("content", {}).get("application/json")
+    validation = {"$ref": "#/components/schemas/HTTPValidationError"}
+    if content is not None and content["schema"] != validation:
+        content["schema"] = {"anyOf": [content["schema"], validation]}
+
+
 def _declare(operation: Document, status: int, code: ErrorCode) -> None:
     """Add `code` to the operation's documented error answers of `status`."""
     declared = responses((code, status))[status]
@@ -90,6 +112,8 @@ def complete(document: Document) -> Document:
         for method, operation in path_item.items():
             if method in _METHODS:
                 _declare_unreadable_bodies(operation)
+                _errors_in_json(operation)
+                _keep_validation_errors(operation)
                 _name_optional_bodies(operation)
                 _declare_cross_site_refusals(method, operation)
                 _accept_api_tokens(document, operation)

@@ -29,8 +29,23 @@ EXACT_COUNT_LIMIT = 10_000
 T = TypeVar("T", bound=BaseModel)
 
 
-class ListQuery(BaseModel):
-    """The query parameters of every list (camelCase; unknown ones are ignored).
+QUERY_CONFIG = ConfigDict(
+    alias_generator=to_camel, extra="ignore", field_title_generator=human_title
+)
+
+
+class Paging(BaseModel):
+    """Which page of a list: `offset` and `limit`."""
+
+    model_config = QUERY_CONFIG
+
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip")
+    limit: int = Field(50, ge=1, le=MAX_LIMIT, description="Rows per page")
+
+
+class ListFilter(BaseModel):
+    """Which rows of a list, in which order: the query parameters of every list but
+    its paging (camelCase; unknown ones are ignored). A CSV export takes these alone.
 
     A resource subclasses it with its table, the columns `q` searches, its filters,
     and `sort`: a `Literal` of wire names (`-` for descending) that is the one
@@ -38,9 +53,7 @@ class ListQuery(BaseModel):
     the class is defined. FastAPI validates the whole model at once.
     """
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, extra="ignore", field_title_generator=human_title
-    )
+    model_config = QUERY_CONFIG
 
     table: ClassVar[type[SQLModel]]
     searched: ClassVar[tuple[str, ...]] = ()
@@ -48,8 +61,6 @@ class ListQuery(BaseModel):
     computed: ClassVar[dict[str, ColumnElement[Any]]] = {}
     sort_columns: ClassVar[dict[str, Any]] = {}
 
-    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip")
-    limit: int = Field(50, ge=1, le=MAX_LIMIT, description="Rows per page")
     q: SearchText | None = Field(
         None, description="Case-insensitive substring; % and _ are literal"
     )
@@ -75,6 +86,10 @@ class ListQuery(BaseModel):
                 or_(*(column.icontains(self.q, autoescape=True) for column in columns))
             )
         return conditions
+
+
+class ListQuery(ListFilter, Paging):
+    """A list's filter and page: `class UserListQuery(UserFilter, ListQuery)`."""
 
 
 class Page(BaseModel, Generic[T]):
@@ -117,7 +132,7 @@ def _total(
     return func.coalesce(past_the_limit, counted)
 
 
-def _order(query: ListQuery) -> list[ColumnElement[Any]]:
+def sort_order(query: ListFilter) -> list[ColumnElement[Any]]:
     """`query.sort`, then the primary key to break ties. Missing values sort as the
     largest on every database (PostgreSQL's rule)."""
     column = query.sort_columns[query.sort.removeprefix("-")]
@@ -127,7 +142,7 @@ def _order(query: ListQuery) -> list[ColumnElement[Any]]:
     return [column.asc().nulls_last(), tiebreaker.asc()]
 
 
-def _columns(query: ListQuery, public: type[BaseModel]) -> list[ColumnElement[Any]]:
+def public_columns(query: ListFilter, public: type[BaseModel]) -> list[ColumnElement[Any]]:
     """What to select for each field of `public`: the table's column of that name, or
     the query's `computed` expression."""
     columns = inspect(query.table).local_table.columns
@@ -158,9 +173,9 @@ def fetch_page(
     table, conditions = query.table, [*filters, *query.conditions()]
     total_column = _total(db, table, conditions).label("total_")
     page = (
-        select(total_column, *_columns(query, public))
+        select(total_column, *public_columns(query, public))
         .where(*conditions)
-        .order_by(*_order(query))
+        .order_by(*sort_order(query))
         .offset(query.offset)
         .limit(query.limit)
     )
@@ -169,12 +184,20 @@ def fetch_page(
         total = rows[0]["total_"]
     else:  # past the end: the count alone
         total = db.connection().execute(select(_total(db, table, conditions))).scalar_one()
-    items = _list_of(public).validate_python(rows)
+    items = list_of(public).validate_python(rows)
     return Page[public](items=items, total=total, offset=query.offset, limit=query.limit)  # type: ignore[valid-type]
 
 
+def total_of(db: Session, query: ListFilter, *, filters: Sequence[ColumnElement[bool]] = ()) -> int:
+    """How many rows match `query` (and `filters`): a page's `total`, by the same rule."""
+    conditions = [*filters, *query.conditions()]
+    total: int = db.connection().execute(select(_total(db, query.table, conditions))).scalar_one()
+    return total
+
+
 @cache
-def _list_of(public: type[T]) -> TypeAdapter[list[T]]:
+def list_of(public: type[T]) -> TypeAdapter[list[T]]:
+    """What validates rows into a list of `public` models (made once per model)."""
     return TypeAdapter(list[public])  # type: ignore[valid-type]
 
 

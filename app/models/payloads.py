@@ -94,6 +94,12 @@ class Readiness(SQLModel):
     status: Literal["ready"] = "ready"
 
 
+class CsvImported(SQLModel):
+    """A CSV import done: how many rows were created."""
+
+    created: int
+
+
 class EmailVerification(InputModel):
     token: Annotated[str, Field(max_length=4096)]
 

@@ -10,14 +10,16 @@ and revokes API tokens. Every change is written to the audit log in its transact
 """
 
 import uuid
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session, col, delete, func, select, update
 
 from app.core.config import Settings
 from app.core.db import flush_or
 from app.core.errors import AppError, ErrorCode
+from app.core.pagination import ListFilter
 from app.core.passwords import PasswordHasher
 from app.models import Role, TokenScope, User, UserCreate, UserRegister
 from app.models.fields import utcnow
@@ -25,6 +27,30 @@ from app.services import api_tokens, audit
 from app.services.audit import AuditAction
 from app.services.mail import Mail, verification_mail
 from app.services.sessions import revoke_user_sessions
+
+
+class UserFilter(ListFilter):
+    """Which users, in which order: the filters and sort of the users list (and export)."""
+
+    table = User
+    searched = ("email", "name")
+    computed: ClassVar[dict[str, ColumnElement[Any]]] = {
+        "email_verified": col(User.email_verified_at).is_not(None)
+    }
+
+    sort: Literal[
+        "createdAt", "-createdAt", "updatedAt", "-updatedAt", "email", "-email", "name", "-name"
+    ] = "-createdAt"
+    role: Role | None = None
+    is_active: bool | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        filters = []
+        if self.role is not None:
+            filters.append(col(User.role) == self.role)
+        if self.is_active is not None:
+            filters.append(col(User.is_active) == self.is_active)
+        return [*filters, *super().conditions()]
 
 
 def find_by_email(db: Session, email: str) -> User | None:

@@ -48,6 +48,7 @@ class AuditAction(StrEnum):
     USER_ROLE_CHANGED = "user.role_changed"
     USER_DEACTIVATED = "user.deactivated"
     USER_DELETED = "user.deleted"
+    RESOURCE_DELETED = "resource.deleted"  # a row of a resource (items, ...): its target_type
     API_TOKEN_CREATED = "api_token.created"
     API_TOKEN_REVOKED = "api_token.revoked"
     ADMIN_FORBIDDEN = "admin.forbidden"

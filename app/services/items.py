@@ -15,13 +15,17 @@ from sqlmodel import delete as sql_delete
 
 from app.core.db import flush_or
 from app.core.errors import AppError, ErrorCode
-from app.core.pagination import ListQuery, Page, fetch_page
+from app.core.pagination import ListFilter, ListQuery, Page, fetch_page
 from app.models import Role, User
 from app.models.fields import utcnow
 from app.models.items import Item, ItemCreate, ItemPublic, ItemUpdate
+from app.services import audit
+from app.services.audit import AuditAction
 
 
-class ItemListQuery(ListQuery):
+class ItemFilter(ListFilter):
+    """Which items, in which order: the filters and sort of the items list (and export)."""
+
     table = Item
     searched = ("title",)
 
@@ -35,10 +39,18 @@ class ItemListQuery(ListQuery):
         return [*owner, *super().conditions()]
 
 
+class ItemListQuery(ItemFilter, ListQuery):
+    """The items list's filters, sort and page."""
+
+
+def visible_to(user: User) -> list[ColumnElement[bool]]:
+    """The condition of the items `user` may see: their own, or all for an admin."""
+    return [] if user.role == Role.ADMIN else [col(Item.owner_id) == user.id]
+
+
 def visible_page(db: Session, user: User, query: ItemListQuery) -> Page[ItemPublic]:
     """The items `user` may see (an admin: all) that `query` asks for."""
-    own = [] if user.role == Role.ADMIN else [col(Item.owner_id) == user.id]
-    return fetch_page(db, query, ItemPublic, filters=own)
+    return fetch_page(db, query, ItemPublic, filters=visible_to(user))
 
 
 def visible_item(db: Session, user: User, item_id: uuid.UUID) -> Item:
@@ -70,8 +82,12 @@ def update(db: Session, user: User, item_id: uuid.UUID, body: ItemUpdate) -> Ite
 
 
 def delete(db: Session, user: User, item_id: uuid.UUID) -> None:
-    """Delete an item `user` may see."""
+    """Delete an item `user` may see (audited: the log keeps its title)."""
     item = visible_item(db, user, item_id)
     deleted = db.exec(sql_delete(Item).where(col(Item.id) == item.id))
     if deleted.rowcount != 1:  # another request deleted it meanwhile
         raise AppError(ErrorCode.ITEM_NOT_FOUND)
+    audit.record(
+        db, AuditAction.RESOURCE_DELETED, target_type="item", target_id=item.id,
+        target_label=item.title,
+    )  # fmt: skip

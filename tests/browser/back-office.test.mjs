@@ -1,14 +1,15 @@
 // The back office end to end, in Debian's headless Chromium against the real server:
 // sign in as admin, deactivate a user (their API token stops working), create, edit
 // and delete an item, revoke a session, set a user's password and send a reset link,
-// every screen at a phone's 390 px, set up two-factor sign-in from its QR code page
+// delete and deactivate the users ticked (not every admin), export users and import
+// items as CSV, every screen at a phone's 390 px, set up two-factor sign-in from its QR code page
 // and sign in again with a code, sign out; a USER cannot sign in. On every page:
 // no CSP violation, no console error, and no request leaves 127.0.0.1; the same for
 // the API's Swagger UI.
 // Screenshots of each screen go to ./screenshots (git-ignored; CI keeps them).
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -302,8 +303,67 @@ function defineSteps(page, server, people, problems) {
     await Promise.all([page.waitForURL(/search=leaver-/), page.click("#modal-delete-button")]);
     await page.waitForSelector(".empty-title");
     assert.equal(await page.textContent(".empty-title"), "No users match.");
-    const notices = await noticesOn(page);
-    assert.deepEqual(notices.sort(), ['User "leaver-1@example.com" deleted.', 'User "leaver-2@example.com" deleted.']);
+    assert.deepEqual(await noticesOn(page), ["2 users deleted."]);
+  });
+
+  step("deactivate the users ticked; a selection with every admin changes nothing", async () => {
+    const movers = [];
+    for (const email of ["mover-1@example.com", "mover-2@example.com"]) movers.push(await account(base, email));
+    await page.goto(`${base}/admin/user/list?search=mover-`);
+    for (const box of await page.locator("input.select-box").all()) await box.check();
+    await page.click("#dropdownMenuButton");
+    await page.click("#action-customconfirm-deactivate");
+    await page.waitForSelector("#modal-confirmation-deactivate.show");
+    const question = await page.textContent("#modal-confirmation-deactivate h3");
+    assert.equal(question, "Deactivate these 2 users? They are signed out everywhere.");
+    await shot(page, "users-deactivate");
+    await Promise.all([page.waitForLoadState("load"), page.click("#action-custom-modal-deactivate")]);
+    assert.deepEqual(await noticesOn(page), ["2 users deactivated."]);
+    for (const mover of movers) {
+      assert.equal((await api(base, "GET", "/users/me", { token: mover.token })).status, 401);
+    }
+    await page.goto(`${base}/admin/user/list?search=admin@`);
+    await page.locator("input.select-box").check();
+    await page.click("#dropdownMenuButton");
+    await page.click("#action-customconfirm-deactivate");
+    await page.waitForSelector("#modal-confirmation-deactivate.show");
+    await Promise.all([page.waitForLoadState("load"), page.click("#action-custom-modal-deactivate")]);
+    assert.equal((await page.textContent(".alert-danger")).trim(), "The last active admin must remain");
+    assert.match(page.url(), /search=admin%40/);
+    await shot(page, "users-deactivate-refused");
+    await page.goto(`${base}/admin/`); // still signed in: nothing changed
+    assert.equal(new URL(page.url()).pathname, "/admin/");
+  });
+
+  step("export the users as the list shows them: a CSV file without secrets", async () => {
+    await page.goto(`${base}/admin/user/list?search=mover-&sortBy=email&sort=desc`);
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export-csv")]);
+    assert.match(download.suggestedFilename(), /^users-\d{8}\.csv$/);
+    const text = readFileSync(await download.path(), "utf8");
+    const [header, ...rows] = text.trim().split("\r\n");
+    assert.equal(header, "email,name,id,role,isActive,emailVerified,createdAt,updatedAt");
+    assert.deepEqual(rows.map((row) => row.split(",")[0]), ["mover-2@example.com", "mover-1@example.com"]);
+    assert.doesNotMatch(text, /password|\$2b\$/i);
+  });
+
+  step("import items from a CSV file: every bad row is listed, then the file goes in", async () => {
+    await page.goto(`${base}/admin/item/list`);
+    await page.click("#import-csv");
+    await shot(page, "items-import");
+    const bad = "title,description\r\nFirst,ok\r\n,no title\r\nThird,ok\r\n";
+    await page.setInputFiles("#csv-file", { name: "items.csv", mimeType: "text/csv", buffer: Buffer.from(bad) });
+    await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('Import')")]);
+    const cells = await page.locator("#csv-problems tbody td").allTextContents();
+    assert.deepEqual(cells.slice(0, 2), ["3", "title"]);
+    await shot(page, "items-import-refused");
+    // The page answers 400; Chromium reports a document's 4xx status on the console.
+    const status = "Failed to load resource: the server responded with a status of 400";
+    assert.deepEqual(problems.splice(0), [`console error: ${status} (Bad Request)`]);
+    const good = "\ufefftitle,description\r\nImported one,first\r\n=2+3,a formula\r\n";
+    await page.setInputFiles("#csv-file", { name: "items.csv", mimeType: "text/csv", buffer: Buffer.from(good) });
+    await Promise.all([page.waitForURL(/\/admin\/item\/list/), page.click("button:has-text('Import')")]);
+    assert.deepEqual(await noticesOn(page), ["2 items imported."]);
+    await page.waitForSelector("td:has-text('Imported one')");
   });
 
   step("every screen fits a phone's 390 px", async () => {
@@ -322,6 +382,7 @@ function defineSteps(page, server, people, problems) {
       ["user-create", "/admin/user/create"],
       ["user-edit", `/admin/user/edit/${owner.id}`],
       ["items", "/admin/item/list"],
+      ["items-import", "/admin/item/import-csv"],
       ["item-details", `/admin/item/details/${item.body.id}`],
       ["item-create", "/admin/item/create"],
       ["item-edit", `/admin/item/edit/${item.body.id}`],
@@ -441,7 +502,7 @@ async function main() {
   }
 }
 
-const EXPECTED_STEPS = 16;
+const EXPECTED_STEPS = 19;
 
 main().catch((error) => {
   console.error(error);

@@ -117,7 +117,7 @@ export type ApiTokenPublic = {
  *
  * Every action the log records (a closed set).
  */
-export type AuditAction = 'auth.login.succeeded' | 'auth.login.failed' | 'auth.login.challenged' | 'auth.logout' | 'auth.refresh.reused' | 'session.revoked' | 'password.changed' | 'password.reset.requested' | 'password.reset.completed' | 'email.verified' | 'email.changed' | 'user.created' | 'user.updated' | 'user.role_changed' | 'user.deactivated' | 'user.deleted' | 'api_token.created' | 'api_token.revoked' | 'admin.forbidden' | 'two_factor.enrolment_started' | 'two_factor.enabled' | 'two_factor.disabled' | 'two_factor.recovery_code_used' | 'identity.linked' | 'identity.unlinked';
+export type AuditAction = 'auth.login.succeeded' | 'auth.login.failed' | 'auth.login.challenged' | 'auth.logout' | 'auth.refresh.reused' | 'session.revoked' | 'password.changed' | 'password.reset.requested' | 'password.reset.completed' | 'email.verified' | 'email.changed' | 'user.created' | 'user.updated' | 'user.role_changed' | 'user.deactivated' | 'user.deleted' | 'resource.deleted' | 'api_token.created' | 'api_token.revoked' | 'admin.forbidden' | 'two_factor.enrolment_started' | 'two_factor.enabled' | 'two_factor.disabled' | 'two_factor.recovery_code_used' | 'identity.linked' | 'identity.unlinked';
 
 /**
  * AuditEventPublic
@@ -192,6 +192,30 @@ export type AuditEventPublic = {
 };
 
 /**
+ * Body_items-import
+ */
+export type BodyItemsImport = {
+    /**
+     * File
+     *
+     * A CSV file: UTF-8, a header row of camelCase field names
+     */
+    file: Blob | File;
+};
+
+/**
+ * Body_users-import
+ */
+export type BodyUsersImport = {
+    /**
+     * File
+     *
+     * A CSV file: UTF-8, a header row of camelCase field names
+     */
+    file: Blob | File;
+};
+
+/**
  * CookieSession
  *
  * A sign-in in cookie mode: the tokens are in HttpOnly cookies, not here.
@@ -207,6 +231,18 @@ export type CookieSession = {
      * Seconds until the access token (and its cookie) expires
      */
     expiresIn: number;
+};
+
+/**
+ * CsvImported
+ *
+ * A CSV import done: how many rows were created.
+ */
+export type CsvImported = {
+    /**
+     * Created
+     */
+    created: number;
 };
 
 /**
@@ -237,7 +273,7 @@ export type ErrorBody = {
  *
  * The `code` of every error body, with its HTTP status and message.
  */
-export type ErrorCode = 'NOT_AUTHENTICATED' | 'TOKEN_INVALID' | 'LOGIN_BAD_CREDENTIALS' | 'REFRESH_TOKEN_INVALID' | 'ACCOUNT_DISABLED' | 'REGISTRATION_DISABLED' | 'ADMIN_REQUIRED' | 'EMAIL_NOT_VERIFIED' | 'API_TOKEN_NOT_ALLOWED' | 'API_TOKEN_SCOPE' | 'ADMIN_TWO_FACTOR_REQUIRED' | 'TWO_FACTOR_LOGIN_REQUIRED' | 'CROSS_SITE_REQUEST' | 'TOO_MANY_ATTEMPTS' | 'EMAIL_ALREADY_REGISTERED' | 'LAST_ADMIN' | 'CURRENT_PASSWORD_WRONG' | 'RESET_TOKEN_INVALID' | 'VERIFICATION_TOKEN_INVALID' | 'TWO_FACTOR_CHALLENGE_INVALID' | 'TWO_FACTOR_CODE_INVALID' | 'TWO_FACTOR_ALREADY_ENABLED' | 'TWO_FACTOR_NOT_PENDING' | 'TWO_FACTOR_NOT_ENABLED' | 'API_TOKEN_LIMIT' | 'OAUTH_PROVIDER_UNKNOWN' | 'OAUTH_REDIRECT_INVALID' | 'OAUTH_STATE_INVALID' | 'OAUTH_PROVIDER_DENIED' | 'OAUTH_EXCHANGE_FAILED' | 'OAUTH_PROVIDER_UNAVAILABLE' | 'OAUTH_CODE_INVALID' | 'OAUTH_EMAIL_MISSING' | 'OAUTH_EMAIL_NOT_VERIFIED' | 'LAST_SIGN_IN_METHOD' | 'IDENTITY_NOT_FOUND' | 'USER_NOT_FOUND' | 'ITEM_NOT_FOUND' | 'SESSION_NOT_FOUND' | 'API_TOKEN_NOT_FOUND' | 'SERVICE_UNAVAILABLE' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'MALFORMED_REQUEST' | 'BODY_TOO_LARGE' | 'REQUEST_TIMEOUT' | 'HEADERS_TOO_LARGE' | 'VALIDATION_ERROR' | 'INTERNAL_ERROR';
+export type ErrorCode = 'NOT_AUTHENTICATED' | 'TOKEN_INVALID' | 'LOGIN_BAD_CREDENTIALS' | 'REFRESH_TOKEN_INVALID' | 'ACCOUNT_DISABLED' | 'REGISTRATION_DISABLED' | 'ADMIN_REQUIRED' | 'EMAIL_NOT_VERIFIED' | 'API_TOKEN_NOT_ALLOWED' | 'API_TOKEN_SCOPE' | 'ADMIN_TWO_FACTOR_REQUIRED' | 'TWO_FACTOR_LOGIN_REQUIRED' | 'CROSS_SITE_REQUEST' | 'TOO_MANY_ATTEMPTS' | 'EMAIL_ALREADY_REGISTERED' | 'LAST_ADMIN' | 'CURRENT_PASSWORD_WRONG' | 'RESET_TOKEN_INVALID' | 'VERIFICATION_TOKEN_INVALID' | 'TWO_FACTOR_CHALLENGE_INVALID' | 'TWO_FACTOR_CODE_INVALID' | 'TWO_FACTOR_ALREADY_ENABLED' | 'TWO_FACTOR_NOT_PENDING' | 'TWO_FACTOR_NOT_ENABLED' | 'API_TOKEN_LIMIT' | 'OAUTH_PROVIDER_UNKNOWN' | 'OAUTH_REDIRECT_INVALID' | 'OAUTH_STATE_INVALID' | 'OAUTH_PROVIDER_DENIED' | 'OAUTH_EXCHANGE_FAILED' | 'OAUTH_PROVIDER_UNAVAILABLE' | 'OAUTH_CODE_INVALID' | 'OAUTH_EMAIL_MISSING' | 'OAUTH_EMAIL_NOT_VERIFIED' | 'LAST_SIGN_IN_METHOD' | 'IDENTITY_NOT_FOUND' | 'CSV_CONTENT_TYPE' | 'CSV_UNREADABLE' | 'CSV_TOO_MANY_ROWS' | 'CSV_INVALID_ROWS' | 'USER_NOT_FOUND' | 'ITEM_NOT_FOUND' | 'SESSION_NOT_FOUND' | 'API_TOKEN_NOT_FOUND' | 'SERVICE_UNAVAILABLE' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'MALFORMED_REQUEST' | 'BODY_TOO_LARGE' | 'REQUEST_TIMEOUT' | 'HEADERS_TOO_LARGE' | 'VALIDATION_ERROR' | 'INTERNAL_ERROR';
 
 /**
  * HTTPValidationError
@@ -634,6 +670,43 @@ export type RefreshRequest = {
  * Role
  */
 export type Role = 'USER' | 'ADMIN';
+
+/**
+ * RowErrorsBody
+ *
+ * An upload refused for its rows: every problem of every row.
+ */
+export type RowErrorsBody = {
+    /**
+     * Detail
+     */
+    detail: string;
+    code: ErrorCode;
+    /**
+     * Errors
+     */
+    errors: Array<RowProblem>;
+};
+
+/**
+ * RowProblem
+ *
+ * What is wrong in one row of an uploaded file (row 1 is the header).
+ */
+export type RowProblem = {
+    /**
+     * Row
+     */
+    row: number;
+    /**
+     * Field
+     */
+    field: string | null;
+    /**
+     * Message
+     */
+    message: string;
+};
 
 /**
  * SessionPublic
@@ -1277,6 +1350,120 @@ export type UsersCreateResponses = {
 
 export type UsersCreateResponse = UsersCreateResponses[keyof UsersCreateResponses];
 
+export type UsersExportData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Q
+         *
+         * Case-insensitive substring; % and _ are literal
+         */
+        q?: string | null;
+        /**
+         * Sort
+         */
+        sort?: 'createdAt' | '-createdAt' | 'updatedAt' | '-updatedAt' | 'email' | '-email' | 'name' | '-name';
+        /**
+         * Id
+         *
+         * Only these ids (repeat the parameter)
+         */
+        id?: Array<string> | null;
+        /**
+         * Role
+         */
+        role?: Role | null;
+        /**
+         * Is active
+         */
+        isActive?: boolean | null;
+    };
+    url: '/api/v1/users/export.csv';
+};
+
+export type UsersExportErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `ADMIN_REQUIRED`: Admin privileges required
+     * - `ADMIN_TWO_FACTOR_REQUIRED`: Admin access needs a sign-in with two-factor authentication: set it up at /users/me/two-factor, or sign in again with a code
+     */
+    403: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type UsersExportError = UsersExportErrors[keyof UsersExportErrors];
+
+export type UsersExportResponses = {
+    /**
+     * A CSV file (UTF-8, a header row of camelCase field names)
+     */
+    200: string;
+};
+
+export type UsersExportResponse = UsersExportResponses[keyof UsersExportResponses];
+
+export type UsersImportData = {
+    body: BodyUsersImport;
+    path?: never;
+    query?: never;
+    url: '/api/v1/users/import';
+};
+
+export type UsersImportErrors = {
+    /**
+     * - `CSV_UNREADABLE`: The file is not CSV text in UTF-8 with a header row
+     * - `MALFORMED_REQUEST`: There was an error parsing the body
+     */
+    400: ErrorBody;
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `ADMIN_REQUIRED`: Admin privileges required
+     * - `ADMIN_TWO_FACTOR_REQUIRED`: Admin access needs a sign-in with two-factor authentication: set it up at /users/me/two-factor, or sign in again with a code
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
+     */
+    403: ErrorBody;
+    /**
+     * - `EMAIL_ALREADY_REGISTERED`: Email already registered
+     */
+    409: ErrorBody;
+    /**
+     * - `BODY_TOO_LARGE`: Request body too large
+     * - `CSV_TOO_MANY_ROWS`: The file has more rows than allowed
+     */
+    413: ErrorBody;
+    /**
+     * - `CSV_CONTENT_TYPE`: Upload a CSV file (text/csv)
+     */
+    415: ErrorBody;
+    /**
+     * - `CSV_INVALID_ROWS`: Some rows are invalid: nothing was imported
+     */
+    422: RowErrorsBody | HttpValidationError;
+};
+
+export type UsersImportError = UsersImportErrors[keyof UsersImportErrors];
+
+export type UsersImportResponses = {
+    /**
+     * Successful Response
+     */
+    201: CsvImported;
+};
+
+export type UsersImportResponse = UsersImportResponses[keyof UsersImportResponses];
+
 export type UsersDeleteData = {
     body?: never;
     path: {
@@ -1532,6 +1719,105 @@ export type ItemsCreateResponses = {
 };
 
 export type ItemsCreateResponse = ItemsCreateResponses[keyof ItemsCreateResponses];
+
+export type ItemsExportData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Q
+         *
+         * Case-insensitive substring; % and _ are literal
+         */
+        q?: string | null;
+        /**
+         * Sort
+         */
+        sort?: 'createdAt' | '-createdAt' | 'updatedAt' | '-updatedAt' | 'title' | '-title';
+        /**
+         * Id
+         *
+         * Only these ids (repeat the parameter)
+         */
+        id?: Array<string> | null;
+        /**
+         * Owner id
+         */
+        ownerId?: string | null;
+    };
+    url: '/api/v1/items/export.csv';
+};
+
+export type ItemsExportErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ItemsExportError = ItemsExportErrors[keyof ItemsExportErrors];
+
+export type ItemsExportResponses = {
+    /**
+     * A CSV file (UTF-8, a header row of camelCase field names)
+     */
+    200: string;
+};
+
+export type ItemsExportResponse = ItemsExportResponses[keyof ItemsExportResponses];
+
+export type ItemsImportData = {
+    body: BodyItemsImport;
+    path?: never;
+    query?: never;
+    url: '/api/v1/items/import';
+};
+
+export type ItemsImportErrors = {
+    /**
+     * - `CSV_UNREADABLE`: The file is not CSV text in UTF-8 with a header row
+     * - `MALFORMED_REQUEST`: There was an error parsing the body
+     */
+    400: ErrorBody;
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
+     */
+    403: ErrorBody;
+    /**
+     * - `BODY_TOO_LARGE`: Request body too large
+     * - `CSV_TOO_MANY_ROWS`: The file has more rows than allowed
+     */
+    413: ErrorBody;
+    /**
+     * - `CSV_CONTENT_TYPE`: Upload a CSV file (text/csv)
+     */
+    415: ErrorBody;
+    /**
+     * - `CSV_INVALID_ROWS`: Some rows are invalid: nothing was imported
+     */
+    422: RowErrorsBody | HttpValidationError;
+};
+
+export type ItemsImportError = ItemsImportErrors[keyof ItemsImportErrors];
+
+export type ItemsImportResponses = {
+    /**
+     * Successful Response
+     */
+    201: CsvImported;
+};
+
+export type ItemsImportResponse = ItemsImportResponses[keyof ItemsImportResponses];
 
 export type ItemsDeleteData = {
     body?: never;
