@@ -10,6 +10,7 @@ from typing import Annotated, Literal, Self
 from pydantic import EmailStr, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.core.cookie_settings import CookieSettings
 from app.core.provider_settings import ProviderSettings
 from app.core.secret_keys import check_key, read_or_create_secret
 
@@ -18,8 +19,6 @@ MAX_PREVIOUS_KEYS = 3
 
 Environment = Literal["development", "test", "production"]
 ORIGIN = re.compile(r"https?://[^/?#\s]+")  # a scheme and a host, with no path
-# A cookie Domain: a host name of two labels or more, the last not a number (so no IP).
-COOKIE_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9]", re.I)
 # Where frontends run while they are developed (Next.js/CRA, Vite), allowed by CORS in
 # development when CORS_ORIGINS is not set.
 LOCAL_FRONTEND_ORIGINS = [
@@ -27,9 +26,10 @@ LOCAL_FRONTEND_ORIGINS = [
 ]
 
 
-class Settings(ProviderSettings, BaseSettings):
+class Settings(ProviderSettings, CookieSettings, BaseSettings):
     """Every setting of the service; field `x_y` is read from the variable `X_Y`
-    (those of sign-in providers are in `ProviderSettings`)."""
+    (those of sign-in providers are in `ProviderSettings`, the sign-in cookies' in
+    `CookieSettings`)."""
 
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore"
@@ -58,9 +58,6 @@ class Settings(ProviderSettings, BaseSettings):
     password_reset_expire_minutes: int = Field(60, ge=1)
 
     cors_origins: Annotated[list[str], NoDecode] = []
-    auth_cookie_samesite: Literal["lax", "strict", "none"] = "lax"
-    auth_cookie_secure: bool | None = None  # unset: on in production only
-    auth_cookie_domain: str | None = None
     allow_registration: bool = True
     require_email_verification: bool = False
     require_admin_2fa: bool = False
@@ -123,16 +120,6 @@ class Settings(ProviderSettings, BaseSettings):
             if origin != "*" and not ORIGIN.fullmatch(origin):
                 raise ValueError(f"{origin!r} is not an origin such as https://app.example.com")
         return value
-
-    @field_validator("auth_cookie_samesite", mode="before")
-    @classmethod
-    def _samesite_any_case(cls, value: object) -> object:
-        return value.lower() if isinstance(value, str) else value
-
-    @field_validator("auth_cookie_domain")
-    @classmethod
-    def _cookie_domain(cls, value: str | None) -> str | None:
-        return None if value is None else _check_cookie_domain(value)
 
     @field_validator("forwarded_allow_ips")
     @classmethod
@@ -272,17 +259,6 @@ class Settings(ProviderSettings, BaseSettings):
         if self.jwt_secret_key is None:  # pragma: no cover - the validator always sets it
             raise RuntimeError("JWT secret key not resolved")
         return self.jwt_secret_key.get_secret_value()
-
-
-def _check_cookie_domain(domain: str) -> str:
-    """A cookie `Domain` browsers accept: a host name of two labels or more."""
-    if not COOKIE_DOMAIN.fullmatch(domain):
-        raise ValueError(
-            f"{domain!r} is not a cookie domain browsers accept: write a host name such as "
-            "example.com (no leading dot, scheme, port, path or IP address), or leave it "
-            "unset for the API's own host"
-        )
-    return domain.lower()
 
 
 def describe_validation_error(error: ValidationError, *, upper: bool = False) -> str:
