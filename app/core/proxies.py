@@ -68,18 +68,20 @@ class ForwardedHeadersMiddleware(HttpMiddleware):
         self.proxies = TrustedProxies(trusted)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        forwarded_for: list[str] = []
+        proto = None
+        for name, value in scope["headers"]:
+            if name == b"x-forwarded-for":
+                forwarded_for.extend(value.decode("latin-1").split(","))
+            elif name == b"x-forwarded-proto":
+                proto = value.decode("latin-1").split(",")[-1].strip().lower()
         peer = scope.get("client")
-        peer_address = parse_address(peer[0]) if peer else None
-        if peer and peer_address in self.proxies:
-            forwarded_for: list[str] = []
-            proto = None
-            for name, value in scope["headers"]:
-                if name == b"x-forwarded-for":
-                    forwarded_for.extend(value.decode("latin-1").split(","))
-                elif name == b"x-forwarded-proto":
-                    proto = value.decode("latin-1").split(",")[-1].strip().lower()
-            if forwarded_for and peer_address is not None:
-                scope["client"] = (str(self.proxies.client(peer_address, forwarded_for)), peer[1])
-            if proto in ("http", "https"):
-                scope["scheme"] = proto
+        if (forwarded_for or proto) and peer:  # the peer is parsed only when it matters
+            peer_address = parse_address(peer[0])
+            if peer_address is not None and peer_address in self.proxies:
+                if forwarded_for:
+                    client = self.proxies.client(peer_address, forwarded_for)
+                    scope["client"] = (str(client), peer[1])
+                if proto in ("http", "https"):
+                    scope["scheme"] = proto
         await self.app(scope, receive, send)
