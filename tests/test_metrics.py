@@ -75,6 +75,15 @@ def test_requests_are_counted_by_route_template(
     assert "/metrics" not in client.get(f"{API}/openapi.json").json()["paths"]
 
 
+def test_made_up_methods_share_one_series(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(metrics_enabled=True)
+    for method in ("FOO", "BAR", "BAZ"):
+        assert client.request(method, f"{API}/items").status_code == 405
+    methods = {dict(labels).get("method") for _, labels in samples(client)}
+    assert "other" in methods
+    assert not methods & {"FOO", "BAR", "BAZ"}
+
+
 def test_sign_ins_by_outcome(make_client: Callable[..., TestClient], user: Account) -> None:
     client = make_client(metrics_enabled=True)
     before = samples(client)

@@ -86,11 +86,31 @@ def prepare_multiprocess_dir(settings: Settings) -> None:
     """Before the workers start: an empty directory for their samples."""
     if not settings.metrics_enabled:
         return
-    default = Path(tempfile.gettempdir()) / f"app-metrics-{os.getpid()}"
+    memory = Path("/dev/shm")  # noqa: S108 - shared memory: samples never wait on a disk
+    parent = memory if memory.is_dir() else Path(tempfile.gettempdir())
+    default = parent / f"app-metrics-{os.getpid()}"
     directory = Path(os.environ.get(MULTIPROCESS_DIR) or default)
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     os.environ[MULTIPROCESS_DIR] = str(directory)
+
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class Series:
+    """A labelled metric's children, kept by their labels (`labels()` checks its
+    arguments and takes a lock on every call)."""
+
+    def __init__(self, metric: Any) -> None:
+        self.metric = metric
+        self.children: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *labels: str) -> Any:
+        child = self.children.get(labels)
+        if child is None:
+            child = self.children[labels] = self.metric.labels(*labels)
+        return child
 
 
 class MetricsMiddleware:
@@ -98,7 +118,9 @@ class MetricsMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.metrics = collectors()
+        metrics = collectors()
+        self.in_flight = metrics.in_flight
+        self.latency, self.requests = Series(metrics.latency), Series(metrics.requests)
         self.templates: dict[int, str] | None = None  # by id(): routes do not hash
 
     def route_of(self, scope: Scope) -> str:
@@ -119,22 +141,24 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started, status = time.perf_counter(), 500  # unless a response starts
+        started, status, elapsed = time.perf_counter(), 500, None  # 500 unless a response starts
 
         async def send_counted(message: Message) -> None:
-            nonlocal status
+            nonlocal status, elapsed
             if message["type"] == "http.response.start":
-                status = message["status"]
-                elapsed = time.perf_counter() - started
-                self.metrics.latency.labels(scope["method"], self.route_of(scope)).observe(elapsed)
+                status, elapsed = message["status"], time.perf_counter() - started
             await send(message)
 
-        self.metrics.in_flight.inc()
+        self.in_flight.inc()
         try:
             await self.app(scope, receive, send_counted)
         finally:
-            self.metrics.in_flight.dec()
-            self.metrics.requests.labels(scope["method"], self.route_of(scope), str(status)).inc()
+            self.in_flight.dec()
+            method = scope["method"] if scope["method"] in METHODS else "other"  # bounded
+            route = self.route_of(scope)
+            if elapsed is not None:
+                self.latency(method, route).observe(elapsed)
+            self.requests(method, route, str(status)).inc()
 
 
 def exposition() -> tuple[bytes, str]:
