@@ -6,12 +6,10 @@
 // address bar.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
-import { freePort, startServer } from "./server.mjs";
+import { freePort, launchChromium, startServer } from "./server.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, "../..");
@@ -19,17 +17,6 @@ const SHOTS = join(HERE, "screenshots");
 const ADMIN = "admin@example.com";
 const PASSWORD = "correct horse battery";
 const NEW_PASSWORD = "a brand new password";
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
 const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 
 // The SMTP server; `links()` gives every link it has received so far.
@@ -80,16 +67,10 @@ async function main() {
       PUBLIC_URL: `http://127.0.0.1:${port}`,
     },
   });
-  const profile = mkdtempSync(join(tmpdir(), "mail-links-profile-"));
   let context;
   let failures = 0;
   try {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: "/usr/bin/chromium",
-      headless: true,
-      args: FLAGS,
-      viewport: { width: 390, height: 844 },
-    });
+    context = await launchChromium({ viewport: { width: 390, height: 844 } });
     const local = new URL(server.url).host;
     const problems = [];
     context.on("request", (request) => {
@@ -149,7 +130,6 @@ async function main() {
     console.log(`not ok - a reset mail's link\n  ${String(error.stack ?? error).replaceAll("\n", "\n  ")}\n${server.log()}`);
   } finally {
     await context?.close();
-    rmSync(profile, { recursive: true, force: true });
     await server.stop();
     sink.stop();
   }

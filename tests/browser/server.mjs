@@ -1,14 +1,50 @@
 // Starts the real service (`python -m app serve`) on a free port of 127.0.0.1 with a
 // fresh SQLite file, and gives its base URL; fails loudly when it does not come up.
+// Also: Debian's Chromium for the tests (`launchChromium`).
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const START_TIMEOUT_MS = 60_000;
+const CHROMIUM_FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+// Debian's headless Chromium with a fresh profile, removed once `context.close()` has
+// stopped the browser; `options` go to playwright's launchPersistentContext (viewport...).
+export async function launchChromium(options = {}) {
+  const profile = mkdtempSync(join(tmpdir(), "browser-test-profile-"));
+  const forget = () => rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
+  try {
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: "/usr/bin/chromium",
+      headless: true,
+      args: CHROMIUM_FLAGS,
+      ...options,
+    });
+    const close = context.close.bind(context);
+    context.close = async (closeOptions) => {
+      await close(closeOptions);
+      forget();
+    };
+    return context;
+  } catch (error) {
+    forget();
+    throw error;
+  }
+}
 
 export function freePort() {
   return new Promise((done, fail) => {
