@@ -7,7 +7,7 @@
 // (another site: SameSite=Lax), and the session lives on.
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { freePort, launchChromium, startServer } from "./server.mjs";
+import { checker, freePort, launchChromium, startServer } from "./server.mjs";
 
 const ADMIN = "admin@example.com";
 const PASSWORD = "correct horse battery";
@@ -55,16 +55,7 @@ async function main() {
   });
   const forgery = await pageServer(forgeryPage(`${api}/api/v1/auth/logout-all`));
   const context = await launchChromium();
-  let failures = 0;
-  const check = async (name, run) => {
-    try {
-      await run();
-      console.log(`ok - ${name}`);
-    } catch (error) {
-      failures += 1;
-      console.log(`not ok - ${name}\n  ${String(error.stack ?? error).replaceAll("\n", "\n  ")}`);
-    }
-  };
+  const { check, failures } = checker();
   try {
     const page = context.pages()[0] ?? (await context.newPage());
     await page.goto(`${front}/`);
@@ -142,7 +133,7 @@ async function main() {
     await frontend.close();
     await server.stop();
   }
-  if (failures > 0) process.exitCode = 1;
+  if (failures() > 0) process.exitCode = 1;
 }
 
 main().catch((error) => {

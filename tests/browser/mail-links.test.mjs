@@ -5,41 +5,25 @@
 // CSP violation, no console error, no request off 127.0.0.1, and the token leaves the
 // address bar.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort, launchChromium, startServer } from "./server.mjs";
+import { freePort, launchChromium, sleep, startPython, startServer } from "./server.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = resolve(HERE, "../..");
 const SHOTS = join(HERE, "screenshots");
 const ADMIN = "admin@example.com";
 const PASSWORD = "correct horse battery";
 const NEW_PASSWORD = "a brand new password";
-const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 
 // The SMTP server; `links()` gives every link it has received so far.
 async function startSink() {
   const port = await freePort();
-  const venv = join(ROOT, ".venv", "bin", "python");
-  const [command, ...prefix] = existsSync(venv) ? [venv] : ["uv", "run", "--frozen", "--project", ROOT, "python"];
-  const child = spawn(command, [...prefix, join(HERE, "smtp_sink.py"), String(port)], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, PYTHONUNBUFFERED: "1" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  child.stdout.on("data", (chunk) => (output += chunk));
-  child.stderr.on("data", (chunk) => (output += chunk));
-  const deadline = Date.now() + 60_000;
-  while (!output.includes("ready")) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the SMTP sink did not start:\n${output}`);
-    await sleep(100);
-  }
+  const sink = await startPython([join(HERE, "smtp_sink.py"), String(port)], /ready/);
   return {
     port,
-    links: () => [...output.matchAll(/^link (\S+)$/gm)].map((match) => match[1]),
-    stop: () => child.kill("SIGKILL"),
+    links: () => [...sink.output().matchAll(/^link (\S+)$/gm)].map((match) => match[1]),
+    stop: sink.stop,
   };
 }
 

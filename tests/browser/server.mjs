@@ -1,6 +1,6 @@
 // Starts the real service (`python -m app serve`) on a free port of 127.0.0.1 with a
 // fresh SQLite file, and gives its base URL; fails loudly when it does not come up.
-// Also: Debian's Chromium for the tests (`launchChromium`).
+// Also: the tests' Python helpers (`startPython`) and Debian's Chromium (`launchChromium`).
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
@@ -64,7 +64,47 @@ function pythonCommand() {
   return ["uv", "run", "--frozen", "--project", ROOT, "python"];
 }
 
-const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+// Named checks, TAP style: `check(name, run)` prints "ok - name", or "not ok - name"
+// with the error and goes on; `failures()` counts those that failed.
+export function checker() {
+  let failed = 0;
+  const check = async (name, run) => {
+    try {
+      await run();
+      console.log(`ok - ${name}`);
+    } catch (error) {
+      failed += 1;
+      console.log(`not ok - ${name}\n  ${String(error.stack ?? error).replaceAll("\n", "\n  ")}`);
+    }
+  };
+  return { check, failures: () => failed };
+}
+
+export const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+
+// A Python program of the tests (`args` after `python`, run in the repository) whose
+// output says it is ready by matching `ready`; gives that match and all its output.
+export async function startPython(args, ready) {
+  const [command, ...prefix] = pythonCommand();
+  const child = spawn(command, [...prefix, ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, PYTHONUNBUFFERED: "1" },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (chunk) => (output += chunk));
+  child.stderr.on("data", (chunk) => (output += chunk));
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  let match;
+  while (!(match = output.match(ready))) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`${args.join(" ")} did not start:\n${output}`);
+    }
+    await sleep(100);
+  }
+  return { match, output: () => output, stop: () => child.kill("SIGKILL") };
+}
 
 async function healthy(url) {
   try {

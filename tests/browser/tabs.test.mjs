@@ -2,7 +2,7 @@
 // at the same instant: both stay signed in (the API's refresh grace window). A replay
 // of a spent token after the window still signs the session out.
 import assert from "node:assert/strict";
-import { launchChromium, startServer } from "./server.mjs";
+import { checker, launchChromium, startServer } from "./server.mjs";
 
 const ADMIN = "admin@example.com";
 const PASSWORD = "correct horse battery";
@@ -31,16 +31,7 @@ async function refreshAt(instant) {
 async function main() {
   const server = await startServer({ adminEmail: ADMIN, adminPassword: PASSWORD });
   let context;
-  let failures = 0;
-  const check = async (name, run) => {
-    try {
-      await run();
-      console.log(`ok - ${name}`);
-    } catch (error) {
-      failures += 1;
-      console.log(`not ok - ${name}\n  ${String(error.stack ?? error).replaceAll("\n", "\n  ")}`);
-    }
-  };
+  const { check, failures } = checker();
   try {
     context = await launchChromium();
     const local = new URL(server.url).host;
@@ -95,7 +86,7 @@ async function main() {
     await context?.close();
     await server.stop();
   }
-  if (failures > 0) process.exitCode = 1;
+  if (failures() > 0) process.exitCode = 1;
 }
 
 main().catch((error) => {
