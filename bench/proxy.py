@@ -1,12 +1,12 @@
-"""HAProxy in front of service replicas, for scenario (j): round-robin over keep-alive
-connections, each replica health-checked on /health/ready, as the README's Deploy
-section configures it."""
+"""HAProxy in front of service replicas, for scenario (j) and tests/test_replicas.py
+(one configuration for both): round-robin over keep-alive connections, each replica
+health-checked on /health/ready, as the README's Deploy section configures it."""
 
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,10 +20,13 @@ global
 defaults
     mode http
     timeout connect 5s
-    timeout client 60s
-    timeout server 60s
+    timeout client 120s
+    timeout server 120s
     option http-keep-alive
     http-reuse always
+    retries 2
+    option redispatch
+    retry-on conn-failure
 frontend api
     bind 127.0.0.1:{port}
     option forwardfor
@@ -31,9 +34,18 @@ frontend api
 backend replicas
     balance roundrobin
     option httpchk GET /health/ready
-    default-server check inter 2s fall 2 rise 2
+    default-server check inter {check_every} fall 2 rise 2
 {servers}
 """
+
+
+def haproxy_config(port: int, servers: Sequence[str], *, check_every: str = "2s") -> str:
+    """HAProxy's configuration, listening on 127.0.0.1:`port`: round robin over
+    `servers` (host:port) on keep-alive connections, each health-checked on
+    /health/ready every `check_every` and taken out after two failures; a request that
+    could not connect is retried on another replica."""
+    lines = (f"    server r{index} {server}" for index, server in enumerate(servers))
+    return CONFIG.format(port=port, servers="\n".join(lines), check_every=check_every)
 
 
 def haproxy_path() -> str | None:
@@ -48,12 +60,9 @@ def proxied(replicas: list[Server], logdir: Path) -> Iterator[str]:
     if executable is None:
         raise RuntimeError("haproxy is missing (Debian: apt-get install haproxy)")
     port = free_port()
-    servers = "\n".join(
-        f"    server r{index} {replica.base.removeprefix('http://')}"
-        for index, replica in enumerate(replicas)
-    )
+    servers = [replica.base.removeprefix("http://") for replica in replicas]
     config = logdir / f"haproxy-{len(replicas)}.cfg"
-    config.write_text(CONFIG.format(port=port, servers=servers))
+    config.write_text(haproxy_config(port, servers))
     process = subprocess.Popen(
         [executable, "-db", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )

@@ -7,12 +7,16 @@ plays the person at the provider's authorization page (`authorize`). Version 0.3
 not check PKCE, which real providers do (GitHub, Google, Keycloak...): `RequirePkce`
 adds RFC 7636's check in front of it, so a wrong or missing verifier is refused by
 the provider as it would be in production.
+
+`python -m tests.oidc_provider` serves one for the browser tests (tests/browser): it
+prints `issuer <URL>` once it answers, and stops when its standard input closes.
 """
 
 import base64
 import hashlib
 import io
 import json
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -112,3 +116,14 @@ def authorize(location: str, subject: str | None, *, deny: bool = False) -> str:
     response = httpx2.post(location, data=data)
     assert response.status_code == 302, response.text
     return response.headers["location"]
+
+
+def main() -> None:
+    """Serve a provider until standard input closes; its issuer URL goes to stdout."""
+    with running_provider() as issuer:
+        print(f"issuer {issuer}", flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()

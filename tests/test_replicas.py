@@ -4,7 +4,6 @@ through the database, and losing one loses no acknowledged write."""
 
 import functools
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,33 +18,13 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from app.core.migrations import PROJECT_ROOT
+from bench.proxy import haproxy_config, haproxy_path
 from tests.helpers import API, PASSWORD, TEST_SECRET, at_once, free_port, poll, start_server
 
 pytestmark = pytest.mark.slow  # three servers and a proxy
 
 ADMIN = "admin@example.com"
-HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
-HAPROXY_CONFIG = """
-global
-    maxconn 256
-defaults
-    mode http
-    timeout connect 5s
-    timeout client 120s
-    timeout server 120s
-    retries 2
-    option redispatch
-    retry-on conn-failure
-frontend api
-    bind 127.0.0.1:{port}
-    option forwardfor
-    default_backend replicas
-backend replicas
-    balance roundrobin
-    option httpchk GET /health/ready
-    default-server check inter 300ms fall 2 rise 2
-{servers}
-"""
+HAPROXY = haproxy_path()
 
 
 @dataclass
@@ -59,7 +38,7 @@ class Replicas:
 
 @pytest.fixture
 def replicas(scratch_postgres: str, tmp_path: Path) -> Iterator[Replicas]:
-    if not Path(HAPROXY).exists():
+    if HAPROXY is None:
         pytest.fail("needs HAProxy (Debian's haproxy; .ci/run installs it)")
     ports = [free_port() for _ in range(3)]
     env = {
@@ -82,9 +61,9 @@ def replicas(scratch_postgres: str, tmp_path: Path) -> Iterator[Replicas]:
     processes = at_once(starts, timeout=300)  # started together: they migrate one at a time
     assert all(process is not None for process in processes), "a replica did not start"
     proxy_port = free_port()
-    servers = "\n".join(f"    server r{i} 127.0.0.1:{port}" for i, port in enumerate(ports))
+    servers = [f"127.0.0.1:{port}" for port in ports]
     config = tmp_path / "haproxy.cfg"
-    config.write_text(HAPROXY_CONFIG.format(port=proxy_port, servers=servers))
+    config.write_text(haproxy_config(proxy_port, servers, check_every="300ms"))
     haproxy = subprocess.Popen([HAPROXY, "-db", "-f", str(config)], stdout=subprocess.DEVNULL)
     proxy = f"http://127.0.0.1:{proxy_port}"
 

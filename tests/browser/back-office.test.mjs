@@ -9,12 +9,10 @@
 // Screenshots of each screen go to ./screenshots (git-ignored; CI keeps them).
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
-import { startServer } from "./server.mjs";
+import { launchChromium, startServer } from "./server.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SHOTS = join(HERE, "screenshots");
@@ -24,16 +22,6 @@ const ADMIN = "admin@example.com";
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1440, height: 900 };
 const LOG_DEADLINE_MS = 30_000;
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 const steps = [];
 const step = (name, run) => steps.push({ name, run });
@@ -453,7 +441,6 @@ async function main() {
   rmSync(SHOTS, { recursive: true, force: true });
   mkdirSync(SHOTS, { recursive: true });
   const server = await startServer({ adminEmail: ADMIN, adminPassword: PASSWORD });
-  const profile = mkdtempSync(join(tmpdir(), "back-office-chromium-"));
   let context = null;
   let failures = 0;
   try {
@@ -463,12 +450,7 @@ async function main() {
       holder: await account(server.url, "holder@example.com"),
       forgetful: await account(server.url, "forgetful@example.com"),
     };
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: "/usr/bin/chromium",
-      headless: true,
-      args: FLAGS,
-      viewport: DESKTOP,
-    });
+    context = await launchChromium({ viewport: DESKTOP });
     // Anything not served by the test server is refused (and reported by `watch`).
     const local = new URL(server.url).host;
     await context.route(
@@ -491,7 +473,6 @@ async function main() {
     }
   } finally {
     await context?.close();
-    rmSync(profile, { recursive: true, force: true });
     await server.stop();
   }
   const ran = steps.length;

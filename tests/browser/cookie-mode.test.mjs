@@ -7,21 +7,10 @@
 // (another site: SameSite=Lax), and the session lives on.
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { chromium } from "playwright-core";
-import { freePort, startServer } from "./server.mjs";
+import { checker, freePort, launchChromium, startServer } from "./server.mjs";
 
 const ADMIN = "admin@example.com";
 const PASSWORD = "correct horse battery";
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 // A web server on 127.0.0.1 that answers every GET with `html`.
 async function pageServer(html) {
@@ -65,20 +54,10 @@ async function main() {
     env: { CORS_ORIGINS: front },
   });
   const forgery = await pageServer(forgeryPage(`${api}/api/v1/auth/logout-all`));
-  const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: FLAGS });
-  let failures = 0;
-  const check = async (name, run) => {
-    try {
-      await run();
-      console.log(`ok - ${name}`);
-    } catch (error) {
-      failures += 1;
-      console.log(`not ok - ${name}\n  ${String(error.stack ?? error).replaceAll("\n", "\n  ")}`);
-    }
-  };
+  const context = await launchChromium();
+  const { check, failures } = checker();
   try {
-    const context = await browser.newContext();
-    const page = await context.newPage();
+    const page = context.pages()[0] ?? (await context.newPage());
     await page.goto(`${front}/`);
     const apiCall = (path, method = "GET", mode = null, body = null) =>
       page.evaluate(call, [`${api}/api/v1${path}`, method, mode, body]);
@@ -148,14 +127,13 @@ async function main() {
       const replayed = await fetch(`${server.url}/api/v1/users/me`, { headers: { authorization: `Bearer ${access}` } });
       assert.equal(replayed.status, 401, "the session was not revoked");
     });
-    await context.close();
   } finally {
-    await browser.close();
+    await context.close();
     await forgery.close();
     await frontend.close();
     await server.stop();
   }
-  if (failures > 0) process.exitCode = 1;
+  if (failures() > 0) process.exitCode = 1;
 }
 
 main().catch((error) => {

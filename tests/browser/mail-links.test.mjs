@@ -5,54 +5,25 @@
 // CSP violation, no console error, no request off 127.0.0.1, and the token leaves the
 // address bar.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
-import { freePort, startServer } from "./server.mjs";
+import { freePort, launchChromium, sleep, startPython, startServer } from "./server.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = resolve(HERE, "../..");
 const SHOTS = join(HERE, "screenshots");
 const ADMIN = "admin@example.com";
 const PASSWORD = "correct horse battery";
 const NEW_PASSWORD = "a brand new password";
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
-const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 
 // The SMTP server; `links()` gives every link it has received so far.
 async function startSink() {
   const port = await freePort();
-  const venv = join(ROOT, ".venv", "bin", "python");
-  const [command, ...prefix] = existsSync(venv) ? [venv] : ["uv", "run", "--frozen", "--project", ROOT, "python"];
-  const child = spawn(command, [...prefix, join(HERE, "smtp_sink.py"), String(port)], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, PYTHONUNBUFFERED: "1" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  child.stdout.on("data", (chunk) => (output += chunk));
-  child.stderr.on("data", (chunk) => (output += chunk));
-  const deadline = Date.now() + 60_000;
-  while (!output.includes("ready")) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the SMTP sink did not start:\n${output}`);
-    await sleep(100);
-  }
+  const sink = await startPython([join(HERE, "smtp_sink.py"), String(port)], /ready/);
   return {
     port,
-    links: () => [...output.matchAll(/^link (\S+)$/gm)].map((match) => match[1]),
-    stop: () => child.kill("SIGKILL"),
+    links: () => [...sink.output().matchAll(/^link (\S+)$/gm)].map((match) => match[1]),
+    stop: sink.stop,
   };
 }
 
@@ -80,16 +51,10 @@ async function main() {
       PUBLIC_URL: `http://127.0.0.1:${port}`,
     },
   });
-  const profile = mkdtempSync(join(tmpdir(), "mail-links-profile-"));
   let context;
   let failures = 0;
   try {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: "/usr/bin/chromium",
-      headless: true,
-      args: FLAGS,
-      viewport: { width: 390, height: 844 },
-    });
+    context = await launchChromium({ viewport: { width: 390, height: 844 } });
     const local = new URL(server.url).host;
     const problems = [];
     context.on("request", (request) => {
@@ -149,7 +114,6 @@ async function main() {
     console.log(`not ok - a reset mail's link\n  ${String(error.stack ?? error).replaceAll("\n", "\n  ")}\n${server.log()}`);
   } finally {
     await context?.close();
-    rmSync(profile, { recursive: true, force: true });
     await server.stop();
     sink.stop();
   }

@@ -1,14 +1,50 @@
 // Starts the real service (`python -m app serve`) on a free port of 127.0.0.1 with a
 // fresh SQLite file, and gives its base URL; fails loudly when it does not come up.
+// Also: the tests' Python helpers (`startPython`) and Debian's Chromium (`launchChromium`).
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const START_TIMEOUT_MS = 60_000;
+const CHROMIUM_FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+// Debian's headless Chromium with a fresh profile, removed once `context.close()` has
+// stopped the browser; `options` go to playwright's launchPersistentContext (viewport...).
+export async function launchChromium(options = {}) {
+  const profile = mkdtempSync(join(tmpdir(), "browser-test-profile-"));
+  const forget = () => rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
+  try {
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: "/usr/bin/chromium",
+      headless: true,
+      args: CHROMIUM_FLAGS,
+      ...options,
+    });
+    const close = context.close.bind(context);
+    context.close = async (closeOptions) => {
+      await close(closeOptions);
+      forget();
+    };
+    return context;
+  } catch (error) {
+    forget();
+    throw error;
+  }
+}
 
 export function freePort() {
   return new Promise((done, fail) => {
@@ -28,7 +64,47 @@ function pythonCommand() {
   return ["uv", "run", "--frozen", "--project", ROOT, "python"];
 }
 
-const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+// Named checks, TAP style: `check(name, run)` prints "ok - name", or "not ok - name"
+// with the error and goes on; `failures()` counts those that failed.
+export function checker() {
+  let failed = 0;
+  const check = async (name, run) => {
+    try {
+      await run();
+      console.log(`ok - ${name}`);
+    } catch (error) {
+      failed += 1;
+      console.log(`not ok - ${name}\n  ${String(error.stack ?? error).replaceAll("\n", "\n  ")}`);
+    }
+  };
+  return { check, failures: () => failed };
+}
+
+export const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+
+// A Python program of the tests (`args` after `python`, run in the repository) whose
+// output says it is ready by matching `ready`; gives that match and all its output.
+export async function startPython(args, ready) {
+  const [command, ...prefix] = pythonCommand();
+  const child = spawn(command, [...prefix, ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, PYTHONUNBUFFERED: "1" },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (chunk) => (output += chunk));
+  child.stderr.on("data", (chunk) => (output += chunk));
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  let match;
+  while (!(match = output.match(ready))) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`${args.join(" ")} did not start:\n${output}`);
+    }
+    await sleep(100);
+  }
+  return { match, output: () => output, stop: () => child.kill("SIGKILL") };
+}
 
 async function healthy(url) {
   try {

@@ -2,25 +2,11 @@
 // at the same instant: both stay signed in (the API's refresh grace window). A replay
 // of a spent token after the window still signs the session out.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { startServer } from "./server.mjs";
+import { checker, launchChromium, startServer } from "./server.mjs";
 
 const ADMIN = "admin@example.com";
 const PASSWORD = "correct horse battery";
 const ROUNDS = 10;
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 // In a tab: wait for the shared instant, refresh with the stored token, keep the new
 // pair, then call the API with the new access token.
@@ -44,24 +30,10 @@ async function refreshAt(instant) {
 
 async function main() {
   const server = await startServer({ adminEmail: ADMIN, adminPassword: PASSWORD });
-  const profile = mkdtempSync(join(tmpdir(), "tabs-test-profile-"));
   let context;
-  let failures = 0;
-  const check = async (name, run) => {
-    try {
-      await run();
-      console.log(`ok - ${name}`);
-    } catch (error) {
-      failures += 1;
-      console.log(`not ok - ${name}\n  ${String(error.stack ?? error).replaceAll("\n", "\n  ")}`);
-    }
-  };
+  const { check, failures } = checker();
   try {
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: "/usr/bin/chromium",
-      headless: true,
-      args: FLAGS,
-    });
+    context = await launchChromium();
     const local = new URL(server.url).host;
     await context.route(
       (url) => !["data:", "blob:"].includes(url.protocol) && url.host !== local,
@@ -112,10 +84,9 @@ async function main() {
     });
   } finally {
     await context?.close();
-    rmSync(profile, { recursive: true, force: true });
     await server.stop();
   }
-  if (failures > 0) process.exitCode = 1;
+  if (failures() > 0) process.exitCode = 1;
 }
 
 main().catch((error) => {
