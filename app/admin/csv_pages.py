@@ -24,7 +24,7 @@ from starlette.responses import RedirectResponse, Response
 from app.admin.notices import notify
 from app.admin.views import FormError, ServiceView
 from app.api.csv_io import csv_download
-from app.api.deps import LaterReads
+from app.api.deps import OwnSessions
 from app.core.csv_files import checked_upload
 from app.core.errors import AppError, RowsInvalid
 from app.core.pagination import ListFilter
@@ -44,7 +44,7 @@ def _start_export(
 ) -> Export:
     with state.database.session(read_only=True) as db:
         return exports.export(
-            db, LaterReads(state), query, public, filters=conditions,
+            db, OwnSessions(state).read, query, public, filters=conditions,
             max_rows=state.settings.csv_export_max_rows,
         )  # fmt: skip
 

@@ -88,14 +88,15 @@ def get_db(request: Request) -> Iterator[Session]:
 
 
 @dataclass(frozen=True, slots=True)
-class Writer:
-    """Runs work in a transaction of its own on a writing thread: for an `async`
-    route, which first awaits something else (a sign-in provider's answer)."""
+class OwnSessions:
+    """Database work in sessions of its own, on the app's threads: for an `async`
+    route that first awaits something else (a sign-in provider's answer), or for the
+    reads of a response streamed after the route returned (a file's batches)."""
 
     state: AppState
 
-    async def run(self, work: Callable[[Session], T]) -> T:
-        """`work(db)`, committed if it returns, rolled back if it raises."""
+    async def write(self, work: Callable[[Session], T]) -> T:
+        """`work(db)` on a writing thread, committed if it returns, rolled back if it raises."""
 
         def in_a_transaction() -> T:
             with self.state.database.session() as db:
@@ -105,10 +106,19 @@ class Writer:
 
         return await self.state.threads.run(in_a_transaction, writes=True)
 
+    async def read(self, work: Callable[[Session], T]) -> T:
+        """`work(db)` in a read-only session, on a reading thread."""
 
-async def get_writer(request: Request) -> Writer:
-    """What an `async` route writes to the database with."""
-    return Writer(app_state(request.app))
+        def read() -> T:
+            with self.state.database.session(read_only=True) as db:
+                return work(db)
+
+        return await self.state.threads.run(read_again_if_dropped, read, writes=False)
+
+
+async def get_own_sessions(request: Request) -> OwnSessions:
+    """What an `async` route works with the database with."""
+    return OwnSessions(app_state(request.app))
 
 
 async def get_provider(
@@ -122,35 +132,11 @@ async def get_provider(
     return oauth_providers.find(app_state(request.app).settings, provider)
 
 
-WriterDep = Annotated[Writer, Depends(get_writer)]
+OwnSessionsDep = Annotated[OwnSessions, Depends(get_own_sessions)]
 ProviderDep = Annotated[Provider, Depends(get_provider)]
 
 
-@dataclass(frozen=True, slots=True)
-class LaterReads:
-    """Reads a route leaves for after it returns (the batches of a streamed file):
-    each on a reading thread, in a read-only session of its own."""
-
-    state: AppState
-
-    async def __call__(self, fn: Callable[[Session], T], /) -> T:
-        """`fn(db)` in a new read-only session, on a reading thread."""
-        database = self.state.database
-
-        def read() -> T:
-            with database.session(read_only=True) as db:
-                return fn(db)
-
-        return await self.state.threads.run(read_again_if_dropped, read, writes=False)
-
-
-async def get_later_reads(request: Request) -> LaterReads:
-    """What runs the reads of a response streamed after the route returned."""
-    return LaterReads(app_state(request.app))
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-LaterReadsDep = Annotated[LaterReads, Depends(get_later_reads)]
 OutboxDep = Annotated[Outbox, Depends(get_outbox)]
 Hasher = Annotated[PasswordHasher, Depends(get_hasher)]
 Client = Annotated[ClientInfo, Depends(get_client)]

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 
 from app.api.csv_io import CSV_DOWNLOAD, CSV_UPLOAD, CsvResponse, CsvUpload, csv_download
-from app.api.deps import CurrentUser, LaterReadsDep, SessionDep, SettingsDep
+from app.api.deps import CurrentUser, OwnSessionsDep, SessionDep, SettingsDep
 from app.api.routing import ThreadedRoute
 from app.core.errors import SIGNED_IN, ErrorCode, responses
 from app.core.pagination import PAGE_HEADERS, Page, counted
@@ -47,13 +47,13 @@ def export_items(
     query: Annotated[ItemFilter, Query()],
     db: SessionDep,
     user: CurrentUser,
-    reads: LaterReadsDep,
+    sessions: OwnSessionsDep,
     settings: SettingsDep,
 ) -> CsvResponse:
     """The caller's items that the filters select, as a CSV file (an admin's: everyone's):
     the list's filters and sort, no paging, at most CSV_EXPORT_MAX_ROWS rows."""
     found = exports.export(
-        db, reads, query, ItemPublic, filters=items.visible_to(user),
+        db, sessions.read, query, ItemPublic, filters=items.visible_to(user),
         max_rows=settings.csv_export_max_rows,
     )  # fmt: skip
     return csv_download("items", found)

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Cookie, Query
 from fastapi.responses import RedirectResponse
 
-from app.api.deps import ProviderDep, SettingsDep, WriterDep
+from app.api.deps import OwnSessionsDep, ProviderDep, SettingsDep
 from app.api.routing import ThreadedRoute
 from app.core.config import Settings
 from app.core.errors import ErrorCode, Responses, responses
@@ -101,7 +101,7 @@ async def authorize(
 async def callback(
     provider: ProviderDep,
     settings: SettingsDep,
-    writer: WriterDep,
+    sessions: OwnSessionsDep,
     code: Annotated[str | None, Query(max_length=2048)] = None,
     state: Annotated[str | None, Query(max_length=2048)] = None,
     flow: Annotated[str | None, Cookie(alias=COOKIE, max_length=4096)] = None,
@@ -110,7 +110,7 @@ async def callback(
     the answer is checked against this browser's cookie, and the browser lands on
     the frontend with a single-use code for `/auth/providers/exchange`."""
     outcome = await oauth_flow.finish(settings, provider, cookie=flow, state=state, code=code)
-    location = await writer.run(partial(provider_sign_in.keep_answer, outcome=outcome))
+    location = await sessions.write(partial(provider_sign_in.keep_answer, outcome=outcome))
     response = RedirectResponse(location, status_code=302)
     response.headers["Cache-Control"] = "no-store"
     response.delete_cookie(COOKIE, **_cookie_options(settings, provider.name))

@@ -12,8 +12,8 @@ from app.api.deps import (
     CurrentSessionId,
     CurrentUser,
     Hasher,
-    LaterReadsDep,
     OutboxDep,
+    OwnSessionsDep,
     SessionAdmin,
     SessionDep,
     SessionUser,
@@ -145,12 +145,13 @@ def export_users(
     query: Annotated[UserFilter, Query()],
     db: SessionDep,
     _admin: AdminUser,
-    reads: LaterReadsDep,
+    sessions: OwnSessionsDep,
     settings: SettingsDep,
 ) -> CsvResponse:
     """Every user the filters select, as a CSV file: the list's filters and sort, no
     paging, at most CSV_EXPORT_MAX_ROWS rows; the fields of `UserPublic`."""
-    found = exports.export(db, reads, query, UserPublic, max_rows=settings.csv_export_max_rows)
+    limit = settings.csv_export_max_rows
+    found = exports.export(db, sessions.read, query, UserPublic, max_rows=limit)
     return csv_download("users", found)
 
 
