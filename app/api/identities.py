@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from app.api.deps import AdminUser, SessionDep, SessionUser
+from app.api.deps import AdminUser, SessionDep, SessionUser, UserId
 from app.api.routing import ThreadedRoute
 from app.core.errors import ADMIN_ONLY, SIGNED_IN, ErrorCode, responses
 from app.models import IdentityPublic
@@ -25,7 +25,6 @@ admin_router = APIRouter(
     responses=responses(*ADMIN_ONLY, ErrorCode.API_TOKEN_SCOPE),
     route_class=ThreadedRoute,
 )
-UserId = Annotated[uuid.UUID, Path(alias="userId", description="The user's id")]
 IdentityId = Annotated[uuid.UUID, Path(alias="identityId", description="The linked provider's id")]
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from app.api.deps import SessionAdmin, SessionDep, SessionUser
+from app.api.deps import SessionAdmin, SessionDep, SessionUser, UserId
 from app.api.routing import ThreadedRoute
 from app.core.errors import SIGNED_IN, ErrorCode, responses
 from app.models import ApiTokenCreate, ApiTokenCreated, ApiTokenPublic
@@ -25,7 +25,6 @@ tokens_router = APIRouter(
     responses=SESSION_ONLY,
     route_class=ThreadedRoute,
 )
-UserId = Annotated[uuid.UUID, Path(alias="userId", description="The user's id")]
 TokenId = Annotated[uuid.UUID, Path(alias="tokenId", description="The API token's id")]
 LIMIT = responses(ErrorCode.API_TOKEN_LIMIT)
 NOT_FOUND = responses(ErrorCode.API_TOKEN_NOT_FOUND)

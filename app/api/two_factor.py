@@ -3,10 +3,7 @@ from a signed-in session (never with an API token), and an admin's reset of anyo
 (`POST /users/{userId}/two-factor/reset`: a POST, so that `/users/me/two-factor`
 is never taken to allow a DELETE)."""
 
-import uuid
-from typing import Annotated
-
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 
 from app.api.deps import (
     AdminUser,
@@ -16,6 +13,7 @@ from app.api.deps import (
     SessionDep,
     SessionUser,
     SettingsDep,
+    UserId,
 )
 from app.api.routing import ThreadedRoute
 from app.core.errors import (
@@ -48,7 +46,6 @@ admin_router = APIRouter(
     responses=responses(*ADMIN_ONLY),
     route_class=ThreadedRoute,
 )
-UserId = Annotated[uuid.UUID, Path(alias="userId", description="The user's id")]
 
 
 @router.get("", operation_id="users-me-two-factor-read")

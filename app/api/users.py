@@ -1,9 +1,8 @@
 """Accounts over HTTP: the caller's own (`/users/me`) and admin user management (`/users`)."""
 
-import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from app.api.csv_io import CSV_DOWNLOAD, CSV_UPLOAD, CsvResponse, CsvUpload, csv_download
 from app.api.deps import (
@@ -19,6 +18,7 @@ from app.api.deps import (
     SessionUser,
     SettingsDep,
     SignedInDep,
+    UserId,
 )
 from app.api.routing import ThreadedRoute
 from app.core.errors import ADMIN_ONLY, PASSWORD_CHECKED, SIGNED_IN, AppError, ErrorCode, responses
@@ -31,7 +31,6 @@ from app.services.accounts import UserFilter
 router = APIRouter(
     prefix="/users", tags=["users"], responses=responses(*SIGNED_IN), route_class=ThreadedRoute
 )
-UserId = Annotated[uuid.UUID, Path(alias="userId", description="The user's id")]
 
 
 class UserListQuery(UserFilter, ListQuery):
