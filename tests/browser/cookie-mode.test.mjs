@@ -6,33 +6,11 @@
 // CROSS_SITE_REQUEST (same site: the cookies went along), or finds no cookie at all
 // (another site: SameSite=Lax), and the session lives on.
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
 import { chromium } from "playwright-core";
-import { freePort, startServer } from "./server.mjs";
+import { FLAGS, freePort, pageServer, startServer } from "./server.mjs";
 
 const ADMIN = "admin@example.com";
 const PASSWORD = "correct horse battery";
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
-// A web server on 127.0.0.1 that answers every GET with `html`.
-async function pageServer(html) {
-  const port = await freePort();
-  const server = createServer((request, response) => {
-    response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-    response.end(html);
-  });
-  await new Promise((done) => server.listen(port, "127.0.0.1", done));
-  return { port, close: () => new Promise((done) => server.close(done)) };
-}
 
 // In the frontend's page: one call to the API with the cookies.
 async function call([url, method, mode, body]) {

@@ -4,22 +4,11 @@
 // and the first page shows the new title without a reload. A third context, another
 // user's, hears nothing of it.
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
 import { chromium } from "playwright-core";
-import { freePort, startServer } from "./server.mjs";
+import { FLAGS, freePort, pageServer, startServer } from "./server.mjs";
 
 const ADMIN = "admin@example.com";
 const PASSWORD = "correct horse battery";
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 // The frontend: lists the signed-in user's items and keeps the list live.
 const frontendPage = (api) => `<!doctype html><title>live items</title>
@@ -55,16 +44,6 @@ window.signIn = async (email, password) => {
   });
 };
 </script>`;
-
-async function pageServer(html) {
-  const port = await freePort();
-  const server = createServer((request, response) => {
-    response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-    response.end(html);
-  });
-  await new Promise((done) => server.listen(port, "127.0.0.1", done));
-  return { port, close: () => new Promise((done) => server.close(done)) };
-}
 
 async function api(base, method, path, { body, token } = {}) {
   const headers = { "content-type": "application/json" };

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { freePort, startServer } from "./server.mjs";
+import { FLAGS, freePort, startServer } from "./server.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, "../..");
@@ -19,16 +19,6 @@ const SHOTS = join(HERE, "screenshots");
 const ADMIN = "admin@example.com";
 const PASSWORD = "correct horse battery";
 const NEW_PASSWORD = "a brand new password";
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
 

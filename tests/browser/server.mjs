@@ -2,6 +2,7 @@
 // fresh SQLite file, and gives its base URL; fails loudly when it does not come up.
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -9,6 +10,29 @@ import { fileURLToPath } from "node:url";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const START_TIMEOUT_MS = 60_000;
+
+// Debian's Chromium, headless, with nothing that reaches out to the internet.
+export const FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+// A web server on 127.0.0.1 that answers every GET with `html`.
+export async function pageServer(html) {
+  const port = await freePort();
+  const server = createHttpServer((request, response) => {
+    response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    response.end(html);
+  });
+  await new Promise((done) => server.listen(port, "127.0.0.1", done));
+  return { port, close: () => new Promise((done) => server.close(done)) };
+}
 
 export function freePort() {
   return new Promise((done, fail) => {

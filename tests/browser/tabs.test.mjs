@@ -6,21 +6,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { startServer } from "./server.mjs";
+import { FLAGS, startServer } from "./server.mjs";
 
 const ADMIN = "admin@example.com";
 const PASSWORD = "correct horse battery";
 const ROUNDS = 10;
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 // In a tab: wait for the shared instant, refresh with the stored token, keep the new
 // pair, then call the API with the new access token.
