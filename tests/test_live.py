@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.core.errors import ErrorCode
+from app.models import Role
 from tests.helpers import USER_FIELDS, Account, bearer, error_body, login, poll
 from tests.live_streams import Stream, about, live_server
 
@@ -211,3 +212,30 @@ def test_a_client_that_does_not_read_is_dropped(
         # while the stuck client still holds its connection.
         assert poll(lambda: streams(user.headers).status == 200)
         assert poll(lambda: streams(user.headers).status == 200)
+
+
+def test_a_demoted_admin_stops_hearing_of_others_rows(
+    base: str,
+    streams: Callable[..., Stream],
+    make_account: Callable[..., Account],
+    admin: Account,
+    user: Account,
+) -> None:
+    demoted = make_account(role=Role.ADMIN)
+    tokens = f"{base}/users/me/tokens"
+    made = httpx.post(tokens, json={"name": "t", "scopes": ["read"]}, headers=demoted.headers)
+    stream = streams(bearer(made.json()["token"]))  # a read token outlives a demotion
+    before = httpx.post(f"{base}/items", json={"title": "Seen"}, headers=user.headers).json()
+    stream.wait_for(about(before["id"], "created"))
+
+    change = {"role": "USER"}
+    assert httpx.patch(f"{base}/users/{demoted.id}", json=change, headers=admin.headers).is_success
+    beats = stream.heartbeats
+    assert poll(lambda: stream.heartbeats >= beats + 2)  # the sign-in was checked again
+    after = httpx.post(f"{base}/items", json={"title": "Unseen"}, headers=user.headers).json()
+    # Their own item, made with a new sign-in (the demotion ended their sessions).
+    signed_in = {"email": demoted.email, "password": demoted.password}
+    token = httpx.post(f"{base}/auth/login", json=signed_in).json()["accessToken"]
+    mine = httpx.post(f"{base}/items", json={"title": "Own"}, headers=bearer(token))
+    changes = stream.wait_for(about(mine.json()["id"], "created"))
+    assert after["id"] not in {change["id"] for change in changes}

@@ -17,6 +17,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.api.deps import get_credential
 from app.core.errors import SIGNED_IN, AppError, ErrorCode, responses
@@ -118,6 +119,6 @@ async def _still_signed_in(opened: Opened, request: Request) -> bool:
     settings = app_state(request.app).settings
     try:
         opened.stream.viewer = await opened.hub.read(live.viewer, settings, opened.credential)
-    except AppError:
+    except (AppError, SQLAlchemyError):  # signed out, or no database to ask: end it
         return False
     return True
