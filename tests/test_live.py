@@ -108,6 +108,16 @@ def test_a_stream_resumes_after_the_last_event_id(
     resumed = streams({**user.headers, "Last-Event-ID": first.events[-1]["id"]})
     assert [change["id"] for change in resumed.wait_for(about(two["id"], "created"))] == [two["id"]]
 
+    # More changes since than a stream may queue: resync first, then live again.
+    last = resumed.events[-1]["id"]
+    resumed.close()
+    import_items(base, user, QUEUE_SIZE * 2)
+    again = streams({**user.headers, "Last-Event-ID": last})
+    assert poll(lambda: bool(again.events))
+    assert again.events[0] == {"event": "resync", "data": "{}"}
+    three = httpx.post(f"{base}/items", json={"title": "Three"}, headers=user.headers).json()
+    again.wait_for(about(three["id"], "created"))
+
 
 @pytest.mark.parametrize("last_event_id", ["999999999", "not-an-id"])
 def test_an_unknown_last_event_id_asks_for_a_resync(

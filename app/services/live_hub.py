@@ -131,11 +131,11 @@ class Hub:
         longer holds them all (or never held `after`)."""
         oldest, latest = await self.read(live.oldest_id), await self.read(live.latest_id)
         size = self.state.settings.live_queue_size
-        if after < oldest - 1 or after > latest:
+        if after < max(oldest - 1, 0) or after > latest:
             stream.replayed.append(RESYNC)
             return
         events, last = await self.read(live.read_events, after=after, limit=size)
-        if last < latest and len(events) >= size:
+        if last < latest:  # more than `size` changes since: too many to replay
             stream.replayed.append(RESYNC)
             return
         stream.replayed.extend(events)
