@@ -77,8 +77,8 @@ async def open_stream(
 async def stream_changes(
     opened: Annotated[Opened, Depends(open_stream)], request: Request
 ) -> AsyncIterator[ServerSentEvent]:
-    """Changes to items (an admin's: every item, and users) as Server-Sent Events;
-    see the README's "Live updates"."""
+    """Changes to what the caller's lists show, as Server-Sent Events: their items (an
+    admin's: every item, and the users). See the README's "Live updates"."""
     settings = app_state(request.app).settings
     heartbeat = settings.live_heartbeat_seconds
     checked = time.monotonic()

@@ -685,10 +685,10 @@ export const usersMeSecurityEvents = <ThrowOnError extends boolean = false>(opti
 });
 
 /**
- * Changes to items
+ * Changes to what the caller's lists show, as Server-Sent Events
  *
- * Changes to items (an admin's: every item, and users) as Server-Sent Events;
- * see the README's "Live updates".
+ * Changes to what the caller's lists show, as Server-Sent Events: their items (an
+ * admin's: every item, and the users). See the README's "Live updates".
  */
 export const liveStream = <ThrowOnError extends boolean = false>(options?: Options<LiveStreamData, ThrowOnError, unknown>) => (options?.client ?? client).sse.get<LiveStreamResponses, LiveStreamErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
