@@ -36,7 +36,7 @@ test: .venv  ## the test suite with branch coverage (PostgreSQL too when TEST_DA
 test-cov: test  ## the test suite, then an HTML coverage report in htmlcov/
 	$(RUN) coverage html
 
-test-browser: .venv  ## the back office, tabs, mailed links, cookie mode and OpenID Connect sign-in end to end in headless Chromium (needs node and /usr/bin/chromium)
+test-browser: .venv  ## the back office, tabs, mailed links, cookie mode, OpenID Connect sign-in and live updates end to end in headless Chromium (needs node and /usr/bin/chromium)
 	cd tests/browser && npm ci --no-audit --no-fund && npm test
 
 lint: .venv  ## ruff (lint + format check) and mypy --strict

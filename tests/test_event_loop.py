@@ -7,6 +7,7 @@ than from a thread, after the response) would hold it that long, and show.
 """
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +19,8 @@ from fastapi.testclient import TestClient
 
 from app.core.config import Settings
 from app.main import create_app
+from app.services import live
+from app.services.live_hub import Hub
 from tests.admin.pages import BackOffice
 from tests.helpers import API, ME, PASSWORD, Account, bearer, free_port, login
 
@@ -134,4 +137,22 @@ def test_the_back_office_mails_off_the_loop(
     response = back_office.submit(f"/user/edit/{user.id}", form)
     assert response.status_code == 302, response.text
     assert mailbox[0].wait_for(1) == ["renamed@example.com"]
+    assert watch.reports == []
+
+
+def test_live_updates_listen_and_read_off_the_loop(
+    watched: tuple[TestClient, LoopWatch], user: Account
+) -> None:
+    # The app's live updates on its debug-mode loop: listening (PostgreSQL) or polling
+    # (SQLite), then reading the change log and the rows, never on the loop itself.
+    client, watch = watched
+    hub: Hub = client.app.state.live_hub  # type: ignore[attr-defined]
+    assert client.portal is not None
+    viewer = live.Viewer(user.id, all_items=False, users=False)
+    stream = client.portal.call(functools.partial(hub.open, viewer, after=None))
+    created = client.post(f"{API}/items", json={"title": "t"}, headers=user.headers).json()
+    event = client.portal.call(stream.next, 60)
+    client.portal.call(hub.close, stream)
+    assert isinstance(event, live.Event)
+    assert created["id"] in event.data
     assert watch.reports == []

@@ -57,6 +57,11 @@ class ErrorCode(StrEnum):
         "Cross-site request refused: a cookie-signed-in call must come from an allowed origin",
     )
     TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS", 429, "Too many failed sign-ins; try again later"
+    LIVE_TOO_MANY_STREAMS = (
+        "LIVE_TOO_MANY_STREAMS",
+        429,
+        "Too many live update streams open for this account; close one first",
+    )
     EMAIL_ALREADY_REGISTERED = "EMAIL_ALREADY_REGISTERED", 409, "Email already registered"
     LAST_ADMIN = "LAST_ADMIN", 409, "The last active admin must remain"
     CURRENT_PASSWORD_WRONG = "CURRENT_PASSWORD_WRONG", 400, "Current password is wrong"

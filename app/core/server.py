@@ -36,6 +36,10 @@ def _closing_response(status: int, code: ErrorCode) -> bytes:
     )
 
 
+# The app's lifespan state may hold, under this name, what to call when the server
+# starts stopping: it ends responses that would never end on their own (live streams),
+# which the server otherwise waits for.
+SERVER_STOPPING = "server_stopping"
 TOO_LARGE_RESPONSE = _closing_response(431, ErrorCode.HEADERS_TOO_LARGE)
 TIMEOUT_RESPONSE = _closing_response(408, ErrorCode.REQUEST_TIMEOUT)
 
@@ -65,6 +69,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._head_arrived()
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        """The server is stopping: tell the app, then close when the response is done."""
+        stopping = self.app_state.get(SERVER_STOPPING)
+        if callable(stopping):
+            stopping()
+        super().shutdown()
 
     def _await_head(self) -> None:
         if self.head_deadline is None:

@@ -15,6 +15,7 @@ from app.models.api_tokens import (
     TokenScope,
 )
 from app.models.audit import AuditEvent, AuditEventPublic
+from app.models.changes import Change, LiveEvent
 from app.models.identities import (
     IdentityPublic,
     ProviderAnswer,
@@ -54,11 +55,13 @@ __all__ = [
     "AuditEvent",
     "AuditEventPublic",
     "AuthSession",
+    "Change",
     "IdentityPublic",
     "Item",
     "ItemCreate",
     "ItemPublic",
     "ItemUpdate",
+    "LiveEvent",
     "LoginThrottle",
     "ProviderAnswer",
     "ProviderExchange",

@@ -3,6 +3,7 @@
 // Also: the tests' Python helpers (`startPython`) and Debian's Chromium (`launchChromium`).
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -11,7 +12,8 @@ import { chromium } from "playwright-core";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const START_TIMEOUT_MS = 60_000;
-const CHROMIUM_FLAGS = [
+// Debian's Chromium, headless, with nothing that reaches out to the internet.
+export const FLAGS = [
   "--headless",
   "--no-sandbox",
   "--disable-gpu",
@@ -31,7 +33,7 @@ export async function launchChromium(options = {}) {
     const context = await chromium.launchPersistentContext(profile, {
       executablePath: "/usr/bin/chromium",
       headless: true,
-      args: CHROMIUM_FLAGS,
+      args: FLAGS,
       ...options,
     });
     const close = context.close.bind(context);
@@ -44,6 +46,17 @@ export async function launchChromium(options = {}) {
     forget();
     throw error;
   }
+}
+
+// A web server on 127.0.0.1 that answers every GET with `html`.
+export async function pageServer(html) {
+  const port = await freePort();
+  const server = createHttpServer((request, response) => {
+    response.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    response.end(html);
+  });
+  await new Promise((done) => server.listen(port, "127.0.0.1", done));
+  return { port, close: () => new Promise((done) => server.close(done)) };
 }
 
 export function freePort() {

@@ -20,6 +20,8 @@ export type {
   SortSpec,
 } from "./resources";
 export { canAccess, DEFAULT_ADMIN_ONLY_RESOURCES } from "./access";
+export { LiveUpdates, liveUpdates } from "./live";
+export type { LiveChange, LiveListener, LiveOptions } from "./live";
 export type { AccessOptions } from "./access";
 export {
   ApiSession,

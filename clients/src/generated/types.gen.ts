@@ -273,7 +273,7 @@ export type ErrorBody = {
  *
  * The `code` of every error body, with its HTTP status and message.
  */
-export type ErrorCode = 'NOT_AUTHENTICATED' | 'TOKEN_INVALID' | 'LOGIN_BAD_CREDENTIALS' | 'REFRESH_TOKEN_INVALID' | 'ACCOUNT_DISABLED' | 'REGISTRATION_DISABLED' | 'ADMIN_REQUIRED' | 'EMAIL_NOT_VERIFIED' | 'API_TOKEN_NOT_ALLOWED' | 'API_TOKEN_SCOPE' | 'ADMIN_TWO_FACTOR_REQUIRED' | 'TWO_FACTOR_LOGIN_REQUIRED' | 'CROSS_SITE_REQUEST' | 'TOO_MANY_ATTEMPTS' | 'EMAIL_ALREADY_REGISTERED' | 'LAST_ADMIN' | 'CURRENT_PASSWORD_WRONG' | 'RESET_TOKEN_INVALID' | 'VERIFICATION_TOKEN_INVALID' | 'TWO_FACTOR_CHALLENGE_INVALID' | 'TWO_FACTOR_CODE_INVALID' | 'TWO_FACTOR_ALREADY_ENABLED' | 'TWO_FACTOR_NOT_PENDING' | 'TWO_FACTOR_NOT_ENABLED' | 'API_TOKEN_LIMIT' | 'OAUTH_PROVIDER_UNKNOWN' | 'OAUTH_REDIRECT_INVALID' | 'OAUTH_STATE_INVALID' | 'OAUTH_PROVIDER_DENIED' | 'OAUTH_EXCHANGE_FAILED' | 'OAUTH_PROVIDER_UNAVAILABLE' | 'OAUTH_CODE_INVALID' | 'OAUTH_EMAIL_MISSING' | 'OAUTH_EMAIL_NOT_VERIFIED' | 'LAST_SIGN_IN_METHOD' | 'IDENTITY_NOT_FOUND' | 'CSV_CONTENT_TYPE' | 'CSV_UNREADABLE' | 'CSV_TOO_MANY_ROWS' | 'CSV_INVALID_ROWS' | 'USER_NOT_FOUND' | 'ITEM_NOT_FOUND' | 'SESSION_NOT_FOUND' | 'API_TOKEN_NOT_FOUND' | 'SERVICE_UNAVAILABLE' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'MALFORMED_REQUEST' | 'BODY_TOO_LARGE' | 'REQUEST_TIMEOUT' | 'HEADERS_TOO_LARGE' | 'VALIDATION_ERROR' | 'INTERNAL_ERROR';
+export type ErrorCode = 'NOT_AUTHENTICATED' | 'TOKEN_INVALID' | 'LOGIN_BAD_CREDENTIALS' | 'REFRESH_TOKEN_INVALID' | 'ACCOUNT_DISABLED' | 'REGISTRATION_DISABLED' | 'ADMIN_REQUIRED' | 'EMAIL_NOT_VERIFIED' | 'API_TOKEN_NOT_ALLOWED' | 'API_TOKEN_SCOPE' | 'ADMIN_TWO_FACTOR_REQUIRED' | 'TWO_FACTOR_LOGIN_REQUIRED' | 'CROSS_SITE_REQUEST' | 'TOO_MANY_ATTEMPTS' | 'LIVE_TOO_MANY_STREAMS' | 'EMAIL_ALREADY_REGISTERED' | 'LAST_ADMIN' | 'CURRENT_PASSWORD_WRONG' | 'RESET_TOKEN_INVALID' | 'VERIFICATION_TOKEN_INVALID' | 'TWO_FACTOR_CHALLENGE_INVALID' | 'TWO_FACTOR_CODE_INVALID' | 'TWO_FACTOR_ALREADY_ENABLED' | 'TWO_FACTOR_NOT_PENDING' | 'TWO_FACTOR_NOT_ENABLED' | 'API_TOKEN_LIMIT' | 'OAUTH_PROVIDER_UNKNOWN' | 'OAUTH_REDIRECT_INVALID' | 'OAUTH_STATE_INVALID' | 'OAUTH_PROVIDER_DENIED' | 'OAUTH_EXCHANGE_FAILED' | 'OAUTH_PROVIDER_UNAVAILABLE' | 'OAUTH_CODE_INVALID' | 'OAUTH_EMAIL_MISSING' | 'OAUTH_EMAIL_NOT_VERIFIED' | 'LAST_SIGN_IN_METHOD' | 'IDENTITY_NOT_FOUND' | 'CSV_CONTENT_TYPE' | 'CSV_UNREADABLE' | 'CSV_TOO_MANY_ROWS' | 'CSV_INVALID_ROWS' | 'USER_NOT_FOUND' | 'ITEM_NOT_FOUND' | 'SESSION_NOT_FOUND' | 'API_TOKEN_NOT_FOUND' | 'SERVICE_UNAVAILABLE' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'MALFORMED_REQUEST' | 'BODY_TOO_LARGE' | 'REQUEST_TIMEOUT' | 'HEADERS_TOO_LARGE' | 'VALIDATION_ERROR' | 'INTERNAL_ERROR';
 
 /**
  * HTTPValidationError
@@ -395,6 +395,32 @@ export type ItemUpdate = {
      * Description
      */
     description?: string | null;
+};
+
+/**
+ * LiveEvent
+ *
+ * One change, as the `data:` of an event of `GET /live` (its `event:` is the
+ * resource, its `id:` the change's id). `record` is the row as it is when the event
+ * is sent (what the list shows), absent when deleted.
+ */
+export type LiveEvent = {
+    /**
+     * Type
+     */
+    type: 'created' | 'updated' | 'deleted';
+    /**
+     * Resource
+     */
+    resource: 'items' | 'users';
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Record
+     */
+    record: ItemPublic | UserPublic | null;
 };
 
 /**
@@ -3382,6 +3408,50 @@ export type UsersMeSecurityEventsResponses = {
 };
 
 export type UsersMeSecurityEventsResponse = UsersMeSecurityEventsResponses[keyof UsersMeSecurityEventsResponses];
+
+export type LiveStreamData = {
+    body?: never;
+    headers?: {
+        /**
+         * Last-Event-Id
+         *
+         * The last event seen: resume
+         */
+        'Last-Event-ID'?: string | null;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/live';
+};
+
+export type LiveStreamErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `API_TOKEN_SCOPE`: The API token's scopes do not allow this
+     */
+    403: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+    /**
+     * - `LIVE_TOO_MANY_STREAMS`: Too many live update streams open for this account; close one first
+     */
+    429: ErrorBody;
+};
+
+export type LiveStreamError = LiveStreamErrors[keyof LiveStreamErrors];
+
+export type LiveStreamResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
 
 export type HealthData = {
     body?: never;

@@ -33,6 +33,7 @@ import { isApiError } from "../core/errors";
 import { type ResourceMap, Resources, type Row } from "../core/resources";
 import { ApiSession, type ApiSessionOptions, type LoginParams, sharedSession } from "../core/session";
 import type { Client } from "../generated/client";
+import { type RealtimeMethods, realtimeMethods } from "./live";
 import type { Role } from "../generated/types.gen";
 
 /** react-admin's `HttpError` with the API's machine-readable `code`. */
@@ -85,9 +86,10 @@ function listResult<RecordType extends RaRecord>(rows: Row[], total: number): Ge
  * - update: PATCH with the fields that differ from `previousData`.
  * - updateMany / deleteMany: one request per id (the API has no bulk routes).
  */
-export function createDataProvider(resources: Resources): DataProvider {
+export function createDataProvider(resources: Resources): DataProvider & RealtimeMethods {
   return {
     supportAbortSignal: true,
+    ...realtimeMethods(resources.session),
 
     getList: <RecordType extends RaRecord = any>(resource: string, params: Parameters<DataProvider["getList"]>[1]) =>
       mapErrors(async () => {
@@ -243,7 +245,8 @@ export interface ReactAdminProvidersOptions extends ApiSessionOptions, AccessOpt
 }
 
 export interface ReactAdminProviders {
-  dataProvider: DataProvider;
+  /** With `subscribe`/`unsubscribe` for live updates (see `./live`). */
+  dataProvider: DataProvider & RealtimeMethods;
   authProvider: AuthProvider;
   /** The session both providers use (tokens, `request`, `getUser`, `fetch`). */
   session: ApiSession;
@@ -275,7 +278,7 @@ function sessionOf(apiUrl: string, options: ProviderOptions): ApiSession {
  * one session per API and `storageKey`, made with the options of the first call
  * (`sharedSession` gives it to other code, such as `createApiClient`).
  */
-export function dataProvider(apiUrl: string, options: ProviderOptions = {}): DataProvider {
+export function dataProvider(apiUrl: string, options: ProviderOptions = {}): DataProvider & RealtimeMethods {
   return createDataProvider(new Resources(sessionOf(apiUrl, options), options.resources));
 }
 
@@ -285,4 +288,6 @@ export function authProvider(apiUrl: string, options: ProviderOptions = {}): Aut
 }
 
 export { ApiSession, sharedSession } from "../core/session";
+export { realtimeMethods, useLiveRefresh } from "./live";
+export type { RealtimeCallback, RealtimeEvent, RealtimeMethods } from "./live";
 export { ApiError } from "../core/errors";

@@ -24,6 +24,7 @@ import type {
   CustomParams,
   DataProvider,
   HttpError,
+  LiveProvider,
   OnErrorResponse,
   Pagination,
 } from "@refinedev/core";
@@ -34,6 +35,7 @@ import { ApiError, isApiError } from "../core/errors";
 import { type ListRequest, MAX_PAGE_SIZE, type ResourceMap, Resources, type SortSpec } from "../core/resources";
 import { ApiSession, type ApiSessionOptions, type LoginParams, type QueryParams } from "../core/session";
 import type { Client } from "../generated/client";
+import { createLiveProvider } from "./live";
 import type { Role } from "../generated/types.gen";
 
 /** Refine's `HttpError`, as an `Error`, with the API's `code` and body. */
@@ -405,6 +407,8 @@ export interface RefineProviders {
   dataProvider: DataProvider;
   authProvider: AuthProvider;
   accessControlProvider: AccessControlProvider;
+  /** Live updates from the API's `GET /live` (see `./live`). */
+  liveProvider: LiveProvider;
   /** The session the providers use (tokens, `request`, `getUser`, `fetch`). */
   session: ApiSession;
   /** The generated client bound to the session, for the routes that are not CRUD. */
@@ -418,11 +422,13 @@ export function createRefineProviders(options: RefineProvidersOptions = {}): Ref
     dataProvider: createDataProvider(new Resources(session, options.resources)),
     authProvider: createAuthProvider(session, options),
     accessControlProvider: createAccessControlProvider(session, options),
+    liveProvider: createLiveProvider(session),
     session,
     client: createApiClient(session),
   };
 }
 
 export { MAX_PAGE_SIZE };
+export { createLiveProvider };
 export { ApiSession } from "../core/session";
 export { ApiError } from "../core/errors";

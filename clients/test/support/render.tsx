@@ -36,13 +36,17 @@ export function reactAdminWrapper(providers: { dataProvider: RaDataProvider; aut
 }
 
 /** A wrapper rendering children inside <Refine> (telemetry off: tests stay local). */
-export function refineWrapper(providers: Pick<RefineProviders, "dataProvider" | "authProvider" | "accessControlProvider">) {
+export function refineWrapper(
+  providers: Pick<RefineProviders, "dataProvider" | "authProvider" | "accessControlProvider"> &
+    Partial<Pick<RefineProviders, "liveProvider">>,
+) {
   const queryClient = quietQueryClient();
   return ({ children }: { children: ReactNode }) => (
     <Refine
       dataProvider={providers.dataProvider}
       authProvider={providers.authProvider}
       accessControlProvider={providers.accessControlProvider}
+      liveProvider={providers.liveProvider}
       resources={[{ name: "users" }, { name: "items" }, { name: "sessions" }]}
       options={{ disableTelemetry: true, reactQuery: { clientConfig: queryClient } }}
     >
