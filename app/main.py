@@ -69,7 +69,7 @@ def upload_limits(settings: Settings) -> list[tuple[re.Pattern[str], int]]:
     """The body limits of the file upload routes (the API's and the back office's):
     ATTACHMENT_MAX_BYTES and room for the multipart form around the file."""
     max_bytes = settings.attachment_max_bytes + MULTIPART_OVERHEAD_BYTES
-    paths = [f"{re.escape(settings.api_v1_prefix)}/items/[^/]+/files", "/admin/items/[^/]+/files"]
+    paths = [f"{re.escape(settings.api_v1_prefix)}/items/[^/]+/files", "/admin/item/files/[^/]+"]
     return [(re.compile(path), max_bytes) for path in paths]
 
 

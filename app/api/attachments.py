@@ -21,7 +21,7 @@ from app.core.errors import SIGNED_IN, AppError, ErrorCode, Responses, responses
 from app.core.file_types import content_disposition, served_type
 from app.core.state import app_state
 from app.core.storage import Storage, StoredObjectMissing, chunks
-from app.models.attachments import AttachmentPublic
+from app.models.attachments import Attachment, AttachmentPublic
 from app.services import attachments
 from app.services.attachments import Accepted, Upload
 
@@ -58,6 +58,21 @@ DOWNLOAD: Responses = {
     },
     **NOT_FOUND,
 }
+
+
+def file_download(storage: Storage, found: Attachment) -> StreamingResponse:
+    """The bytes of `found`, streamed as an attachment that never runs as a page."""
+    try:
+        stored = storage.open(found.storage_key)
+    except StoredObjectMissing:
+        raise AppError(ErrorCode.ATTACHMENT_NOT_FOUND) from None
+    headers = {
+        **DOWNLOAD_HEADERS,
+        "Content-Disposition": content_disposition(found.filename),
+        "Content-Length": str(found.size),
+    }
+    media_type = served_type(found.content_type)
+    return StreamingResponse(chunks(stored), media_type=media_type, headers=headers)
 
 
 async def get_storage(request: Request) -> Storage:
@@ -112,18 +127,7 @@ def download_file(
     storage: Annotated[Storage, Depends(get_storage)],
 ) -> StreamingResponse:
     """The file's bytes, as an attachment under its name."""
-    found = attachments.visible(db, user, item_id, file_id)
-    try:
-        stored = storage.open(found.storage_key)
-    except StoredObjectMissing:
-        raise AppError(ErrorCode.ATTACHMENT_NOT_FOUND) from None
-    headers = {
-        **DOWNLOAD_HEADERS,
-        "Content-Disposition": content_disposition(found.filename),
-        "Content-Length": str(found.size),
-    }
-    media_type = served_type(found.content_type)
-    return StreamingResponse(chunks(stored), media_type=media_type, headers=headers)
+    return file_download(storage, attachments.visible(db, user, item_id, file_id))
 
 
 @router.delete(
