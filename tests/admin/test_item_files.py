@@ -38,7 +38,7 @@ def test_upload_list_download_and_delete_on_the_items_page(
     assert response.status_code == 303
     page = back_office.next_page(response)
     assert 'File "from-the-office.png" uploaded.' in notices(page)
-    links = dict((name, path) for path, name in LINK.findall(page.text))
+    links = {name: path for path, name in LINK.findall(page.text)}
     assert set(links) == {"from-the-api.png", "from-the-office.png"}
     download = back_office.get(links["from-the-office.png"].removeprefix(ADMIN))
     assert download.status_code == 200
