@@ -6,12 +6,10 @@ import io
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 from app import __main__ as cli
 from app.core.config import get_settings
@@ -26,32 +24,12 @@ from tests.attachment_support import (
     PNG,
     Files,
     files_url,
-    local_files,
     new_item,
-    s3_files,
     uploaded,
 )
 from tests.helpers import API, TEST_SECRET, Account
-from tests.s3_server import S3Server, s3_server
 
 HOURS_AGO = 2 * 3600
-
-
-@pytest.fixture(scope="session")
-def s3() -> Iterator[S3Server]:
-    """moto's S3 server, for the tests' session."""
-    with s3_server() as server:
-        yield server
-
-
-@pytest.fixture(params=["local", "s3"])
-def files(
-    request: pytest.FixtureRequest, make_client: Callable[..., TestClient], tmp_path: Path
-) -> Files:
-    """An app whose files go to a directory, or to an S3 bucket."""
-    if request.param == "local":
-        return local_files(make_client, tmp_path / "files")
-    return s3_files(make_client, request.getfixturevalue("s3"))
 
 
 def storage_of(files: Files) -> Storage:

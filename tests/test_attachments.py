@@ -1,7 +1,7 @@
 """Files of items: upload, list, read, download and delete; the items' owner rules;
 the size limit and the type judged by the bytes; hostile names; what downloads carry."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -20,32 +20,13 @@ from tests.attachment_support import (
     new_item,
     random_id,
     raw_form,
-    s3_files,
     streamed_form,
     upload,
     uploaded,
 )
 from tests.helpers import API, Account, error_body
-from tests.s3_server import S3Server, s3_server
 
 PUBLIC_FIELDS = {"id", "itemId", "filename", "contentType", "size", "createdAt"}
-
-
-@pytest.fixture(scope="session")
-def s3() -> Iterator[S3Server]:
-    """moto's S3 server, for the tests' session."""
-    with s3_server() as server:
-        yield server
-
-
-@pytest.fixture(params=["local", "s3"])
-def files(
-    request: pytest.FixtureRequest, make_client: Callable[..., TestClient], tmp_path: Path
-) -> Files:
-    """An app whose files go to a directory, or to an S3 bucket."""
-    if request.param == "local":
-        return local_files(make_client, tmp_path / "files")
-    return s3_files(make_client, request.getfixturevalue("s3"))
 
 
 @pytest.fixture
