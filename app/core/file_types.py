@@ -69,7 +69,7 @@ def clean_filename(name: str | None) -> str:
     if len(name) > MAX_FILENAME:
         stem, dot, extension = name.rpartition(".")
         if not dot or len(extension) > 16:
-            stem, extension = name, ""
+            stem, dot, extension = name, "", ""
         name = stem[: MAX_FILENAME - len(extension) - len(dot)].rstrip() + dot + extension
     return name or "file"
 
