@@ -26,7 +26,8 @@ RUN groupadd --system --gid 10001 app \
       --shell /usr/sbin/nologin app \
  && mkdir /data \
  && chown app:app /data
-# The code stays owned by root: the service can write only to /data.
+# The code stays owned by root: the service can write only to /data (the SQLite
+# database and, unless ATTACHMENT_STORAGE=s3, the items' files in /data/attachments).
 COPY --from=builder /app /app
 ENV PATH="/app/.venv/bin:$PATH" \
     PYTHONUNBUFFERED=1 \
@@ -34,6 +35,7 @@ ENV PATH="/app/.venv/bin:$PATH" \
     ENVIRONMENT=production \
     DATABASE_URL=sqlite:////data/app.db \
     JWT_SECRET_KEY_FILE=/data/.jwt-secret \
+    ATTACHMENT_DIR=/data/attachments \
     FORWARDED_ALLOW_IPS=127.0.0.1
 WORKDIR /app
 USER app

@@ -26,7 +26,7 @@ from app.core.migrations import migrate
 from app.core.passwords import PasswordHasher
 from app.models import Role, UserCreate
 from app.models.fields import utcnow
-from app.services import accounts, audit, sessions, throttle, two_factor
+from app.services import accounts, attachments, audit, sessions, throttle, two_factor
 from app.services.mail import link
 
 logger = logging.getLogger("app.cli")
@@ -199,21 +199,23 @@ def reset_two_factor(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _purge(db: Session, *, settings: Settings) -> tuple[int, int, int]:
+def _purge(db: Session, *, settings: Settings) -> tuple[int, int, int, int]:
     now = utcnow()
     dead = sessions.purge_dead_sessions(db, now=now)
     counters = throttle.purge_expired(db, settings=settings, now=now)
-    return dead, counters, audit.prune(db, retention_days=settings.audit_retention_days, now=now)
+    events = audit.prune(db, retention_days=settings.audit_retention_days, now=now)
+    return dead, counters, events, attachments.delete_orphans(db, now=now)
 
 
 def cleanup(settings: Settings, _args: argparse.Namespace) -> int:
-    """`cleanup`: delete expired sessions, stale throttle counters and audit events
-    older than AUDIT_RETENTION_DAYS."""
+    """`cleanup`: delete expired sessions, stale throttle counters, audit events
+    older than AUDIT_RETENTION_DAYS, and stored files that no row names (left by a
+    crash), once they are an hour old."""
     with system_session(settings) as db:
-        dead, counters, events = _purge(db, settings=settings)
+        dead, counters, events, files = _purge(db, settings=settings)
     print(
         f"deleted {dead} expired or revoked sessions, {counters} stale throttle counters, "
-        f"{events} audit events past retention"
+        f"{events} audit events past retention, {files} stored files without a row"
     )
     return 0
 
@@ -251,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     reset = commands.add_parser("reset-two-factor", help="turn an account's two-factor off")
     reset.add_argument("--email", required=True)
     reset.set_defaults(handler=reset_two_factor)
-    cleanup_parser = commands.add_parser("cleanup", help="delete expired sessions and counters")
+    cleanup_parser = commands.add_parser("cleanup", help="delete expired rows and orphaned files")
     cleanup_parser.set_defaults(handler=cleanup)
     backup_parser = commands.add_parser("backup", help="copy the SQLite database, while it runs")
     backup_parser.add_argument("path", help="the new backup file (must not exist)")

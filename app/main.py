@@ -1,5 +1,6 @@
 """The application factory: state, error handlers, middleware and routers."""
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -9,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import iter_route_contexts
 
 from app.api import (
+    attachments,
     audit,
     auth,
     health,
@@ -37,12 +39,14 @@ from app.core.state import AppState, app_state
 from app.pages import account
 from app.services.live_hub import Hub
 
+MULTIPART_OVERHEAD_BYTES = 64 * 1024  # the form's boundaries and part headers
 # FastAPI tries the routers in this order, each at a cost: the most used come first.
 # In-process GET /users/me cost 0.83 ms of CPU with users.router fourth, 0.72 ms with
 # it first (3 runs each, PostgreSQL, 2026-12-04); `make bench` (a) 0.32 against 0.40.
 API_ROUTERS = (
     users.router,
     items.router,
+    attachments.router,
     tokens.my_tokens_router,
     tokens.tokens_router,
     two_factor.router,
@@ -67,13 +71,25 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
     app_state(app).close()
 
 
+def upload_limits(settings: Settings) -> list[tuple[re.Pattern[str], int]]:
+    """The body limits of the file upload routes (the API's and the back office's):
+    ATTACHMENT_MAX_BYTES and room for the multipart form around the file."""
+    max_bytes = settings.attachment_max_bytes + MULTIPART_OVERHEAD_BYTES
+    paths = [f"{re.escape(settings.api_v1_prefix)}/items/[^/]+/files", "/admin/item/files/[^/]+"]
+    return [(re.compile(path), max_bytes) for path in paths]
+
+
 def add_middleware(app: FastAPI, settings: Settings) -> None:
     """The middleware runs outermost last: proxy headers > response headers (request
     id, nosniff) > CORS > body limit > last-resort error handling."""
     if settings.metrics_enabled:  # innermost: it reads the route that routing chose
         app.add_middleware(MetricsMiddleware)
     app.add_middleware(UnhandledErrorMiddleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_request_body_bytes,
+        uploads=upload_limits(settings),
+    )
     if settings.allowed_origins:
         app.add_middleware(
             CORSMiddleware,

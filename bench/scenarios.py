@@ -4,7 +4,7 @@ Each takes its figures with wrk and adds them to the report with their ratio and
 target. `run` runs the chosen ones one pair of servers at a time: the PostgreSQL
 pair's scenarios, (e) last among them (it grows the users table to 1,000,000) and
 then (h)'s last memory reading; then (j)'s replicas behind HAProxy; then SQLite's;
-then (i) on servers of its own.
+then (i) and (k) on servers of their own.
 """
 
 import json
@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import bcrypt
 
-from bench import seed
+from bench import files, seed
 from bench.context import (
     API,
     SERVICE,
@@ -42,7 +42,7 @@ AUDIT_ACCOUNTS = 64
 LOCKED = "database is locked"
 ON_POSTGRES = "abcdtg"
 ON_SQLITE = "fg"
-ALL = "abcdefghijt"
+ALL = "abcdefghijkt"
 
 
 def per(numerator: float, denominator: float) -> float:
@@ -301,3 +301,5 @@ def run(bench: Bench, letters: str) -> None:
         run_sqlite(bench, letters)
     if "i" in letters:
         scenario_i(bench)
+    if "k" in letters:
+        files.scenario_k(bench)

@@ -26,7 +26,9 @@ from app.core.state import app_state
 from app.main import create_app
 from app.models import AuditEvent, Role, UserCreate
 from app.services import accounts
+from tests.attachment_support import Files, local_files, s3_files
 from tests.helpers import NEW_PASSWORD, PASSWORD, TEST_SECRET, Account, login
+from tests.s3_server import S3Server, s3_server
 
 
 def _postgres_url() -> str | None:
@@ -263,3 +265,23 @@ def admin(make_account: Callable[..., Account]) -> Account:
 @pytest.fixture
 def inactive_user(make_account: Callable[..., Account]) -> Account:
     return make_account("inactive@example.com", is_active=False)
+
+
+# Files of items: an app whose files go to a directory, or to a real S3-compatible server.
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    """moto's S3 server, for the tests' session."""
+    with s3_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["local", "s3"])
+def files(
+    request: pytest.FixtureRequest, make_client: Callable[..., TestClient], tmp_path: Path
+) -> Files:
+    """An app whose files go to a directory, or to an S3 bucket (each test runs on both)."""
+    if request.param == "local":
+        return local_files(make_client, tmp_path / "files")
+    return s3_files(make_client, request.getfixturevalue("s3"))

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlmodel import Session, SQLModel
 
 from app.models import Role, UserIdentity
+from tests.attachment_support import PNG
 from tests.helpers import API, PASSWORD, Account, bearer, login
 
 CALLERS = ("anonymous", "user", "other_user", "admin")
@@ -116,6 +117,13 @@ ROWS = [
     Row("GET", "/items/{itemId}", 200, 404, 200),
     Row("PATCH", "/items/{itemId}", 200, 404, 200, {"title": "Changed"}),
     Row("DELETE", "/items/{itemId}", 204, 404, 204),
+    Row("GET", "/items/{itemId}/files", 200, 404, 200),
+    Row(
+        "POST", "/items/{itemId}/files", 201, 404, 201, files={"file": ("a.png", PNG, "image/png")}
+    ),
+    Row("GET", "/items/{itemId}/files/{fileId}", 200, 404, 200),
+    Row("GET", "/items/{itemId}/files/{fileId}/content", 200, 404, 200),
+    Row("DELETE", "/items/{itemId}/files/{fileId}", 204, 404, 204),
     Row("GET", "/items/export.csv", 200, 200, 200),
     Row("POST", "/items/import", 201, 201, 201, files=csv_file("title\r\nImported\r\n")),
     Row("GET", "/users/export.csv", 403, 403, 200),
@@ -197,6 +205,12 @@ def world(
         created = client.post(API + collection, json=body, headers=user.headers)
         assert created.status_code == 201, created.text
         ids[placeholder] = created.json()["id"]
+    item_file = {"file": ("user's.png", PNG, "image/png")}
+    uploaded = client.post(
+        f"{API}/items/{ids['itemId']}/files", files=item_file, headers=user.headers
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    ids["fileId"] = uploaded.json()["id"]
     second_sign_in = login(client, user.email)
     sessions = client.get(f"{API}/auth/sessions", headers=bearer(second_sign_in["accessToken"]))
     assert sessions.status_code == 200, sessions.text

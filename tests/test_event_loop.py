@@ -18,10 +18,12 @@ from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 
 from app.core.config import Settings
+from app.core.state import app_state
 from app.main import create_app
 from app.services import live
 from app.services.live_hub import Hub
 from tests.admin.pages import BackOffice
+from tests.attachment_support import PNG
 from tests.helpers import API, ME, PASSWORD, Account, bearer, free_port, login
 
 pytestmark = pytest.mark.slow  # starts an SMTP server and a debug-mode event loop
@@ -156,3 +158,28 @@ def test_live_updates_listen_and_read_off_the_loop(
     assert isinstance(event, live.Event)
     assert created["id"] in event.data
     assert watch.reports == []
+
+
+def test_files_are_stored_read_and_removed_off_the_loop(
+    watched: tuple[TestClient, LoopWatch], user: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every storage call made slow (as a distant S3 store is): on the loop, it would show.
+    client, watch = watched
+    storage = app_state(client.app).database.storage
+    for name in ("save", "open", "delete"):
+        call = getattr(storage, name)
+        monkeypatch.setattr(storage, name, functools.partial(_slowly, call))
+    token = bearer(login(client, user.email)["accessToken"])
+    item = client.post(f"{API}/items", json={"title": "t"}, headers=token).json()["id"]
+    form = {"file": ("a.png", PNG, "image/png")}
+    uploaded = client.post(f"{API}/items/{item}/files", files=form, headers=token)
+    assert uploaded.status_code == 201, uploaded.text
+    content = f"{API}/items/{item}/files/{uploaded.json()['id']}/content"
+    assert client.get(content, headers=token).content == PNG
+    assert client.delete(f"{API}/items/{item}", headers=token).status_code == 204
+    assert watch.reports == []
+
+
+def _slowly(call: Callable[..., Any], *args: Any) -> Any:
+    time.sleep(HELD_TOO_LONG * 2)
+    return call(*args)

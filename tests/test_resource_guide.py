@@ -123,8 +123,13 @@ def test_the_add_a_resource_guide_ends_green(tmp_path: Path) -> None:
     insert_after(main, "from app.core import ", "from app.api import wombats\n")
     insert_after(main, "    items.router,", "    wombats.router,\n")
     site = project / "app/admin/site.py"
-    insert_after(site, "from app.admin.items import", "from app.admin.wombats import WombatAdmin\n")
-    site.write_text(site.read_text().replace("ItemAdmin, ", "ItemAdmin, WombatAdmin, ", 1))
+    # (the Items screen is `ItemFilesAdmin`: the items' screen with their files)
+    insert_after(
+        site, "from app.admin.item_files import", "from app.admin.wombats import WombatAdmin\n"
+    )
+    site.write_text(
+        site.read_text().replace("ItemFilesAdmin, ", "ItemFilesAdmin, WombatAdmin, ", 1)
+    )
     # 4: a migration generated from the models, then applied
     migrated = run(project, 'make revision msg="add wombats" && make migrate')
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr

@@ -32,7 +32,7 @@ from app.admin.audit import AuditEventAdmin
 from app.admin.auth import AdminAuth, CodeNeeded
 from app.admin.forms import current_csrf_token
 from app.admin.guard import BrowserGuard
-from app.admin.items import ItemAdmin
+from app.admin.item_files import ItemFilesAdmin
 from app.admin.notices import Notices, notify, shown
 from app.admin.sessions import SessionAdmin
 from app.admin.two_factor import TwoFactorAdmin
@@ -47,7 +47,7 @@ from app.models.fields import utcnow
 
 HERE = Path(__file__).parent
 OUTAGE = AppError(ErrorCode.SERVICE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_OUTAGE)})
-SCREENS: tuple[type[ServiceView], ...] = (UserAdmin, ItemAdmin, SessionAdmin, AuditEventAdmin)
+SCREENS: tuple[type[ServiceView], ...] = (UserAdmin, ItemFilesAdmin, SessionAdmin, AuditEventAdmin)
 # What a list page shows from its `?error=` (SQLAdmin's way to report a failed
 # delete): the service's own messages only, never text from a link.
 OWN_ERRORS = frozenset(

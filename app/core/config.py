@@ -14,6 +14,7 @@ from app.core.cookie_settings import CookieSettings
 from app.core.live_settings import LiveSettings
 from app.core.provider_settings import ProviderSettings
 from app.core.secret_keys import check_key, read_or_create_secret
+from app.core.storage_settings import StorageSettings
 
 SQLITE_WRITE_THREADS = 2
 MAX_PREVIOUS_KEYS = 3
@@ -27,10 +28,10 @@ LOCAL_FRONTEND_ORIGINS = [
 ]
 
 
-class Settings(ProviderSettings, CookieSettings, LiveSettings, BaseSettings):
+class Settings(ProviderSettings, CookieSettings, LiveSettings, StorageSettings, BaseSettings):
     """Every setting of the service; field `x_y` is read from the variable `X_Y`
     (those of sign-in providers are in `ProviderSettings`, the sign-in cookies' in
-    `CookieSettings`, live updates' in `LiveSettings`)."""
+    `CookieSettings`, live updates' in `LiveSettings`, attachments' in `StorageSettings`)."""
 
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore"

@@ -143,6 +143,13 @@ class ErrorCode(StrEnum):
     )
     USER_NOT_FOUND = "USER_NOT_FOUND", 404, "User not found"
     ITEM_NOT_FOUND = "ITEM_NOT_FOUND", 404, "Item not found"
+    ATTACHMENT_NOT_FOUND = "ATTACHMENT_NOT_FOUND", 404, "File not found"
+    ATTACHMENT_TOO_LARGE = "ATTACHMENT_TOO_LARGE", 413, "The file is larger than allowed"
+    ATTACHMENT_TYPE_NOT_ALLOWED = (
+        "ATTACHMENT_TYPE_NOT_ALLOWED",
+        415,
+        "This type of file is not accepted (judged by its content, not its name)",
+    )
     SESSION_NOT_FOUND = "SESSION_NOT_FOUND", 404, "Session not found"
     API_TOKEN_NOT_FOUND = "API_TOKEN_NOT_FOUND", 404, "API token not found"
     SERVICE_UNAVAILABLE = (

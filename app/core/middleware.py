@@ -3,6 +3,7 @@
 import logging
 import random
 import re
+from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import HTTPException, status
@@ -111,15 +112,29 @@ class BodySizeLimitMiddleware(HttpMiddleware):
     """Refuses request bodies over `max_bytes` with 413, declared or streamed.
 
     A declared `Content-Length` over the limit is answered before the body is read;
-    a streamed body is counted as the application reads it.
+    a streamed body is counted as the application reads it. `uploads` gives POSTs to
+    the paths its patterns match (whole paths) a limit of their own (file uploads);
+    every other request keeps `max_bytes`.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, uploads: Sequence[tuple[re.Pattern[str], int]] = ()
+    ) -> None:
         super().__init__(app)
         self.max_bytes = max_bytes
+        self.uploads = tuple(uploads)
+
+    def limit(self, scope: Scope) -> int:
+        """The body limit of this request."""
+        if scope["method"] == "POST":
+            for pattern, max_bytes in self.uploads:
+                if pattern.fullmatch(scope["path"]):
+                    return max_bytes
+        return self.max_bytes
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if _declared_length(scope) > self.max_bytes:
+        max_bytes = self.limit(scope)
+        if _declared_length(scope) > max_bytes:
             body = {"detail": TOO_LARGE.message, "code": TOO_LARGE}
             response = JSONResponse(body, status.HTTP_413_CONTENT_TOO_LARGE)
             await response(scope, receive, send)
@@ -131,7 +146,7 @@ class BodySizeLimitMiddleware(HttpMiddleware):
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=TOO_LARGE.message)
             return message
 

@@ -14,6 +14,7 @@ from app.models.api_tokens import (
     ApiTokenPublic,
     TokenScope,
 )
+from app.models.attachments import Attachment, AttachmentPublic
 from app.models.audit import AuditEvent, AuditEventPublic
 from app.models.changes import Change, LiveEvent
 from app.models.identities import (
@@ -52,6 +53,8 @@ __all__ = [
     "ApiTokenCreate",
     "ApiTokenCreated",
     "ApiTokenPublic",
+    "Attachment",
+    "AttachmentPublic",
     "AuditEvent",
     "AuditEventPublic",
     "AuthSession",

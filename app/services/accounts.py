@@ -23,7 +23,7 @@ from app.core.pagination import ListFilter
 from app.core.passwords import PasswordHasher
 from app.models import Role, TokenScope, User, UserCreate, UserRegister
 from app.models.fields import utcnow
-from app.services import api_tokens, audit
+from app.services import api_tokens, audit, stored_files
 from app.services.audit import AuditAction
 from app.services.mail import Mail, verification_mail
 from app.services.sessions import revoke_user_sessions
@@ -188,10 +188,12 @@ def _end_lost_access(db: Session, user: User, *, deactivated: bool, was_admin: b
 
 
 def delete_user(db: Session, user: User) -> None:
-    """Delete `user` with their sessions, tokens and items; raises `LAST_ADMIN`."""
+    """Delete `user` with their sessions, tokens, items and the items' files; raises
+    `LAST_ADMIN`."""
     was_active_admin = _is_active_admin(user)
     if was_active_admin:
         _lock_active_admins(db)
+    stored_files.release_owned_by(db, user.id)
     deleted = db.exec(delete(User).where(col(User.id) == user.id))
     if deleted.rowcount != 1:  # another request deleted it meanwhile
         raise AppError(ErrorCode.USER_NOT_FOUND)

@@ -19,7 +19,7 @@ from app.core.pagination import ListFilter, ListQuery, Page, fetch_page
 from app.models import Role, User
 from app.models.fields import utcnow
 from app.models.items import Item, ItemCreate, ItemPublic, ItemUpdate
-from app.services import audit
+from app.services import audit, stored_files
 from app.services.audit import AuditAction
 
 
@@ -84,6 +84,7 @@ def update(db: Session, user: User, item_id: uuid.UUID, body: ItemUpdate) -> Ite
 def delete(db: Session, user: User, item_id: uuid.UUID) -> None:
     """Delete an item `user` may see (audited: the log keeps its title)."""
     item = visible_item(db, user, item_id)
+    stored_files.release(db, of=[item.id])
     deleted = db.exec(sql_delete(Item).where(col(Item.id) == item.id))
     if deleted.rowcount != 1:  # another request deleted it meanwhile
         raise AppError(ErrorCode.ITEM_NOT_FOUND)

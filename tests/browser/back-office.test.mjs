@@ -1,6 +1,6 @@
 // The back office end to end, in Debian's headless Chromium against the real server:
 // sign in as admin, deactivate a user (their API token stops working), create, edit
-// and delete an item, revoke a session, set a user's password and send a reset link,
+// and delete an item (attaching a file to it), revoke a session, set a user's password and send a reset link,
 // delete and deactivate the users ticked (not every admin), export users and import
 // items as CSV, every screen at a phone's 390 px, set up two-factor sign-in from its QR code page
 // and sign in again with a code, sign out; a USER cannot sign in. On every page:
@@ -199,6 +199,19 @@ function defineSteps(page, server, people, problems) {
     await Promise.all([page.waitForURL(/\/admin\/item\/list/), page.click("input[value=Save]")]);
     await page.waitForSelector("td:has-text('Quarterly report (final)')");
     assert.deepEqual(await noticesOn(page), ["Item \"Quarterly report (final)\" saved."]);
+  });
+
+  step("attach a file to the item: it is listed with a download link", async () => {
+    await page.goto(new URL(itemUrl.replace("/edit/", "/details/"), base).href);
+    assert.equal(await page.textContent("#item-files .card-body.text-secondary"), "No files yet.");
+    const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(64)]);
+    await page.setInputFiles("#item-file", { name: "chart.png", mimeType: "image/png", buffer: png });
+    await Promise.all([page.waitForURL(/\/admin\/item\/details\//), page.click("#item-file-upload button")]);
+    assert.deepEqual(await noticesOn(page), ['File "chart.png" uploaded.']);
+    const link = page.locator("#item-files-list a:has-text('chart.png')");
+    assert.match(await link.getAttribute("href"), /\/admin\/item\/files\/[^/]+\/[^/]+$/);
+    await shot(page, "item-files");
+    await page.goto(`${base}/admin/item/list`);
   });
 
   step("delete the item", async () => {
@@ -483,7 +496,7 @@ async function main() {
   }
 }
 
-const EXPECTED_STEPS = 19;
+const EXPECTED_STEPS = 20;
 
 main().catch((error) => {
   console.error(error);

@@ -62,7 +62,10 @@ def serving(database_url: str) -> Iterator[str]:
     }
     with tempfile.TemporaryDirectory() as directory:
         log = Path(directory) / "server.log"
-        server = start_server(port, log, database_url=database_url, **settings)
+        files = str(Path(directory) / "attachments")  # the uploads go with the run
+        server = start_server(
+            port, log, database_url=database_url, ATTACHMENT_DIR=files, **settings
+        )
         try:
             yield f"http://127.0.0.1:{port}"
         finally:

@@ -10,6 +10,7 @@
  */
 
 import { ApiError, isApiError } from "./errors";
+import { splitFiles, uploadFiles } from "./files";
 import type { ApiSession, QueryParams } from "./session";
 
 /** What can be done on a resource. */
@@ -39,6 +40,12 @@ export interface ResourceConfig {
   defaultSort?: SortSpec;
   /** Readable singular name for messages. Default: the resource name. */
   label?: string;
+  /**
+   * `true`: rows take files (`<path>/<id>/files`, as items do). File values in a
+   * create or update (see `core/files.ts`) are uploaded there once the row is
+   * written, instead of being sent as JSON. Default `false`.
+   */
+  files?: boolean;
 }
 
 export type ResourceMap = Record<string, ResourceConfig>;
@@ -46,7 +53,7 @@ export type ResourceMap = Record<string, ResourceConfig>;
 /** The resources of the API as shipped. Extend with `resources` in the provider options. */
 export const DEFAULT_RESOURCES: ResourceMap = {
   users: { path: "/users", label: "user", readOnlyFields: ["id", "createdAt", "updatedAt"] },
-  items: { path: "/items", label: "item", readOnlyFields: ["id", "createdAt", "updatedAt", "ownerId"] },
+  items: { path: "/items", label: "item", readOnlyFields: ["id", "createdAt", "updatedAt", "ownerId"], files: true },
   sessions: {
     path: "/auth/sessions",
     label: "session",
@@ -154,6 +161,7 @@ export class Resources {
       searchFields: config.searchFields ?? [],
       defaultSort: config.defaultSort,
       label: config.label ?? resource,
+      files: config.files ?? false,
     };
   }
 
@@ -176,6 +184,11 @@ export class Resources {
   sortParam(resource: string, sort: SortSpec | undefined): string | undefined {
     if (!sort?.field || this.resource(resource).defaultSortFields.includes(sort.field)) return undefined;
     return sort.order.toLowerCase() === "desc" ? `-${sort.field}` : sort.field;
+  }
+
+  /** The files of a row's form (uploaded apart), for a resource that takes files. */
+  private withoutFiles(resource: string, data: Record<string, unknown>): { fields: Record<string, unknown>; files: Blob[] } {
+    return this.resource(resource).files ? splitFiles(data) : { fields: data, files: [] };
   }
 
   /** Drops read-only fields and `undefined` values from a request body. */
@@ -317,11 +330,13 @@ export class Resources {
 
   async create<T extends Row = Row>(resource: string, data: Record<string, unknown>): Promise<T> {
     this.assertAllowed(resource, "create", "create");
+    const { fields, files } = this.withoutFiles(resource, data);
     const { data: row } = await this.session.request<T>({
       method: "POST",
       path: this.resource(resource).path,
-      body: this.writable(resource, data),
+      body: this.writable(resource, fields),
     });
+    await uploadFiles(this.session, `${this.itemPath(resource, row.id)}/files`, files);
     return row;
   }
 
@@ -337,7 +352,9 @@ export class Resources {
     previousData?: Record<string, unknown>,
   ): Promise<T> {
     this.assertAllowed(resource, "update", "update");
-    let body = this.writable(resource, data);
+    const { fields, files } = this.withoutFiles(resource, data);
+    await uploadFiles(this.session, `${this.itemPath(resource, id)}/files`, files);
+    let body = this.writable(resource, fields);
     if (previousData) {
       body = Object.fromEntries(
         Object.entries(body).filter(([key, value]) => !sameValue(value, previousData[key])),

@@ -101,6 +101,8 @@ export interface RequestOptions {
   query?: QueryParams;
   /** Sent as JSON. */
   body?: unknown;
+  /** Sent as `multipart/form-data` instead (an upload); the browser sets its boundary. */
+  form?: FormData;
   headers?: Record<string, string>;
   signal?: AbortSignal | undefined;
   /** Send the access token (and refresh on 401). Default true. */
@@ -599,7 +601,7 @@ export class ApiSession {
       response = await (auth ? this.fetch : this.transport)(this.url(options.path, options.query), {
         method: options.method ?? "GET",
         headers,
-        body: options.body === undefined ? null : JSON.stringify(options.body),
+        body: options.form ?? (options.body === undefined ? null : JSON.stringify(options.body)),
         signal: options.signal ?? null,
         ...this.credentials(),
       });

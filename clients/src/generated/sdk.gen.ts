@@ -2,7 +2,7 @@
 
 import { type Client, formDataBodySerializer, type Options as Options2, type TDataShape, urlSearchParamsBodySerializer } from './client';
 import { client } from './client.gen';
-import type { AuditEventsListData, AuditEventsListErrors, AuditEventsListResponses, AuthLoginData, AuthLoginErrors, AuthLoginResponses, AuthLoginTwoFactorData, AuthLoginTwoFactorErrors, AuthLoginTwoFactorResponses, AuthLogoutAllData, AuthLogoutAllErrors, AuthLogoutAllResponses, AuthLogoutData, AuthLogoutErrors, AuthLogoutResponses, AuthPasswordResetConfirmData, AuthPasswordResetConfirmErrors, AuthPasswordResetConfirmResponses, AuthPasswordResetRequestData, AuthPasswordResetRequestErrors, AuthPasswordResetRequestResponses, AuthProvidersAuthorizeData, AuthProvidersAuthorizeErrors, AuthProvidersCallbackData, AuthProvidersCallbackErrors, AuthProvidersExchangeData, AuthProvidersExchangeErrors, AuthProvidersExchangeResponses, AuthProvidersListData, AuthProvidersListResponses, AuthRefreshData, AuthRefreshErrors, AuthRefreshResponses, AuthRegisterData, AuthRegisterErrors, AuthRegisterResponses, AuthTokenData, AuthTokenErrors, AuthTokenResponses, AuthVerifyEmailData, AuthVerifyEmailErrors, AuthVerifyEmailResendData, AuthVerifyEmailResendErrors, AuthVerifyEmailResendResponses, AuthVerifyEmailResponses, HealthData, HealthReadyData, HealthReadyErrors, HealthReadyResponses, HealthResponses, ItemsCreateData, ItemsCreateErrors, ItemsCreateResponses, ItemsDeleteData, ItemsDeleteErrors, ItemsDeleteResponses, ItemsExportData, ItemsExportErrors, ItemsExportResponses, ItemsImportData, ItemsImportErrors, ItemsImportResponses, ItemsListData, ItemsListErrors, ItemsListResponses, ItemsReadData, ItemsReadErrors, ItemsReadResponses, ItemsUpdateData, ItemsUpdateErrors, ItemsUpdateResponses, LiveStreamData, LiveStreamErrors, LiveStreamResponses, SessionsListData, SessionsListErrors, SessionsListResponses, SessionsRevokeData, SessionsRevokeErrors, SessionsRevokeResponses, UsersCreateData, UsersCreateErrors, UsersCreateResponses, UsersDeleteData, UsersDeleteErrors, UsersDeleteResponses, UsersExportData, UsersExportErrors, UsersExportResponses, UsersIdentitiesListData, UsersIdentitiesListErrors, UsersIdentitiesListResponses, UsersImportData, UsersImportErrors, UsersImportResponses, UsersListData, UsersListErrors, UsersListResponses, UsersMeChangePasswordData, UsersMeChangePasswordErrors, UsersMeChangePasswordResponses, UsersMeDeleteData, UsersMeDeleteErrors, UsersMeDeleteResponses, UsersMeIdentitiesListData, UsersMeIdentitiesListErrors, UsersMeIdentitiesListResponses, UsersMeIdentitiesUnlinkData, UsersMeIdentitiesUnlinkErrors, UsersMeIdentitiesUnlinkResponses, UsersMeReadData, UsersMeReadErrors, UsersMeReadResponses, UsersMeSecurityEventsData, UsersMeSecurityEventsErrors, UsersMeSecurityEventsResponses, UsersMeTokensCreateData, UsersMeTokensCreateErrors, UsersMeTokensCreateResponses, UsersMeTokensListData, UsersMeTokensListErrors, UsersMeTokensListResponses, UsersMeTokensRevokeData, UsersMeTokensRevokeErrors, UsersMeTokensRevokeResponses, UsersMeTwoFactorConfirmData, UsersMeTwoFactorConfirmErrors, UsersMeTwoFactorConfirmResponses, UsersMeTwoFactorDisableData, UsersMeTwoFactorDisableErrors, UsersMeTwoFactorDisableResponses, UsersMeTwoFactorReadData, UsersMeTwoFactorReadErrors, UsersMeTwoFactorReadResponses, UsersMeTwoFactorStartData, UsersMeTwoFactorStartErrors, UsersMeTwoFactorStartResponses, UsersMeUpdateData, UsersMeUpdateErrors, UsersMeUpdateResponses, UsersReadData, UsersReadErrors, UsersReadResponses, UsersTokensListData, UsersTokensListErrors, UsersTokensListResponses, UsersTokensRevokeData, UsersTokensRevokeErrors, UsersTokensRevokeResponses, UsersTwoFactorResetData, UsersTwoFactorResetErrors, UsersTwoFactorResetResponses, UsersUpdateData, UsersUpdateErrors, UsersUpdateResponses } from './types.gen';
+import type { AuditEventsListData, AuditEventsListErrors, AuditEventsListResponses, AuthLoginData, AuthLoginErrors, AuthLoginResponses, AuthLoginTwoFactorData, AuthLoginTwoFactorErrors, AuthLoginTwoFactorResponses, AuthLogoutAllData, AuthLogoutAllErrors, AuthLogoutAllResponses, AuthLogoutData, AuthLogoutErrors, AuthLogoutResponses, AuthPasswordResetConfirmData, AuthPasswordResetConfirmErrors, AuthPasswordResetConfirmResponses, AuthPasswordResetRequestData, AuthPasswordResetRequestErrors, AuthPasswordResetRequestResponses, AuthProvidersAuthorizeData, AuthProvidersAuthorizeErrors, AuthProvidersCallbackData, AuthProvidersCallbackErrors, AuthProvidersExchangeData, AuthProvidersExchangeErrors, AuthProvidersExchangeResponses, AuthProvidersListData, AuthProvidersListResponses, AuthRefreshData, AuthRefreshErrors, AuthRefreshResponses, AuthRegisterData, AuthRegisterErrors, AuthRegisterResponses, AuthTokenData, AuthTokenErrors, AuthTokenResponses, AuthVerifyEmailData, AuthVerifyEmailErrors, AuthVerifyEmailResendData, AuthVerifyEmailResendErrors, AuthVerifyEmailResendResponses, AuthVerifyEmailResponses, HealthData, HealthReadyData, HealthReadyErrors, HealthReadyResponses, HealthResponses, ItemsCreateData, ItemsCreateErrors, ItemsCreateResponses, ItemsDeleteData, ItemsDeleteErrors, ItemsDeleteResponses, ItemsExportData, ItemsExportErrors, ItemsExportResponses, ItemsFilesDeleteData, ItemsFilesDeleteErrors, ItemsFilesDeleteResponses, ItemsFilesDownloadData, ItemsFilesDownloadErrors, ItemsFilesDownloadResponses, ItemsFilesListData, ItemsFilesListErrors, ItemsFilesListResponses, ItemsFilesReadData, ItemsFilesReadErrors, ItemsFilesReadResponses, ItemsFilesUploadData, ItemsFilesUploadErrors, ItemsFilesUploadResponses, ItemsImportData, ItemsImportErrors, ItemsImportResponses, ItemsListData, ItemsListErrors, ItemsListResponses, ItemsReadData, ItemsReadErrors, ItemsReadResponses, ItemsUpdateData, ItemsUpdateErrors, ItemsUpdateResponses, LiveStreamData, LiveStreamErrors, LiveStreamResponses, SessionsListData, SessionsListErrors, SessionsListResponses, SessionsRevokeData, SessionsRevokeErrors, SessionsRevokeResponses, UsersCreateData, UsersCreateErrors, UsersCreateResponses, UsersDeleteData, UsersDeleteErrors, UsersDeleteResponses, UsersExportData, UsersExportErrors, UsersExportResponses, UsersIdentitiesListData, UsersIdentitiesListErrors, UsersIdentitiesListResponses, UsersImportData, UsersImportErrors, UsersImportResponses, UsersListData, UsersListErrors, UsersListResponses, UsersMeChangePasswordData, UsersMeChangePasswordErrors, UsersMeChangePasswordResponses, UsersMeDeleteData, UsersMeDeleteErrors, UsersMeDeleteResponses, UsersMeIdentitiesListData, UsersMeIdentitiesListErrors, UsersMeIdentitiesListResponses, UsersMeIdentitiesUnlinkData, UsersMeIdentitiesUnlinkErrors, UsersMeIdentitiesUnlinkResponses, UsersMeReadData, UsersMeReadErrors, UsersMeReadResponses, UsersMeSecurityEventsData, UsersMeSecurityEventsErrors, UsersMeSecurityEventsResponses, UsersMeTokensCreateData, UsersMeTokensCreateErrors, UsersMeTokensCreateResponses, UsersMeTokensListData, UsersMeTokensListErrors, UsersMeTokensListResponses, UsersMeTokensRevokeData, UsersMeTokensRevokeErrors, UsersMeTokensRevokeResponses, UsersMeTwoFactorConfirmData, UsersMeTwoFactorConfirmErrors, UsersMeTwoFactorConfirmResponses, UsersMeTwoFactorDisableData, UsersMeTwoFactorDisableErrors, UsersMeTwoFactorDisableResponses, UsersMeTwoFactorReadData, UsersMeTwoFactorReadErrors, UsersMeTwoFactorReadResponses, UsersMeTwoFactorStartData, UsersMeTwoFactorStartErrors, UsersMeTwoFactorStartResponses, UsersMeUpdateData, UsersMeUpdateErrors, UsersMeUpdateResponses, UsersReadData, UsersReadErrors, UsersReadResponses, UsersTokensListData, UsersTokensListErrors, UsersTokensListResponses, UsersTokensRevokeData, UsersTokensRevokeErrors, UsersTokensRevokeResponses, UsersTwoFactorResetData, UsersTwoFactorResetErrors, UsersTwoFactorResetResponses, UsersUpdateData, UsersUpdateErrors, UsersUpdateResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -258,6 +258,67 @@ export const itemsUpdate = <ThrowOnError extends boolean = false>(options: Optio
         'Content-Type': 'application/json',
         ...options.headers
     }
+});
+
+/**
+ * The item's files, oldest first
+ *
+ * The item's files, oldest first.
+ */
+export const itemsFilesList = <ThrowOnError extends boolean = false>(options: Options<ItemsFilesListData, ThrowOnError>) => (options.client ?? client).get<ItemsFilesListResponses, ItemsFilesListErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/items/{itemId}/files',
+    ...options
+});
+
+/**
+ * Attach a file to an item
+ *
+ * Attach a file to an item (at most ATTACHMENT_MAX_BYTES, of a type in
+ * ATTACHMENT_CONTENT_TYPES, judged by its bytes).
+ */
+export const itemsFilesUpload = <ThrowOnError extends boolean = false>(options: Options<ItemsFilesUploadData, ThrowOnError>) => (options.client ?? client).post<ItemsFilesUploadResponses, ItemsFilesUploadErrors, ThrowOnError>({
+    ...formDataBodySerializer,
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/items/{itemId}/files',
+    ...options,
+    headers: {
+        'Content-Type': null,
+        ...options.headers
+    }
+});
+
+/**
+ * Delete a file
+ *
+ * Delete a file; its bytes are removed once the deletion is done.
+ */
+export const itemsFilesDelete = <ThrowOnError extends boolean = false>(options: Options<ItemsFilesDeleteData, ThrowOnError>) => (options.client ?? client).delete<ItemsFilesDeleteResponses, ItemsFilesDeleteErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/items/{itemId}/files/{fileId}',
+    ...options
+});
+
+/**
+ * One file's name, type and size
+ *
+ * One file's name, type and size.
+ */
+export const itemsFilesRead = <ThrowOnError extends boolean = false>(options: Options<ItemsFilesReadData, ThrowOnError>) => (options.client ?? client).get<ItemsFilesReadResponses, ItemsFilesReadErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/items/{itemId}/files/{fileId}',
+    ...options
+});
+
+/**
+ * The file's bytes, as an attachment under its name
+ *
+ * The file's bytes, as an attachment under its name.
+ */
+export const itemsFilesDownload = <ThrowOnError extends boolean = false>(options: Options<ItemsFilesDownloadData, ThrowOnError>) => (options.client ?? client).get<ItemsFilesDownloadResponses, ItemsFilesDownloadErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }, { scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/items/{itemId}/files/{fileId}/content',
+    ...options
 });
 
 /**

@@ -113,6 +113,38 @@ export type ApiTokenPublic = {
 };
 
 /**
+ * AttachmentPublic
+ *
+ * A file of an item: what it is called, what its bytes are, and how many.
+ */
+export type AttachmentPublic = {
+    /**
+     * Id
+     */
+    id: string;
+    /**
+     * Item id
+     */
+    itemId: string;
+    /**
+     * Filename
+     */
+    filename: string;
+    /**
+     * Content type
+     */
+    contentType: string;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Created at
+     */
+    createdAt: string;
+};
+
+/**
  * AuditAction
  *
  * Every action the log records (a closed set).
@@ -189,6 +221,18 @@ export type AuditEventPublic = {
      * Id
      */
     id: string;
+};
+
+/**
+ * Body_items-files-upload
+ */
+export type BodyItemsFilesUpload = {
+    /**
+     * File
+     *
+     * The file (its content decides its type)
+     */
+    file: Blob | File;
 };
 
 /**
@@ -273,7 +317,7 @@ export type ErrorBody = {
  *
  * The `code` of every error body, with its HTTP status and message.
  */
-export type ErrorCode = 'NOT_AUTHENTICATED' | 'TOKEN_INVALID' | 'LOGIN_BAD_CREDENTIALS' | 'REFRESH_TOKEN_INVALID' | 'ACCOUNT_DISABLED' | 'REGISTRATION_DISABLED' | 'ADMIN_REQUIRED' | 'EMAIL_NOT_VERIFIED' | 'API_TOKEN_NOT_ALLOWED' | 'API_TOKEN_SCOPE' | 'ADMIN_TWO_FACTOR_REQUIRED' | 'TWO_FACTOR_LOGIN_REQUIRED' | 'CROSS_SITE_REQUEST' | 'TOO_MANY_ATTEMPTS' | 'LIVE_TOO_MANY_STREAMS' | 'EMAIL_ALREADY_REGISTERED' | 'LAST_ADMIN' | 'CURRENT_PASSWORD_WRONG' | 'RESET_TOKEN_INVALID' | 'VERIFICATION_TOKEN_INVALID' | 'TWO_FACTOR_CHALLENGE_INVALID' | 'TWO_FACTOR_CODE_INVALID' | 'TWO_FACTOR_ALREADY_ENABLED' | 'TWO_FACTOR_NOT_PENDING' | 'TWO_FACTOR_NOT_ENABLED' | 'API_TOKEN_LIMIT' | 'OAUTH_PROVIDER_UNKNOWN' | 'OAUTH_REDIRECT_INVALID' | 'OAUTH_STATE_INVALID' | 'OAUTH_PROVIDER_DENIED' | 'OAUTH_EXCHANGE_FAILED' | 'OAUTH_PROVIDER_UNAVAILABLE' | 'OAUTH_CODE_INVALID' | 'OAUTH_EMAIL_MISSING' | 'OAUTH_EMAIL_NOT_VERIFIED' | 'LAST_SIGN_IN_METHOD' | 'IDENTITY_NOT_FOUND' | 'CSV_CONTENT_TYPE' | 'CSV_UNREADABLE' | 'CSV_TOO_MANY_ROWS' | 'CSV_INVALID_ROWS' | 'USER_NOT_FOUND' | 'ITEM_NOT_FOUND' | 'SESSION_NOT_FOUND' | 'API_TOKEN_NOT_FOUND' | 'SERVICE_UNAVAILABLE' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'MALFORMED_REQUEST' | 'BODY_TOO_LARGE' | 'REQUEST_TIMEOUT' | 'HEADERS_TOO_LARGE' | 'VALIDATION_ERROR' | 'INTERNAL_ERROR';
+export type ErrorCode = 'NOT_AUTHENTICATED' | 'TOKEN_INVALID' | 'LOGIN_BAD_CREDENTIALS' | 'REFRESH_TOKEN_INVALID' | 'ACCOUNT_DISABLED' | 'REGISTRATION_DISABLED' | 'ADMIN_REQUIRED' | 'EMAIL_NOT_VERIFIED' | 'API_TOKEN_NOT_ALLOWED' | 'API_TOKEN_SCOPE' | 'ADMIN_TWO_FACTOR_REQUIRED' | 'TWO_FACTOR_LOGIN_REQUIRED' | 'CROSS_SITE_REQUEST' | 'TOO_MANY_ATTEMPTS' | 'LIVE_TOO_MANY_STREAMS' | 'EMAIL_ALREADY_REGISTERED' | 'LAST_ADMIN' | 'CURRENT_PASSWORD_WRONG' | 'RESET_TOKEN_INVALID' | 'VERIFICATION_TOKEN_INVALID' | 'TWO_FACTOR_CHALLENGE_INVALID' | 'TWO_FACTOR_CODE_INVALID' | 'TWO_FACTOR_ALREADY_ENABLED' | 'TWO_FACTOR_NOT_PENDING' | 'TWO_FACTOR_NOT_ENABLED' | 'API_TOKEN_LIMIT' | 'OAUTH_PROVIDER_UNKNOWN' | 'OAUTH_REDIRECT_INVALID' | 'OAUTH_STATE_INVALID' | 'OAUTH_PROVIDER_DENIED' | 'OAUTH_EXCHANGE_FAILED' | 'OAUTH_PROVIDER_UNAVAILABLE' | 'OAUTH_CODE_INVALID' | 'OAUTH_EMAIL_MISSING' | 'OAUTH_EMAIL_NOT_VERIFIED' | 'LAST_SIGN_IN_METHOD' | 'IDENTITY_NOT_FOUND' | 'CSV_CONTENT_TYPE' | 'CSV_UNREADABLE' | 'CSV_TOO_MANY_ROWS' | 'CSV_INVALID_ROWS' | 'USER_NOT_FOUND' | 'ITEM_NOT_FOUND' | 'ATTACHMENT_NOT_FOUND' | 'ATTACHMENT_TOO_LARGE' | 'ATTACHMENT_TYPE_NOT_ALLOWED' | 'SESSION_NOT_FOUND' | 'API_TOKEN_NOT_FOUND' | 'SERVICE_UNAVAILABLE' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'MALFORMED_REQUEST' | 'BODY_TOO_LARGE' | 'REQUEST_TIMEOUT' | 'HEADERS_TOO_LARGE' | 'VALIDATION_ERROR' | 'INTERNAL_ERROR';
 
 /**
  * HTTPValidationError
@@ -1979,6 +2023,255 @@ export type ItemsUpdateResponses = {
 };
 
 export type ItemsUpdateResponse = ItemsUpdateResponses[keyof ItemsUpdateResponses];
+
+export type ItemsFilesListData = {
+    body?: never;
+    path: {
+        /**
+         * Itemid
+         *
+         * The item's id
+         */
+        itemId: string;
+    };
+    query?: never;
+    url: '/api/v1/items/{itemId}/files';
+};
+
+export type ItemsFilesListErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `ITEM_NOT_FOUND`: Item not found
+     */
+    404: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ItemsFilesListError = ItemsFilesListErrors[keyof ItemsFilesListErrors];
+
+export type ItemsFilesListResponses = {
+    /**
+     * Response Items-Files-List
+     *
+     * Successful Response
+     */
+    200: Array<AttachmentPublic>;
+};
+
+export type ItemsFilesListResponse = ItemsFilesListResponses[keyof ItemsFilesListResponses];
+
+export type ItemsFilesUploadData = {
+    body: BodyItemsFilesUpload;
+    path: {
+        /**
+         * Itemid
+         *
+         * The item's id
+         */
+        itemId: string;
+    };
+    query?: never;
+    url: '/api/v1/items/{itemId}/files';
+};
+
+export type ItemsFilesUploadErrors = {
+    /**
+     * - `MALFORMED_REQUEST`: There was an error parsing the body
+     */
+    400: ErrorBody;
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
+     */
+    403: ErrorBody;
+    /**
+     * - `ITEM_NOT_FOUND`: Item not found
+     */
+    404: ErrorBody;
+    /**
+     * - `ATTACHMENT_TOO_LARGE`: The file is larger than allowed
+     * - `BODY_TOO_LARGE`: Request body too large
+     */
+    413: ErrorBody;
+    /**
+     * - `ATTACHMENT_TYPE_NOT_ALLOWED`: This type of file is not accepted (judged by its content, not its name)
+     */
+    415: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ItemsFilesUploadError = ItemsFilesUploadErrors[keyof ItemsFilesUploadErrors];
+
+export type ItemsFilesUploadResponses = {
+    /**
+     * Successful Response
+     */
+    201: AttachmentPublic;
+};
+
+export type ItemsFilesUploadResponse = ItemsFilesUploadResponses[keyof ItemsFilesUploadResponses];
+
+export type ItemsFilesDeleteData = {
+    body?: never;
+    path: {
+        /**
+         * Itemid
+         *
+         * The item's id
+         */
+        itemId: string;
+        /**
+         * Fileid
+         *
+         * The file's id
+         */
+        fileId: string;
+    };
+    query?: never;
+    url: '/api/v1/items/{itemId}/files/{fileId}';
+};
+
+export type ItemsFilesDeleteErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `CROSS_SITE_REQUEST`: Cross-site request refused: a cookie-signed-in call must come from an allowed origin
+     */
+    403: ErrorBody;
+    /**
+     * - `ITEM_NOT_FOUND`: Item not found
+     * - `ATTACHMENT_NOT_FOUND`: File not found
+     */
+    404: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ItemsFilesDeleteError = ItemsFilesDeleteErrors[keyof ItemsFilesDeleteErrors];
+
+export type ItemsFilesDeleteResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type ItemsFilesDeleteResponse = ItemsFilesDeleteResponses[keyof ItemsFilesDeleteResponses];
+
+export type ItemsFilesReadData = {
+    body?: never;
+    path: {
+        /**
+         * Itemid
+         *
+         * The item's id
+         */
+        itemId: string;
+        /**
+         * Fileid
+         *
+         * The file's id
+         */
+        fileId: string;
+    };
+    query?: never;
+    url: '/api/v1/items/{itemId}/files/{fileId}';
+};
+
+export type ItemsFilesReadErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `ITEM_NOT_FOUND`: Item not found
+     * - `ATTACHMENT_NOT_FOUND`: File not found
+     */
+    404: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ItemsFilesReadError = ItemsFilesReadErrors[keyof ItemsFilesReadErrors];
+
+export type ItemsFilesReadResponses = {
+    /**
+     * Successful Response
+     */
+    200: AttachmentPublic;
+};
+
+export type ItemsFilesReadResponse = ItemsFilesReadResponses[keyof ItemsFilesReadResponses];
+
+export type ItemsFilesDownloadData = {
+    body?: never;
+    path: {
+        /**
+         * Itemid
+         *
+         * The item's id
+         */
+        itemId: string;
+        /**
+         * Fileid
+         *
+         * The file's id
+         */
+        fileId: string;
+    };
+    query?: never;
+    url: '/api/v1/items/{itemId}/files/{fileId}/content';
+};
+
+export type ItemsFilesDownloadErrors = {
+    /**
+     * - `NOT_AUTHENTICATED`: Not authenticated
+     * - `TOKEN_INVALID`: Could not validate credentials
+     */
+    401: ErrorBody;
+    /**
+     * - `ITEM_NOT_FOUND`: Item not found
+     * - `ATTACHMENT_NOT_FOUND`: File not found
+     */
+    404: ErrorBody;
+    /**
+     * Validation Error
+     */
+    422: HttpValidationError;
+};
+
+export type ItemsFilesDownloadError = ItemsFilesDownloadErrors[keyof ItemsFilesDownloadErrors];
+
+export type ItemsFilesDownloadResponses = {
+    /**
+     * The file's bytes, as an attachment
+     */
+    200: Blob | File;
+};
+
+export type ItemsFilesDownloadResponse = ItemsFilesDownloadResponses[keyof ItemsFilesDownloadResponses];
 
 export type UsersMeTokensListData = {
     body?: never;
