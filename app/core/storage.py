@@ -8,7 +8,7 @@ thread, never on the event loop.
 
 Objects whose rows are deleted go once the deletion is committed (`delete_after_commit`):
 never before, so a rolled-back deletion loses nothing. A crash in between leaves an
-object without a row, which `python -m app cleanup-files` removes.
+object without a row, which `python -m app cleanup` removes.
 """
 
 import logging
@@ -145,14 +145,14 @@ def _delete_committed(db: Session) -> None:
     storage: Storage | None = db.info.get(STORAGE_INFO)
     if not keys:
         return
-    if storage is None:  # a session of no app: `cleanup-files` will find them
-        logger.warning("%d stored objects left for cleanup-files", len(keys))
+    if storage is None:  # a session of no app: `python -m app cleanup` will find them
+        logger.warning("%d stored objects left for `python -m app cleanup`", len(keys))
         return
     for key in keys:
         try:
             storage.delete(key)
         except Exception:
-            logger.exception("Could not delete stored object %s: cleanup-files will", key)
+            logger.exception("Could not delete stored object %s: `python -m app cleanup` will", key)
 
 
 @event.listens_for(Session, "after_rollback")

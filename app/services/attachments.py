@@ -6,7 +6,7 @@ A file is checked before anything is stored: its size (ATTACHMENT_MAX_BYTES, els
 `ATTACHMENT_TOO_LARGE`) and the type its bytes show (ATTACHMENT_CONTENT_TYPES, else
 `ATTACHMENT_TYPE_NOT_ALLOWED`). Its bytes go to the storage under a generated key,
 then its row is written; a failure in between removes the object again, and a crash
-leaves one that `cleanup-files` removes (`delete_orphans`). Deleting a file, an item
+leaves one that `python -m app cleanup` removes (`delete_orphans`). Deleting a file, an item
 or a user removes the stored objects once the deletion is committed.
 """
 
