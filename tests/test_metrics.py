@@ -14,10 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
 from app.core.config import Settings
+from app.core.metrics import BUCKETS, Buckets
 from tests.helpers import API, PASSWORD, Account, free_port, login_status, poll, start_server
 
 TOKEN = "metrics-token-for-the-tests"
@@ -82,6 +84,45 @@ def test_made_up_methods_share_one_series(make_client: Callable[..., TestClient]
     methods = {dict(labels).get("method") for _, labels in samples(client)}
     assert "other" in methods
     assert not methods & {"FOO", "BAR", "BAZ"}
+
+
+def test_samples_are_written_within_a_second_without_a_scrape(
+    make_client: Callable[..., TestClient],
+) -> None:
+    client = make_client(metrics_enabled=True)
+    labels = {"method": "GET", "route": "/health", "status": "200"}
+    before = value(samples(client), "http_requests_total", **labels)  # a scrape writes all
+    for _ in range(3):
+        assert client.get("/health").status_code == 200
+
+    def written() -> bool:
+        return REGISTRY.get_sample_value("http_requests_total", labels) == before + 3
+
+    assert poll(written, seconds=30), "the tally was never written without a scrape"
+
+
+def test_many_observations_written_at_once_equal_one_at_a_time() -> None:
+    registry = CollectorRegistry()
+    one_by_one = Histogram("one", "observed", buckets=BUCKETS, registry=registry)
+    at_once = Histogram("many", "added", buckets=BUCKETS, registry=registry)
+    observations = [0, 0.001, 0.005, 0.0050001, 0.3, 1, 2.5, 9.99, 10, 10.5, 300]
+    buckets = Buckets()
+    for seconds in observations:
+        one_by_one.observe(seconds)
+        buckets.add(seconds)
+    buckets.write(at_once)
+
+    def shown(name: str) -> list[tuple[str, dict[str, str], float]]:
+        return [
+            (sample.name.removeprefix(name), sample.labels, sample.value)
+            for family in registry.collect()
+            if family.name == name
+            for sample in family.samples
+            if not sample.name.endswith("_created")
+        ]
+
+    assert shown("many") == shown("one")
+    assert len(shown("one")) == len(BUCKETS) + 3  # every bucket, +Inf, count and sum
 
 
 def test_sign_ins_by_outcome(make_client: Callable[..., TestClient], user: Account) -> None:

@@ -8,15 +8,19 @@ PROMETHEUS_MULTIPROC_DIR (the client's multiprocess mode), which `python -m app 
 empties before the workers start; `/metrics` adds them up. The client reads that
 variable when it is first imported, so it is imported here only on first use, in the
 worker. The request metrics come from `MetricsMiddleware`, installed only when metrics
-are on; the rare events (sign-ins, refusals) are counted always.
+are on, through the process's `Tally` (written within a second, and at each scrape);
+the rare events (sign-ins, refusals) are counted always, straight away.
 """
 
+import asyncio
+import bisect
 import functools
 import hmac
 import os
 import shutil
 import tempfile
 import time
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +100,81 @@ def prepare_multiprocess_dir(settings: Settings) -> None:
 
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+FLUSH_SECONDS = 1.0
+
+
+class Tally:
+    """This process's request samples, noted in memory and written to the metrics at
+    most FLUSH_SECONDS after the first unwritten one, and before every scrape.
+
+    Writing each sample to the client's metrics costs a lock and a write to the
+    multiprocess files, seven of them a request; a request here costs one `append`
+    (callgrind, SQLite `GET /users/me`: metrics on cost 4.1 % more instructions a
+    request than off when written one by one, 1.0 % so).
+    Thread waits are appended from the pool threads (`deque.append` is thread-safe).
+    """
+
+    def __init__(self, metrics: Collectors) -> None:
+        self.metrics = metrics
+        self.in_flight = 0
+        self.answered: deque[tuple[str, str, str, float | None]] = deque()
+        self.waits: deque[tuple[str, float]] = deque()
+        self.flush_on: asyncio.AbstractEventLoop | None = None  # the loop of the pending flush
+        self.requests, self.latency = Series(metrics.requests), Series(metrics.latency)
+        self.thread_wait = Series(metrics.thread_wait)
+
+    def soon(self) -> None:
+        """Flush within FLUSH_SECONDS, unless a flush is already due (on a live loop)."""
+        if self.flush_on is None or self.flush_on.is_closed():
+            self.flush_on = asyncio.get_running_loop()
+            self.flush_on.call_later(FLUSH_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        """Write what was noted since the last flush to the metrics."""
+        self.flush_on = None
+        self.metrics.in_flight.set(self.in_flight)
+        counts: Counter[tuple[str, str, str]] = Counter()
+        latencies: dict[tuple[str, ...], Buckets] = {}
+        while self.answered:
+            method, route, status, elapsed = self.answered.popleft()
+            counts[method, route, status] += 1
+            if elapsed is not None:
+                latencies.setdefault((method, route), Buckets()).add(elapsed)
+        waits: dict[tuple[str, ...], Buckets] = {}
+        while self.waits:
+            pool, seconds = self.waits.popleft()
+            waits.setdefault((pool,), Buckets()).add(seconds)
+        for request, count in counts.items():
+            self.requests(*request).inc(count)
+        for series, observed in ((self.latency, latencies), (self.thread_wait, waits)):
+            for labels, buckets in observed.items():
+                buckets.write(series(*labels))
+
+
+class Buckets:
+    """Observations added up by histogram bucket, to be written at once."""
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(BUCKETS) + 1)  # the last: above every bound (+Inf)
+        self.total = 0.0
+
+    def add(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(BUCKETS, seconds)] += 1  # the first bound >= seconds
+        self.total += seconds
+
+    def write(self, histogram: Any) -> None:
+        """Add these observations to a histogram's child (the client has no public
+        call for many observations: these are the values its `observe` adds to)."""
+        histogram._sum.inc(self.total)
+        for bucket, count in zip(histogram._buckets, self.counts, strict=True):
+            if count:
+                bucket.inc(count)
+
+
+@functools.cache
+def tally() -> Tally:
+    """This process's tally (made, and the client imported, on first use)."""
+    return Tally(collectors())
 
 
 class Series:
@@ -118,9 +197,7 @@ class MetricsMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        metrics = collectors()
-        self.in_flight = metrics.in_flight
-        self.latency, self.requests = Series(metrics.latency), Series(metrics.requests)
+        self.tally = tally()
         self.templates: dict[int, str] | None = None  # by id(): routes do not hash
 
     def route_of(self, scope: Scope) -> str:
@@ -149,16 +226,16 @@ class MetricsMiddleware:
                 status, elapsed = message["status"], time.perf_counter() - started
             await send(message)
 
-        self.in_flight.inc()
+        tally = self.tally
+        tally.in_flight += 1
+        tally.soon()
         try:
             await self.app(scope, receive, send_counted)
         finally:
-            self.in_flight.dec()
+            tally.in_flight -= 1
             method = scope["method"] if scope["method"] in METHODS else "other"  # bounded
-            route = self.route_of(scope)
-            if elapsed is not None:
-                self.latency(method, route).observe(elapsed)
-            self.requests(method, route, str(status)).inc()
+            tally.answered.append((method, self.route_of(scope), str(status), elapsed))
+            tally.soon()
 
 
 def exposition() -> tuple[bytes, str]:
@@ -171,7 +248,7 @@ def exposition() -> tuple[bytes, str]:
         multiprocess,
     )
 
-    collectors()  # every metric shows, from the first scrape
+    tally().flush()  # every metric shows, from the first scrape, with this process's news
     if not os.environ.get(MULTIPROCESS_DIR):
         return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
     registry = CollectorRegistry()

@@ -30,13 +30,12 @@ import anyio
 
 from app.core.config import Settings
 from app.core.errors import AppError, ErrorCode
-from app.core.metrics import collectors
+from app.core.metrics import Tally, tally
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 Abandoned = Callable[[], Awaitable[bool]]
 
-POOLS = ("read", "write", "hash")
 QUEUED_PER_THREAD = 2  # the job being run and the next one
 # How long work waits for a hashing slot before its client is asked to come back: a
 # person gets an answer in seconds, not a hang, when sign-ins outrun the CPU.
@@ -65,8 +64,7 @@ class Threads:
         self.reading = _pool(settings.database_read_threads, "read")
         self.writing = _pool(settings.database_write_threads, "write")
         self.hashing = _pool(settings.password_hash_concurrency, "hash")
-        waits = collectors().thread_wait if settings.metrics_enabled else None
-        self._waits = {pool: waits.labels(pool) for pool in POOLS} if waits else None
+        self._tally: Tally | None = tally() if settings.metrics_enabled else None
         self._hash_slots = anyio.Semaphore(settings.password_hash_concurrency * QUEUED_PER_THREAD)
 
     async def run(self, fn: Callable[[*Ts], T], *args: *Ts, writes: bool) -> T:
@@ -86,12 +84,12 @@ class Threads:
         self, fn: Callable[[*Ts], T], pool: str, queued: float | None = None
     ) -> Callable[[*Ts], T]:
         """`fn`, observing how long it waited for a thread (when metrics are on)."""
-        if self._waits is None:
+        if self._tally is None:
             return fn
-        waits, since = self._waits[pool], queued or time.perf_counter()
+        waits, since = self._tally.waits, queued or time.perf_counter()
 
         def timed(*args: *Ts) -> T:
-            waits.observe(time.perf_counter() - since)
+            waits.append((pool, time.perf_counter() - since))
             return fn(*args)
 
         return timed
