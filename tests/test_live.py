@@ -6,6 +6,7 @@ client."""
 
 import socket
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -249,3 +250,25 @@ def test_a_demoted_admin_stops_hearing_of_others_rows(
     mine = httpx.post(f"{base}/items", json={"title": "Own"}, headers=bearer(token))
     changes = stream.wait_for(about(mine.json()["id"], "created"))
     assert after["id"] not in {change["id"] for change in changes}
+
+
+def test_a_stream_ends_after_its_lifetime_and_resumes_without_loss(
+    backend_database: tuple[str, str], tmp_path: Path, user: Account
+) -> None:
+    log = tmp_path / "server.log"
+    with live_server(backend_database[1], log, LIVE_MAX_STREAM_SECONDS="2") as short_lived:
+        stream = Stream(short_lived, user.headers)
+        assert stream.status == 200
+        item = {"title": "Before the end"}
+        made = httpx.post(f"{short_lived}/items", json=item, headers=user.headers).json()
+        stream.wait_for(about(made["id"], "created"))
+        assert stream.ended.wait(60), "the stream outlived LIVE_MAX_STREAM_SECONDS"
+
+        later = {"title": "While away"}
+        missed = httpx.post(f"{short_lived}/items", json=later, headers=user.headers).json()
+        last_seen = [event["id"] for event in stream.events if "id" in event][-1]
+        resumed = Stream(short_lived, {**user.headers, "Last-Event-ID": last_seen})
+        try:
+            resumed.wait_for(about(missed["id"], "created"))
+        finally:
+            resumed.close()

@@ -6,8 +6,9 @@ and the credential is checked again as often: a signed-out session, a deactivate
 account or a lost role ends the stream or narrows it. Sent again with `Last-Event-ID`,
 the stream resumes after that event, or begins with `event: resync` when those changes
 are no longer kept; `resync` also ends a stream that fell LIVE_QUEUE_SIZE events
-behind. Browsers sign in with the access cookie (cookie mode): `new EventSource(url,
-{withCredentials: true})`.
+behind. A stream ends after LIVE_MAX_STREAM_SECONDS; clients reconnect with
+`Last-Event-ID` and lose nothing. Browsers sign in with the access cookie (cookie
+mode): `new EventSource(url, {withCredentials: true})`.
 """
 
 import time
@@ -23,7 +24,7 @@ from app.api.deps import get_credential
 from app.core.errors import SIGNED_IN, AppError, ErrorCode, responses
 from app.core.state import app_state
 from app.core.tokens import SessionClaims
-from app.models.changes import LiveEvent
+from app.models.changes import LiveEvent, LiveResync
 from app.services import live
 from app.services.live_hub import End, Hub, Resync, Stream
 
@@ -82,8 +83,9 @@ async def stream_changes(
     settings = app_state(request.app).settings
     heartbeat = settings.live_heartbeat_seconds
     checked = time.monotonic()
-    while True:
-        event = await opened.stream.next(heartbeat)
+    ends = checked + settings.live_max_stream_seconds
+    while (left := ends - time.monotonic()) > 0:
+        event = await opened.stream.next(min(heartbeat, left))
         if isinstance(event, End):
             return
         if isinstance(event, Resync):
@@ -102,8 +104,9 @@ async def stream_changes(
 
 
 # FastAPI documents the `data:` of each event from the return type; the events are
-# built here (`ServerSentEvent`), so the document is told what their `data:` holds.
-stream_changes.__annotations__["return"] = AsyncIterator[LiveEvent]
+# built here (`ServerSentEvent`), so the document is told what their `data:` holds:
+# a change, or the `{}` of `event: resync`.
+stream_changes.__annotations__["return"] = AsyncIterator[LiveEvent | LiveResync]
 router.add_api_route(
     "",
     stream_changes,

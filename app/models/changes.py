@@ -10,6 +10,7 @@ import uuid
 from enum import StrEnum
 from typing import Literal
 
+from pydantic import ConfigDict
 from sqlmodel import Field, SQLModel
 
 from app.models.fields import OutputModel
@@ -44,9 +45,16 @@ class Change(SQLModel, table=True):
 class LiveEvent(OutputModel):
     """One change, as the `data:` of an event of `GET /live` (its `event:` is the
     resource, its `id:` the change's id). `record` is the row as it is when the event
-    is sent (what the list shows), absent when deleted."""
+    is sent (what the list shows), null when deleted."""
 
     type: Literal["created", "updated", "deleted"]
     resource: Literal["items", "users"]
     id: uuid.UUID
     record: ItemPublic | UserPublic | None = None
+
+
+class LiveResync(OutputModel):
+    """The `data:` of `event: resync` (`{}`): the changes since the client's last event
+    cannot all be sent, read the lists again."""
+
+    model_config = ConfigDict(extra="forbid")

@@ -446,7 +446,7 @@ export type ItemUpdate = {
  *
  * One change, as the `data:` of an event of `GET /live` (its `event:` is the
  * resource, its `id:` the change's id). `record` is the row as it is when the event
- * is sent (what the list shows), absent when deleted.
+ * is sent (what the list shows), null when deleted.
  */
 export type LiveEvent = {
     /**
@@ -465,6 +465,16 @@ export type LiveEvent = {
      * Record
      */
     record: ItemPublic | UserPublic | null;
+};
+
+/**
+ * LiveResync
+ *
+ * The `data:` of `event: resync` (`{}`): the changes since the client's last event
+ * cannot all be sent, read the lists again.
+ */
+export type LiveResync = {
+    [key: string]: never;
 };
 
 /**
