@@ -163,6 +163,8 @@ def too_many_attempts(retry_after: int) -> AppError:
 
 Responses = dict[int | str, dict[str, Any]]
 SIGNED_IN = (ErrorCode.NOT_AUTHENTICATED, ErrorCode.TOKEN_INVALID)
+# Signed in with a password (a session), never with an API token.
+SESSION_ONLY = (*SIGNED_IN, ErrorCode.API_TOKEN_NOT_ALLOWED)
 ADMIN_ONLY = (*SIGNED_IN, ErrorCode.ADMIN_REQUIRED, ErrorCode.ADMIN_TWO_FACTOR_REQUIRED)
 # The refusals of a check counted like a sign-in: the caller's password, or a code.
 PASSWORD_CHECKED = (ErrorCode.CURRENT_PASSWORD_WRONG, ErrorCode.TOO_MANY_ATTEMPTS)
