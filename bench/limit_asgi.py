@@ -7,7 +7,7 @@ event loop, which is the cheapest way to make them.
 """
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qs
@@ -110,8 +110,13 @@ async def answer(store: Store, scope: Scope, receive: Receive, user_id: str) -> 
     return 200, store.items(user_id, limit, offset)
 
 
-def limit_app(store: Store, secret: str) -> ASGIApp:
-    """The ASGI app answering the benchmarked requests from `store`."""
+# A signed-in request's handler: given the user's id and UserPublic JSON.
+Handler = Callable[[Scope, Receive, Send, str, Json], Awaitable[None]]
+
+
+def signed_in_app(store: Store, secret: str, handle: Handler) -> ASGIApp:
+    """An ASGI app that answers the lifespan, refuses a request without a live session
+    (401) as the service does, and hands the others to `handle`."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -121,11 +126,21 @@ def limit_app(store: Store, secret: str) -> ASGIApp:
         user = store.signed_in(claims["sid"], claims["sub"]) if claims else None
         if user is None or claims is None:
             await respond(send, 401, {"detail": "Could not validate credentials"})
-        elif scope["path"] == ME:
+        else:
+            await handle(scope, receive, send, claims["sub"], user)
+
+    return app
+
+
+def limit_app(store: Store, secret: str) -> ASGIApp:
+    """The ASGI app answering the benchmarked requests from `store`."""
+
+    async def handle(scope: Scope, receive: Receive, send: Send, user_id: str, user: Json) -> None:
+        if scope["path"] == ME:
             await respond(send, 200, user)
         elif scope["path"] == ITEMS:
-            await respond(send, *await answer(store, scope, receive, claims["sub"]))
+            await respond(send, *await answer(store, scope, receive, user_id))
         else:
             await respond(send, 404, {"detail": "Not Found"})
 
-    return app
+    return signed_in_app(store, secret, handle)

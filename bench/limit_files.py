@@ -13,7 +13,7 @@ from pathlib import Path
 from starlette.types import Receive, Scope, Send
 
 from bench.limit_app import PostgresStore
-from bench.limit_asgi import claims_of, lifespan, respond
+from bench.limit_asgi import Json, respond, signed_in_app
 
 CONTENT = re.compile(r"/api/v1/items/([0-9a-f-]{36})/files/([0-9a-f-]{36})/content")
 STORED_FILE = """
@@ -41,19 +41,16 @@ async def send_file(send: Send, path: Path, size: int) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-async def app(scope: Scope, receive: Receive, send: Send) -> None:
-    if scope["type"] == "lifespan":
-        await lifespan(receive, send)
-        return
-    claims = claims_of(scope, secret)
-    user = store.signed_in(claims["sid"], claims["sub"]) if claims else None
+async def send_stored_file(
+    scope: Scope, _receive: Receive, send: Send, user_id: str, _user: Json
+) -> None:
     found = CONTENT.fullmatch(scope["path"])
-    if user is None or claims is None:
-        await respond(send, 401, {"detail": "Could not validate credentials"})
-        return
-    rows = store.query(STORED_FILE, (found[2], found[1], claims["sub"])) if found else []
+    rows = store.query(STORED_FILE, (found[2], found[1], user_id)) if found else []
     if not rows:
         await respond(send, 404, {"detail": "File not found"})
         return
     key, size = rows[0]
     await send_file(send, directory / key, size)
+
+
+app = signed_in_app(store, secret, send_stored_file)

@@ -13,11 +13,12 @@ from app.models import User
 from app.services import accounts, sessions, two_factor
 
 
-def sign_out_everywhere(db: Session, *, user_ids: list[uuid.UUID]) -> None:
+def sign_out_everywhere(db: Session, *, user_ids: list[uuid.UUID]) -> int:
     """Revoke every session of each of `user_ids`, as `POST /auth/logout-all` does for
-    its caller (`USER_NOT_FOUND` for an unknown one)."""
+    its caller (`USER_NOT_FOUND` for an unknown one); returns how many users."""
     for user_id in user_ids:
         sessions.end_all_sessions(db, accounts.get_user(db, user_id))
+    return len(user_ids)
 
 
 def delete_users(db: Session, *, user_ids: list[uuid.UUID]) -> None:

@@ -13,6 +13,7 @@ fields, and a password typed into a form is never shown again.
 """
 
 import uuid
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -176,10 +177,9 @@ class UserAdmin(CsvScreen, model=User):
     )
     async def revoke_sessions(self, request: Request) -> Response:
         """Sign the chosen users out of every session (API and back office)."""
-        user_ids = parse_ids(request)
-        await self.act(request, bulk.sign_out_everywhere, user_ids=user_ids)
-        notify(request, f"{self.counted(len(user_ids))} signed out everywhere.")
-        return back(request, self.identity)
+        return await self._act_on_chosen(
+            request, bulk.sign_out_everywhere, "{} signed out everywhere."
+        )
 
     @action(name="activate", label="Activate", confirmation_message="Activate {}?")
     async def activate(self, request: Request) -> Response:
@@ -212,9 +212,16 @@ class UserAdmin(CsvScreen, model=User):
     )
     async def reset_two_factor(self, request: Request) -> Response:
         """Turn off the chosen users' two-factor sign-in (a lost authenticator)."""
-        user_ids = parse_ids(request)
-        turned_off = await self.act(request, bulk.turn_off_two_factor, user_ids=user_ids)
-        notify(request, f"Two-factor sign-in turned off for {self.counted(turned_off)}.")
+        notice = "Two-factor sign-in turned off for {}."
+        return await self._act_on_chosen(request, bulk.turn_off_two_factor, notice)
+
+    async def _act_on_chosen(
+        self, request: Request, change: Callable[..., int], notice: str
+    ) -> Response:
+        """`change` of the chosen users in one transaction, then `notice`, with how
+        many users it changed in place of `{}`."""
+        changed = await self.act(request, change, user_ids=parse_ids(request))
+        notify(request, notice.format(self.counted(changed)))
         return back(request, self.identity)
 
     @expose("/password/{pk}", methods=["POST"])

@@ -12,11 +12,11 @@ never runs as this site's.
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Path, Request, UploadFile, status
+from fastapi import Depends, File, Path, Request, UploadFile, status
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import CurrentUser, SessionDep, SettingsDep
-from app.api.routing import ThreadedRoute
+from app.api.routing import feature_router
 from app.core.errors import SIGNED_IN, AppError, ErrorCode, Responses, responses
 from app.core.file_types import content_disposition, served_type
 from app.core.state import app_state
@@ -25,11 +25,8 @@ from app.models.attachments import Attachment, AttachmentPublic
 from app.services import attachments
 from app.services.attachments import Accepted, Upload
 
-router = APIRouter(
-    prefix="/items/{itemId:row}/files",
-    tags=["item files"],
-    responses=responses(*SIGNED_IN, ErrorCode.ITEM_NOT_FOUND),
-    route_class=ThreadedRoute,
+router = feature_router(
+    "/items/{itemId:row}/files", "item files", *SIGNED_IN, ErrorCode.ITEM_NOT_FOUND
 )
 ItemId = Annotated[uuid.UUID, Path(alias="itemId", description="The item's id")]
 FileId = Annotated[uuid.UUID, Path(alias="fileId", description="The file's id")]

@@ -5,20 +5,20 @@ the changes they record."""
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 from sqlalchemy import or_
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import col
 
 from app.api.deps import AdminUser, CurrentUser, SessionDep
-from app.api.routing import ThreadedRoute
+from app.api.routing import feature_router
 from app.core.errors import ADMIN_ONLY, SIGNED_IN, responses
 from app.core.pagination import PAGE_HEADERS, ListQuery, Page, counted, fetch_page
 from app.models import AuditEvent, AuditEventPublic
 from app.models.fields import DateTimeParameter
 from app.services.audit import AuditAction, Outcome
 
-router = APIRouter(tags=["audit"], route_class=ThreadedRoute)
+router = feature_router("", "audit")
 
 
 class AuditListQuery(ListQuery):

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, status
+from fastapi import Form, status
 from fastapi.responses import JSONResponse
 
 from app.api.cookies import AuthMode
@@ -15,8 +15,8 @@ from app.api.deps import (
     SessionUser,
     SettingsDep,
 )
-from app.api.routing import ThreadedRoute
-from app.core.errors import SIGNED_IN, AppError, ErrorCode, Responses, responses
+from app.api.routing import feature_router
+from app.core.errors import SESSION_ONLY, AppError, ErrorCode, Responses, responses
 from app.models import (
     ProviderExchange,
     TwoFactorChallenge,
@@ -35,7 +35,7 @@ from app.models.payloads import (
 from app.services import provider_sign_in, rotation, sessions, sign_in, signup, two_factor
 from app.services.signup import REGISTRATION_TAKEN_STATUS
 
-router = APIRouter(prefix="/auth", tags=["auth"], route_class=ThreadedRoute)
+router = feature_router("/auth", "auth")
 SIGN_IN_CODES = (
     ErrorCode.LOGIN_BAD_CREDENTIALS,
     ErrorCode.ACCOUNT_DISABLED,
@@ -43,7 +43,7 @@ SIGN_IN_CODES = (
     ErrorCode.TOO_MANY_ATTEMPTS,
 )
 SIGN_IN_ERRORS = responses(*SIGN_IN_CODES, ErrorCode.CROSS_SITE_REQUEST)
-SESSION_ONLY = responses(*SIGNED_IN, ErrorCode.API_TOKEN_NOT_ALLOWED, ErrorCode.CROSS_SITE_REQUEST)
+LOGOUT = responses(*SESSION_ONLY, ErrorCode.CROSS_SITE_REQUEST)
 CHALLENGED: Responses = {
     202: {
         "model": TwoFactorChallenge,
@@ -204,7 +204,7 @@ def refresh(
     return mode.answer(pair)
 
 
-@router.post("/logout", status_code=204, operation_id="auth-logout", responses=SESSION_ONLY)
+@router.post("/logout", status_code=204, operation_id="auth-logout", responses=LOGOUT)
 def logout(db: SessionDep, user: SessionUser, session_id: CurrentSessionId, mode: AuthMode) -> None:
     """Sign out this session: its access and refresh tokens stop working at once
     (with `X-Auth-Mode: cookie`, the cookies are cleared too)."""
@@ -212,7 +212,7 @@ def logout(db: SessionDep, user: SessionUser, session_id: CurrentSessionId, mode
     mode.signed_out()
 
 
-@router.post("/logout-all", status_code=204, operation_id="auth-logout-all", responses=SESSION_ONLY)
+@router.post("/logout-all", status_code=204, operation_id="auth-logout-all", responses=LOGOUT)
 def logout_all(db: SessionDep, user: SessionUser, mode: AuthMode) -> None:
     """Sign out every session of the caller (with `X-Auth-Mode: cookie`, this
     browser's cookies are cleared too)."""

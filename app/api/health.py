@@ -1,14 +1,13 @@
 """Health checks for orchestrators and load balancers (outside the API prefix)."""
 
-from fastapi import APIRouter
 from sqlalchemy import text
 
 from app.api.deps import SessionDep, SettingsDep
-from app.api.routing import ThreadedRoute
+from app.api.routing import feature_router
 from app.core.errors import ErrorCode, responses
 from app.models.payloads import Health, Readiness
 
-router = APIRouter(tags=["health"], route_class=ThreadedRoute)
+router = feature_router("", "health")
 
 
 @router.get("/health", operation_id="health")

@@ -5,25 +5,17 @@ from a signed-in session, never with an API token), and any user's for an admin
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 
 from app.api.deps import AdminUser, SessionDep, SessionUser, UserId
-from app.api.routing import ThreadedRoute
-from app.core.errors import ADMIN_ONLY, SIGNED_IN, ErrorCode, responses
+from app.api.routing import feature_router
+from app.core.errors import ADMIN_ONLY, SESSION_ONLY, ErrorCode, responses
 from app.models import IdentityPublic
 from app.services import identities
 
-my_router = APIRouter(
-    prefix="/users/me/identities",
-    tags=["identities"],
-    responses=responses(*SIGNED_IN, ErrorCode.API_TOKEN_NOT_ALLOWED),
-    route_class=ThreadedRoute,
-)
-admin_router = APIRouter(
-    prefix="/users/{userId}/identities",
-    tags=["identities"],
-    responses=responses(*ADMIN_ONLY, ErrorCode.API_TOKEN_SCOPE),
-    route_class=ThreadedRoute,
+my_router = feature_router("/users/me/identities", "identities", *SESSION_ONLY)
+admin_router = feature_router(
+    "/users/{userId}/identities", "identities", *ADMIN_ONLY, ErrorCode.API_TOKEN_SCOPE
 )
 IdentityId = Annotated[uuid.UUID, Path(alias="identityId", description="The linked provider's id")]
 

@@ -7,11 +7,11 @@ An item the caller may not see answers 404, never 403: ids of others' items leak
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import Path, Query, Response, status
 
 from app.api.csv_io import CSV_DOWNLOAD, CSV_UPLOAD, CsvResponse, CsvUpload, csv_download
 from app.api.deps import CurrentUser, OwnSessionsDep, SessionDep, SettingsDep
-from app.api.routing import ThreadedRoute
+from app.api.routing import feature_router
 from app.core.errors import SIGNED_IN, ErrorCode, responses
 from app.core.pagination import PAGE_HEADERS, Page, counted
 from app.models.items import ItemCreate, ItemPublic, ItemUpdate
@@ -19,9 +19,7 @@ from app.models.payloads import CsvImported
 from app.services import exports, imports, items
 from app.services.items import ItemFilter, ItemListQuery
 
-router = APIRouter(
-    prefix="/items", tags=["items"], responses=responses(*SIGNED_IN), route_class=ThreadedRoute
-)
+router = feature_router("/items", "items", *SIGNED_IN)
 ItemId = Annotated[uuid.UUID, Path(alias="itemId", description="The item's id")]
 NOT_FOUND = responses(ErrorCode.ITEM_NOT_FOUND)
 

@@ -13,18 +13,18 @@ These routes are `async`: they await the provider without holding a thread.
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Cookie, Query
+from fastapi import Cookie, Query
 from fastapi.responses import RedirectResponse
 
 from app.api.deps import OwnSessionsDep, ProviderDep, SettingsDep
-from app.api.routing import ThreadedRoute
+from app.api.routing import feature_router
 from app.core.config import Settings
 from app.core.errors import ErrorCode, Responses, responses
 from app.models import ProviderPublic
 from app.services import oauth_flow, provider_sign_in
 from app.services.oauth_flow import COOKIE, FLOW_MINUTES
 
-router = APIRouter(prefix="/auth/providers", tags=["auth"], route_class=ThreadedRoute)
+router = feature_router("/auth/providers", "auth")
 UNKNOWN = responses(ErrorCode.OAUTH_PROVIDER_UNKNOWN)
 
 

@@ -5,10 +5,8 @@ account; using a link is a POST from the frontend page it opens (mail scanners t
 prefetch links change nothing).
 """
 
-from fastapi import APIRouter
-
 from app.api.deps import Client, Hasher, OutboxDep, SessionDep, SettingsDep
-from app.api.routing import ThreadedRoute
+from app.api.routing import feature_router
 from app.core.errors import ErrorCode, responses
 from app.models.payloads import (
     EmailVerification,
@@ -19,7 +17,7 @@ from app.models.payloads import (
 )
 from app.services import recovery
 
-router = APIRouter(prefix="/auth", tags=["auth"], route_class=ThreadedRoute)
+router = feature_router("/auth", "auth")
 RESET_REQUESTED = "If that email belongs to an account, a password reset link is on its way."
 VERIFICATION_REQUESTED = (
     "If that email belongs to an account still to be verified, a new link is on its way."

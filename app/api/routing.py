@@ -31,12 +31,13 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, contextmanager
 from typing import Annotated, Any, get_args, get_origin
 
-from fastapi import Request, params
+from fastapi import APIRouter, Request, params
 from fastapi.routing import APIRoute
 from starlette.convertors import Convertor, register_url_convertor
 
 from app.api.deps import get_hasher
 from app.core.db import read_again_if_dropped
+from app.core.errors import ErrorCode, responses
 from app.core.state import app_state
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -60,6 +61,14 @@ class RowId(Convertor[str]):
 
 
 register_url_convertor("row", RowId())
+
+
+def feature_router(prefix: str, tag: str, *errors: ErrorCode) -> APIRouter:
+    """A feature's router: its routes are `ThreadedRoute`s under `prefix`, tagged `tag`,
+    and each documents `errors`, the refusals every route of the router may answer with."""
+    return APIRouter(
+        prefix=prefix, tags=[tag], responses=responses(*errors), route_class=ThreadedRoute
+    )
 
 
 class ThreadedRoute(APIRoute):

@@ -3,20 +3,15 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, status
+from fastapi import Path, status
 
 from app.api.deps import CurrentSessionId, SessionDep, SessionUser
-from app.api.routing import ThreadedRoute
-from app.core.errors import SIGNED_IN, ErrorCode, responses
+from app.api.routing import feature_router
+from app.core.errors import SESSION_ONLY, ErrorCode, responses
 from app.models import SessionPublic
 from app.services import sessions
 
-router = APIRouter(
-    prefix="/auth/sessions",
-    tags=["sessions"],
-    responses=responses(*SIGNED_IN, ErrorCode.API_TOKEN_NOT_ALLOWED),
-    route_class=ThreadedRoute,
-)
+router = feature_router("/auth/sessions", "sessions", *SESSION_ONLY)
 SessionId = Annotated[uuid.UUID, Path(alias="sessionId", description="The session's id")]
 
 

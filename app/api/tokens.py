@@ -4,27 +4,16 @@ managed from a signed-in session, never with a token."""
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 
 from app.api.deps import SessionAdmin, SessionDep, SessionUser, UserId
-from app.api.routing import ThreadedRoute
-from app.core.errors import SIGNED_IN, ErrorCode, responses
+from app.api.routing import feature_router
+from app.core.errors import SESSION_ONLY, ErrorCode, responses
 from app.models import ApiTokenCreate, ApiTokenCreated, ApiTokenPublic
 from app.services import api_tokens
 
-SESSION_ONLY = responses(*SIGNED_IN, ErrorCode.API_TOKEN_NOT_ALLOWED)
-my_tokens_router = APIRouter(
-    prefix="/users/me/tokens",
-    tags=["api tokens"],
-    responses=SESSION_ONLY,
-    route_class=ThreadedRoute,
-)
-tokens_router = APIRouter(
-    prefix="/users/{userId}/tokens",
-    tags=["api tokens"],
-    responses=SESSION_ONLY,
-    route_class=ThreadedRoute,
-)
+my_tokens_router = feature_router("/users/me/tokens", "api tokens", *SESSION_ONLY)
+tokens_router = feature_router("/users/{userId}/tokens", "api tokens", *SESSION_ONLY)
 TokenId = Annotated[uuid.UUID, Path(alias="tokenId", description="The API token's id")]
 LIMIT = responses(ErrorCode.API_TOKEN_LIMIT)
 NOT_FOUND = responses(ErrorCode.API_TOKEN_NOT_FOUND)

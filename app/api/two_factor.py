@@ -3,8 +3,6 @@ from a signed-in session (never with an API token), and an admin's reset of anyo
 (`POST /users/{userId}/two-factor/reset`: a POST, so that `/users/me/two-factor`
 is never taken to allow a DELETE)."""
 
-from fastapi import APIRouter
-
 from app.api.deps import (
     AdminUser,
     Client,
@@ -15,12 +13,12 @@ from app.api.deps import (
     SettingsDep,
     UserId,
 )
-from app.api.routing import ThreadedRoute
+from app.api.routing import feature_router
 from app.core.errors import (
     ADMIN_ONLY,
     CODE_CHECKED,
     PASSWORD_CHECKED,
-    SIGNED_IN,
+    SESSION_ONLY,
     ErrorCode,
     responses,
 )
@@ -34,18 +32,8 @@ from app.models import (
 )
 from app.services import two_factor
 
-router = APIRouter(
-    prefix="/users/me/two-factor",
-    tags=["two-factor"],
-    responses=responses(*SIGNED_IN, ErrorCode.API_TOKEN_NOT_ALLOWED),
-    route_class=ThreadedRoute,
-)
-admin_router = APIRouter(
-    prefix="/users/{userId}/two-factor",
-    tags=["two-factor"],
-    responses=responses(*ADMIN_ONLY),
-    route_class=ThreadedRoute,
-)
+router = feature_router("/users/me/two-factor", "two-factor", *SESSION_ONLY)
+admin_router = feature_router("/users/{userId}/two-factor", "two-factor", *ADMIN_ONLY)
 
 
 @router.get("", operation_id="users-me-two-factor-read")

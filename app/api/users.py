@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import Query, Response, status
 
 from app.api.csv_io import CSV_DOWNLOAD, CSV_UPLOAD, CsvResponse, CsvUpload, csv_download
 from app.api.deps import (
@@ -20,7 +20,7 @@ from app.api.deps import (
     SignedInDep,
     UserId,
 )
-from app.api.routing import ThreadedRoute
+from app.api.routing import feature_router
 from app.core.errors import ADMIN_ONLY, PASSWORD_CHECKED, SIGNED_IN, AppError, ErrorCode, responses
 from app.core.pagination import PAGE_HEADERS, ListQuery, Page, counted, fetch_page
 from app.models import UserCreate, UserPublic, UserUpdate, UserUpdateMe
@@ -28,9 +28,7 @@ from app.models.payloads import CsvImported, PasswordChange
 from app.services import accounts, exports, imports, profile
 from app.services.accounts import UserFilter
 
-router = APIRouter(
-    prefix="/users", tags=["users"], responses=responses(*SIGNED_IN), route_class=ThreadedRoute
-)
+router = feature_router("/users", "users", *SIGNED_IN)
 
 
 class UserListQuery(UserFilter, ListQuery):
