@@ -5,7 +5,6 @@ the attacks on it: a wrong `state`, a replayed code, a missing or tampered flow
 cookie (the PKCE verifier and nonce it holds), an unverified email against an
 existing account, a disabled account."""
 
-import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -286,7 +285,7 @@ def replace_flow(app: TestClient, **changes: str) -> None:
     settings = settings_of(app)
     flow = oauth_flow.read_flow(settings, app.cookies.get(oauth_flow.COOKIE), "oidc")
     assert flow is not None
-    token = oauth_flow.flow_token(settings, dataclasses.replace(flow, **changes))
+    token = oauth_flow.flow_token(settings, flow.model_copy(update=changes))
     put_flow(app, token)
 
 

@@ -17,16 +17,16 @@ Addresses come from PUBLIC_URL and FRONTEND_URL, never from the request's `Host`
 """
 
 import hmac
-import json
 import secrets
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
 import httpx2
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from app.core.config import Settings
 from app.core.errors import AppError, ErrorCode
@@ -41,9 +41,10 @@ FLOW_MINUTES = 10
 MAX_REDIRECT_LENGTH = 2048
 
 
-@dataclass(frozen=True, slots=True)
-class Flow:
-    """One sign-in under way, as its cookie keeps it."""
+class Flow(BaseModel):
+    """One sign-in under way, as its cookie keeps it (and gives it back, validated)."""
+
+    model_config = ConfigDict(frozen=True)
 
     provider: str
     state: str
@@ -149,7 +150,9 @@ async def begin(settings: Settings, provider: Provider, *, redirect_to: str | No
         location, _ = http.create_authorization_url(
             found.authorization, state=state, code_verifier=verifier, **extra
         )
-    flow = Flow(provider.name, state, nonce, verifier, landing)
+    flow = Flow(
+        provider=provider.name, state=state, nonce=nonce, verifier=verifier, landing=landing
+    )
     return Start(location, flow_token(settings, flow))
 
 
@@ -162,7 +165,7 @@ def flow_token(settings: Settings, flow: Flow) -> str:
         subject=uuid.uuid4(),
         issued_at=now,
         expires_at=now + timedelta(minutes=FLOW_MINUTES),
-        claims={"flow": json.dumps(asdict(flow))},
+        claims={"flow": flow.model_dump_json()},
     )
 
 
@@ -171,8 +174,8 @@ def read_flow(settings: Settings, token: str | None, provider: str) -> Flow | No
     if not token:
         return None
     try:
-        flow = Flow(**json.loads(decode(settings, token, "oauth_flow", "flow").claim))
-    except (InvalidTokenError, ValueError, TypeError):
+        flow = Flow.model_validate_json(decode(settings, token, "oauth_flow", "flow").claim)
+    except (InvalidTokenError, ValidationError):
         return None
     return flow if flow.provider == provider else None
 
