@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
 from tests.helpers import API, free_port, poll, start_server
 
@@ -23,6 +24,11 @@ LIVE_SETTINGS = {
     "LIVE_MAX_STREAMS_PER_USER": "2",
     "LIVE_QUEUE_SIZE": "5",
 }
+# An item written beside the service, in a transaction a test holds open (PostgreSQL).
+INSERT_ITEM = text(
+    "INSERT INTO items (id, title, owner_id, created_at, updated_at) "
+    "VALUES (:id, 'Beside', :owner_id, now(), now())"
+)
 
 
 @contextmanager

@@ -1,7 +1,8 @@
 """Live updates (`GET /live`): Server-Sent Events of changes to what the caller's lists show.
 
-Each event is `event:` the resource (`items`, `users`), `id:` the change's id (they
-only grow) and `data:` a `LiveEvent`. A comment line comes every LIVE_HEARTBEAT_SECONDS,
+Each event is `event:` the resource (`items`, `users`), `id:` the change's id (which
+identifies it for resuming; on PostgreSQL ids do not follow the order of the events)
+and `data:` a `LiveEvent`. A comment line comes every LIVE_HEARTBEAT_SECONDS,
 and the credential is checked again as often: a signed-out session, a deactivated
 account or a lost role ends the stream or narrows it. Sent again with `Last-Event-ID`,
 the stream resumes after that event, or begins with `event: resync` when those changes

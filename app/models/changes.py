@@ -2,14 +2,16 @@
 
 Rows are written by database triggers (see the migration that adds the table), in the
 transaction of the write, whoever writes: the API, the back office, a CSV import or a
-bulk action. The triggers keep the newest CHANGES_KEPT rows. `LiveEvent` is what a
-stream of `GET /live` sends for a change.
+bulk action. The triggers keep the newest CHANGES_KEPT rows (on PostgreSQL, also
+every row that readers cannot take yet). `LiveEvent` is what a stream of `GET /live`
+sends for a change.
 """
 
 import uuid
 from enum import StrEnum
 from typing import Literal
 
+import sqlalchemy as sa
 from pydantic import ConfigDict
 from sqlmodel import Field, SQLModel
 
@@ -30,16 +32,23 @@ class ChangeType(StrEnum):
 
 
 class Change(SQLModel, table=True):
-    """A change to a row of `items` or `users`; its id orders the changes as committed."""
+    """A change to a row of `items` or `users`. Readers take them in (tx, id) order:
+    on PostgreSQL `tx` is the writing transaction (`pg_current_xact_id()`), and only
+    changes of transactions that are over are read (`app.services.live`); on SQLite,
+    whose writes are serialized, `tx` is empty and the id order is the commit order."""
 
     __tablename__ = "changes"
-    __table_args__ = {"sqlite_autoincrement": True}  # ids never reused, even when emptied
+    __table_args__ = (
+        sa.Index("ix_changes_tx_id", "tx", "id"),
+        {"sqlite_autoincrement": True},  # ids never reused, even when emptied
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     resource: str = Field(max_length=16)
     type: str = Field(max_length=16)
     record_id: uuid.UUID
     owner_id: uuid.UUID | None = None  # an item's owner
+    tx: int | None = Field(default=None, sa_type=sa.BigInteger)
 
 
 class LiveEvent(OutputModel):

@@ -9,8 +9,11 @@ change whose row is gone by then is left out (its deletion follows in the log).
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from sqlmodel import Session, col, func, select
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.core.config import Settings
 from app.core.errors import AppError, ErrorCode
@@ -29,20 +32,56 @@ class Viewer:
     users: bool
 
 
+class Position(NamedTuple):
+    """Where a change stands in the order readers take them: (tx, id), `tx` the
+    writing transaction on PostgreSQL (0 on SQLite, where the id order is the commit
+    order). On PostgreSQL only the changes of transactions older than every running
+    one are read: a transaction that can still add a change has an id at least that
+    of the oldest one running, so no change can later appear before a position read."""
+
+    tx: int
+    id: int
+
+
+START = Position(0, 0)
+# The oldest transaction running, as the statement's snapshot sees it (PostgreSQL).
+OLDEST_RUNNING: sa.ColumnClause[int] = sa.literal_column(
+    "pg_snapshot_xmin(pg_current_snapshot())::text::bigint", sa.BigInteger()
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A change ready to send: its id, resource, the owner of an item, and its JSON."""
+    """A change ready to send: its position, resource, the owner of an item, and its
+    JSON."""
 
-    id: int
+    position: Position
     resource: Resource
     owner_id: uuid.UUID | None
     data: str
+
+    @property
+    def id(self) -> int:
+        """The change's id: the event's `id:`, which a client resumes after."""
+        return self.position.id
 
     def visible_to(self, viewer: Viewer) -> bool:
         """Whether `viewer`'s lists would show the row."""
         if self.resource == Resource.USERS:
             return viewer.users
         return viewer.all_items or self.owner_id == viewer.user_id
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Changes read: their events (those whose row is gone left out), the position of
+    the last one (where to read on), whether the limit was reached (there may be
+    more), and whether committed changes wait for an older transaction to end."""
+
+    events: list[Event]
+    last: Position
+    full: bool
+    waiting: bool
 
 
 def viewer(db: Session, settings: Settings, credential: SessionClaims | str) -> Viewer:
@@ -73,27 +112,59 @@ def _viewer(settings: Settings, user: User, *, admin_scope: bool, second_factor:
     return Viewer(user.id, all_items=admin, users=users)
 
 
-def latest_id(db: Session) -> int:
-    """The id of the newest change (0 when there is none)."""
-    return db.exec(select(func.max(Change.id))).one() or 0
+def latest_position(db: Session) -> Position:
+    """Where a reader starts to miss nothing committed later: the position of the
+    newest change it can take (START when there is none)."""
+    newest = col(Change.tx).desc(), col(Change.id).desc()  # SQLite: tx is empty, by id
+    query = _readable(db, select(Change)).order_by(*newest)
+    change = db.exec(query.limit(1)).first()
+    return START if change is None else _position(change)
 
 
-def oldest_id(db: Session) -> int:
-    """The id of the oldest change kept (0 when there is none)."""
-    return db.exec(select(func.min(Change.id))).one() or 0
+def position_of(db: Session, change_id: int) -> Position | None:
+    """The position of change `change_id`, if it is kept and readers can take it."""
+    change = db.exec(_readable(db, select(Change).where(col(Change.id) == change_id))).first()
+    return None if change is None else _position(change)
 
 
-def read_events(db: Session, *, after: int, limit: int) -> tuple[list[Event], int]:
-    """The events of up to `limit` changes after `after`, in order, and the id of the
-    last change read (`after` when there is none)."""
-    changes = db.exec(
-        select(Change).where(col(Change.id) > after).order_by(col(Change.id)).limit(limit)
-    ).all()
+def read_events(db: Session, *, after: Position, limit: int) -> Batch:
+    """The events of up to `limit` changes after `after` that readers can take, in
+    their order."""
+    tx, id_ = col(Change.tx), col(Change.id)
+    if _postgresql(db):
+        query = _readable(db, select(Change).where(sa.tuple_(tx, id_) > sa.tuple_(*after)))
+        query = query.order_by(tx, id_)
+    else:
+        query = select(Change).where(id_ > after.id).order_by(id_)
+    changes = db.exec(query.limit(limit)).all()
+    full = len(changes) == limit
+    waiting = not full and _postgresql(db) and _waiting(db)
     if not changes:
-        return [], after
+        return Batch([], after, full=False, waiting=waiting)
     records = _records(db, changes)
     events = [_event(change, records) for change in changes]
-    return [event for event in events if event is not None], changes[-1].id or after
+    found = [event for event in events if event is not None]
+    return Batch(found, _position(changes[-1]), full=full, waiting=waiting)
+
+
+def _postgresql(db: Session) -> bool:
+    return db.get_bind().dialect.name == "postgresql"
+
+
+def _readable(db: Session, query: SelectOfScalar[Change]) -> SelectOfScalar[Change]:
+    """Only the changes of transactions that are over (on SQLite every committed
+    change is)."""
+    return query.where(col(Change.tx) < OLDEST_RUNNING) if _postgresql(db) else query
+
+
+def _waiting(db: Session) -> bool:
+    """Whether committed changes wait for an older transaction to end."""
+    query = select(Change.id).where(col(Change.tx) >= OLDEST_RUNNING).limit(1)
+    return db.exec(query).first() is not None
+
+
+def _position(change: Change) -> Position:
+    return Position(change.tx or 0, change.id or 0)
 
 
 def _records(db: Session, changes: Sequence[Change]) -> dict[uuid.UUID, ItemPublic | UserPublic]:
@@ -121,4 +192,5 @@ def _event(change: Change, records: dict[uuid.UUID, ItemPublic | UserPublic]) ->
          "record": None if change.type == ChangeType.DELETED else record}
     )  # fmt: skip
     resource = Resource(change.resource)
-    return Event(change.id or 0, resource, change.owner_id, body.model_dump_json(by_alias=True))
+    json = body.model_dump_json(by_alias=True)
+    return Event(_position(change), resource, change.owner_id, json)

@@ -2,10 +2,13 @@
 
 The reader runs while a stream is open: it wakes when the database may have new
 changes (`app.core.listen`), reads them once on a reading thread, and offers each event
-to every stream whose viewer may see it. A stream holds at most LIVE_QUEUE_SIZE events;
-one that falls further behind (a client that does not read) is dropped from the hub
-and told to resync, so memory stays bounded. At most LIVE_MAX_STREAMS_PER_USER streams
-per user are open at once in a process (`LIVE_TOO_MANY_STREAMS`, 429).
+to every stream whose viewer may see it. On PostgreSQL, changes committed while an
+older transaction still runs wait for it to end (`app.services.live.Position`): they
+are read again every WAITING_SECONDS until they can be taken. A stream holds at most
+LIVE_QUEUE_SIZE events; one that falls further behind (a client that does not read)
+is dropped from the hub and told to resync, so memory stays bounded. At most
+LIVE_MAX_STREAMS_PER_USER streams per user are open at once in a process
+(`LIVE_TOO_MANY_STREAMS`, 429).
 """
 
 import asyncio
@@ -22,10 +25,11 @@ from app.core.errors import AppError, ErrorCode
 from app.core.listen import ChangeSignal, change_signal
 from app.core.state import AppState
 from app.services import live
-from app.services.live import Event, Viewer
+from app.services.live import START, Event, Viewer
 
 T = TypeVar("T")
 BATCH = 500  # changes read at once
+WAITING_SECONDS = 0.1  # how soon changes waiting for an older transaction are read again
 logger = logging.getLogger(__name__)
 
 
@@ -47,7 +51,7 @@ class Stream:
         self.viewer = viewer
         self.queue: asyncio.Queue[Event | Resync | End] = asyncio.Queue(size)
         self.replayed: collections.deque[Event | Resync] = collections.deque()
-        self.last_id = 0
+        self.last = START  # the position of the last event sent
         self.open = True
 
     def offer(self, event: Event) -> bool:
@@ -79,8 +83,8 @@ class Stream:
                     return None
             if not isinstance(found, Event):
                 return found
-            if found.id > self.last_id and found.visible_to(self.viewer):
-                self.last_id = found.id
+            if found.position > self.last and found.visible_to(self.viewer):
+                self.last = found.position
                 return found
 
 
@@ -91,7 +95,7 @@ class Hub:
         self.state = state
         self.streams: set[Stream] = set()
         self.per_user: collections.Counter[Any] = collections.Counter()
-        self.cursor = 0
+        self.cursor = START
         self.task: asyncio.Task[None] | None = None
         self.lock = asyncio.Lock()
 
@@ -115,10 +119,10 @@ class Hub:
         try:
             async with self.lock:
                 if self.task is None:
-                    self.cursor = await self.read(live.latest_id)
+                    self.cursor = await self.read(live.latest_position)
                     self.task = asyncio.create_task(self._run(change_signal(settings)))
                 self.streams.add(stream)
-                stream.last_id = self.cursor
+                stream.last = self.cursor
             if after is not None:
                 await self._replay(stream, after)
         except BaseException:
@@ -127,19 +131,17 @@ class Hub:
         return stream
 
     async def _replay(self, stream: Stream, after: int) -> None:
-        """Queue the events after `after` for `stream`, or a resync when the log no
-        longer holds them all (or never held `after`)."""
-        oldest, latest = await self.read(live.oldest_id), await self.read(live.latest_id)
+        """Queue the events after change `after` for `stream`, or a resync when the log
+        no longer holds it (or never did), or holds too many changes since."""
         size = self.state.settings.live_queue_size
-        if after < max(oldest - 1, 0) or after > latest:
-            stream.replayed.append(RESYNC)
-            return
-        events, last = await self.read(live.read_events, after=after, limit=size)
-        if last < latest:  # more than `size` changes since: too many to replay
-            stream.replayed.append(RESYNC)
-            return
-        stream.replayed.extend(events)
-        stream.last_id = after
+        position = await self.read(live.position_of, after)
+        if position is not None:
+            batch = await self.read(live.read_events, after=position, limit=size + 1)
+            if not batch.full:  # else more than `size` changes since: too many to replay
+                stream.replayed.extend(batch.events)
+                stream.last = position
+                return
+        stream.replayed.append(RESYNC)
 
     def close(self, stream: Stream) -> None:
         """Let go of `stream` (again is harmless); the reader stops with the last one."""
@@ -168,25 +170,31 @@ class Hub:
             await asyncio.gather(task, return_exceptions=True)
 
     async def _run(self, signal: ChangeSignal) -> None:
+        waiting = False
         try:
             while True:
-                await signal.wait()
+                if waiting:
+                    await asyncio.sleep(WAITING_SECONDS)
+                else:
+                    await signal.wait()
                 try:
-                    await self._read_new()
+                    waiting = await self._read_new()
                 except SQLAlchemyError as exc:  # the database is away: try again later
                     logger.warning("live updates: cannot read changes: %s", exc)
+                    waiting = False
         finally:
             signal.close()
 
-    async def _read_new(self) -> None:
-        """Offer every change since the cursor to the streams."""
+    async def _read_new(self) -> bool:
+        """Offer every change since the cursor that can be taken to the streams;
+        whether committed changes wait for an older transaction to end."""
         while True:
-            before = self.cursor
-            events, self.cursor = await self.read(live.read_events, after=before, limit=BATCH)
-            for event in events:
+            batch = await self.read(live.read_events, after=self.cursor, limit=BATCH)
+            self.cursor = batch.last
+            for event in batch.events:
                 for stream in list(self.streams):
                     if not stream.offer(event):
                         stream.interrupt(RESYNC)
                         self.close(stream)
-            if self.cursor == before:
-                return
+            if not batch.full:
+                return batch.waiting
