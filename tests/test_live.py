@@ -108,7 +108,7 @@ def test_a_stream_resumes_after_the_last_event_id(
     first.close()
     two = httpx.post(f"{base}/items", json={"title": "Two"}, headers=user.headers).json()
 
-    resumed = streams({**user.headers, "Last-Event-ID": first.events[-1]["id"]})
+    resumed = reopen(streams, {**user.headers, "Last-Event-ID": first.events[-1]["id"]})
     assert [change["id"] for change in resumed.wait_for(about(two["id"], "created"))] == [two["id"]]
 
     # More changes since than a stream may queue: resync first, then live again.

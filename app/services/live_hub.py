@@ -52,11 +52,13 @@ class Stream:
         self.queue: asyncio.Queue[Event | Resync | End] = asyncio.Queue(size)
         self.replayed: collections.deque[Event | Resync] = collections.deque()
         self.last = START  # the position of the last event sent
+        self.covered = START  # events up to here were replayed, or a resync stands for them
         self.open = True
 
     def offer(self, event: Event) -> bool:
-        """Queue `event` if the viewer may see it; `False` when the queue is full."""
-        if event.visible_to(self.viewer):
+        """Queue `event` if the viewer may see it and it was not replayed; `False` when
+        the queue is full."""
+        if event.position > self.covered and event.visible_to(self.viewer):
             try:
                 self.queue.put_nowait(event)
             except asyncio.QueueFull:
@@ -139,9 +141,10 @@ class Hub:
             batch = await self.read(live.read_events, after=position, limit=size + 1)
             if not batch.full:  # else more than `size` changes since: too many to replay
                 stream.replayed.extend(batch.events)
-                stream.last = position
+                stream.last, stream.covered = position, batch.last
                 return
-        stream.replayed.append(RESYNC)
+        stream.replayed.append(RESYNC)  # the client reads its lists again: from now on
+        stream.last = stream.covered = await self.read(live.latest_position)
 
     def close(self, stream: Stream) -> None:
         """Let go of `stream` (again is harmless); the reader stops with the last one."""
