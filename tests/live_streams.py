@@ -53,6 +53,7 @@ class Stream:
         self.status: int | None = None
         self.body: dict[str, Any] = {}
         self.events: list[dict[str, str]] = []
+        self.resume_from: str | None = None
         self.heartbeats = 0
         self.ended = threading.Event()
         self.thread = threading.Thread(target=self._read, daemon=True)
@@ -79,6 +80,9 @@ class Stream:
             elif line:
                 name, _, value = line.partition(":")
                 fields[name] = value.removeprefix(" ")
+            elif fields.keys() == {"id"}:  # no event: where a reconnection resumes
+                self.resume_from = fields["id"]
+                fields = {}
             elif fields:
                 self.events.append(fields)
                 fields = {}

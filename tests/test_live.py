@@ -294,18 +294,19 @@ def test_a_stream_ends_after_its_lifetime_and_resumes_without_loss(
 ) -> None:
     log = tmp_path / "server.log"
     with live_server(backend_database[1], log, LIVE_MAX_STREAM_SECONDS="2") as short_lived:
-        stream = Stream(short_lived, user.headers)
+        items = f"{short_lived}/items"
+        assert httpx.post(items, json={"title": "Logged"}, headers=user.headers).is_success
+        stream = Stream(short_lived, user.headers)  # no event comes before it ends
         assert stream.status == 200
-        item = {"title": "Before the end"}
-        made = httpx.post(f"{short_lived}/items", json=item, headers=user.headers).json()
-        stream.wait_for(about(made["id"], "created"))
         assert stream.ended.wait(60), "the stream outlived LIVE_MAX_STREAM_SECONDS"
+        assert stream.events == []
+        assert stream.resume_from is not None, "an idle stream gave no id to resume from"
 
-        later = {"title": "While away"}
-        missed = httpx.post(f"{short_lived}/items", json=later, headers=user.headers).json()
-        last_seen = [event["id"] for event in stream.events if "id" in event][-1]
-        resumed = Stream(short_lived, {**user.headers, "Last-Event-ID": last_seen})
+        away = {"title": "While away"}
+        missed = httpx.post(items, json=away, headers=user.headers).json()
+        resumed = Stream(short_lived, {**user.headers, "Last-Event-ID": stream.resume_from})
         try:
             resumed.wait_for(about(missed["id"], "created"))
+            assert resumed.resume_from is None  # a resumed stream goes on from its header
         finally:
             resumed.close()

@@ -7,7 +7,8 @@ and the credential is checked again as often: a signed-out session, a deactivate
 account or a lost role ends the stream or narrows it. Sent again with `Last-Event-ID`,
 the stream resumes after that event, or begins with `event: resync` when those changes
 are no longer kept; `resync` also ends a stream that fell LIVE_QUEUE_SIZE events
-behind. A stream ends after LIVE_MAX_STREAM_SECONDS; clients reconnect with
+behind. A new stream first sends an `id:` alone, where a reconnection resumes even
+if no event came. A stream ends after LIVE_MAX_STREAM_SECONDS; clients reconnect with
 `Last-Event-ID` and lose nothing. Browsers sign in with the access cookie (cookie
 mode): `new EventSource(url, {withCredentials: true})`.
 """
@@ -55,6 +56,7 @@ class Opened:
     hub: Hub
     stream: Stream
     credential: SessionClaims | str
+    resumed: bool
 
 
 async def open_stream(
@@ -71,7 +73,7 @@ async def open_stream(
     viewer = await hub.read(live.viewer, settings, credential)
     stream = await hub.open(viewer, after=_after(last_event_id))
     try:
-        yield Opened(hub, stream, credential)
+        yield Opened(hub, stream, credential, resumed=last_event_id is not None)
     finally:
         hub.close(stream)
 
@@ -85,6 +87,9 @@ async def stream_changes(
     heartbeat = settings.live_heartbeat_seconds
     checked = time.monotonic()
     ends = checked + settings.live_max_stream_seconds
+    if not opened.resumed and opened.stream.last.id:
+        # An id with no event: a reconnection resumes here, even if no event came.
+        yield ServerSentEvent(id=str(opened.stream.last.id))
     while (left := ends - time.monotonic()) > 0:
         event = await opened.stream.next(min(heartbeat, left))
         if isinstance(event, End):
