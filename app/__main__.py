@@ -26,7 +26,7 @@ from app.core.migrations import migrate
 from app.core.passwords import PasswordHasher
 from app.models import Role, UserCreate
 from app.models.fields import utcnow
-from app.services import accounts, attachments, audit, sessions, throttle, two_factor
+from app.services import accounts, attachments, audit, live, sessions, throttle, two_factor
 from app.services.mail import link
 
 logger = logging.getLogger("app.cli")
@@ -199,23 +199,24 @@ def reset_two_factor(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _purge(db: Session, *, settings: Settings) -> tuple[int, int, int, int]:
+def _purge(db: Session, *, settings: Settings) -> tuple[int, int, int, int, int]:
     now = utcnow()
     dead = sessions.purge_dead_sessions(db, now=now)
     counters = throttle.purge_expired(db, settings=settings, now=now)
     events = audit.prune(db, retention_days=settings.audit_retention_days, now=now)
-    return dead, counters, events, attachments.delete_orphans(db, now=now)
+    return dead, counters, events, live.prune(db), attachments.delete_orphans(db, now=now)
 
 
 def cleanup(settings: Settings, _args: argparse.Namespace) -> int:
     """`cleanup`: delete expired sessions, stale throttle counters, audit events
-    older than AUDIT_RETENTION_DAYS, and stored files that no row names (left by a
-    crash), once they are an hour old."""
+    older than AUDIT_RETENTION_DAYS, live-update changes past the newest 10,000, and
+    stored files that no row names (left by a crash), once they are an hour old."""
     with system_session(settings) as db:
-        dead, counters, events, files = _purge(db, settings=settings)
+        dead, counters, events, changes, files = _purge(db, settings=settings)
     print(
         f"deleted {dead} expired or revoked sessions, {counters} stale throttle counters, "
-        f"{events} audit events past retention, {files} stored files without a row"
+        f"{events} audit events past retention, {changes} old live-update changes, "
+        f"{files} stored files without a row"
     )
     return 0
 

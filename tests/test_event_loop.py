@@ -142,11 +142,11 @@ def test_the_back_office_mails_off_the_loop(
     assert watch.reports == []
 
 
-def test_live_updates_listen_and_read_off_the_loop(
+def test_live_updates_read_off_the_loop(
     watched: tuple[TestClient, LoopWatch], user: Account
 ) -> None:
-    # The app's live updates on its debug-mode loop: listening (PostgreSQL) or polling
-    # (SQLite), then reading the change log and the rows, never on the loop itself.
+    # The app's live updates on its debug-mode loop: reading the change log and the
+    # rows, never on the loop itself.
     client, watch = watched
     hub: Hub = client.app.state.live_hub  # type: ignore[attr-defined]
     assert client.portal is not None

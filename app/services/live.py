@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, func, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from app.core.config import Settings
@@ -44,6 +44,7 @@ class Position(NamedTuple):
 
 
 START = Position(0, 0)
+CHANGES_KEPT = 10_000  # as the triggers keep (the migrations' KEPT)
 # The oldest transaction running, as the statement's snapshot sees it (PostgreSQL).
 OLDEST_RUNNING: sa.ColumnClause[int] = sa.literal_column(
     "pg_snapshot_xmin(pg_current_snapshot())::text::bigint", sa.BigInteger()
@@ -145,6 +146,16 @@ def read_events(db: Session, *, after: Position, limit: int) -> Batch:
     events = [_event(change, records) for change in changes]
     found = [event for event in events if event is not None]
     return Batch(found, _position(changes[-1]), full=full, waiting=waiting)
+
+
+def prune(db: Session) -> int:
+    """Delete the changes older than the newest CHANGES_KEPT that readers can take
+    (the triggers delete each change that falls out, when they can); how many."""
+    newest = db.exec(select(func.max(Change.id))).one() or 0
+    old = delete(Change).where(col(Change.id) <= newest - CHANGES_KEPT)
+    if _postgresql(db):
+        old = old.where(col(Change.tx) < OLDEST_RUNNING)
+    return db.exec(old).rowcount
 
 
 def _postgresql(db: Session) -> bool:

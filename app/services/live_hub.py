@@ -1,8 +1,10 @@
 """The live updates of one process: one reader of the change log, fanned out to streams.
 
-The reader runs while a stream is open: it wakes when the database may have new
-changes (`app.core.listen`), reads them once on a reading thread, and offers each event
-to every stream whose viewer may see it. On PostgreSQL, changes committed while an
+The reader runs while a stream is open: every LIVE_POLL_SECONDS it reads the new
+changes of the database's log once, on a reading thread, and offers each event to
+every stream whose viewer may see it. (A NOTIFY from the triggers would wake it
+sooner, but PostgreSQL then commits the writing transactions one at a time: see the
+migration that removed it.) On PostgreSQL, changes committed while an
 older transaction still runs wait for it to end (`app.services.live.Position`): they
 are read again every WAITING_SECONDS until they can be taken. A stream holds at most
 LIVE_QUEUE_SIZE events; one that falls further behind (a client that does not read)
@@ -22,7 +24,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.core.db import read_again_if_dropped
 from app.core.errors import AppError, ErrorCode
-from app.core.listen import ChangeSignal, change_signal
 from app.core.state import AppState
 from app.services import live
 from app.services.live import START, Event, Viewer
@@ -122,7 +123,7 @@ class Hub:
             async with self.lock:
                 if self.task is None:
                     self.cursor = await self.read(live.latest_position)
-                    self.task = asyncio.create_task(self._run(change_signal(settings)))
+                    self.task = asyncio.create_task(self._run(settings.live_poll_seconds))
                 self.streams.add(stream)
                 stream.last = self.cursor
             if after is not None:
@@ -172,21 +173,15 @@ class Hub:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
-    async def _run(self, signal: ChangeSignal) -> None:
+    async def _run(self, poll_seconds: float) -> None:
         waiting = False
-        try:
-            while True:
-                if waiting:
-                    await asyncio.sleep(WAITING_SECONDS)
-                else:
-                    await signal.wait()
-                try:
-                    waiting = await self._read_new()
-                except SQLAlchemyError as exc:  # the database is away: try again later
-                    logger.warning("live updates: cannot read changes: %s", exc)
-                    waiting = False
-        finally:
-            signal.close()
+        while True:
+            await asyncio.sleep(WAITING_SECONDS if waiting else poll_seconds)
+            try:
+                waiting = await self._read_new()
+            except SQLAlchemyError as exc:  # the database is away: try again later
+                logger.warning("live updates: cannot read changes: %s", exc)
+                waiting = False
 
     async def _read_new(self) -> bool:
         """Offer every change since the cursor that can be taken to the streams;
