@@ -3,8 +3,8 @@
 Rows are written by database triggers (see the migration that adds the table), in the
 transaction of the write, whoever writes: the API, the back office, a CSV import or a
 bulk action. Each new change deletes the one CHANGES_KEPT before it when readers can
-take it; `python -m app cleanup` deletes those left (`app.services.live.prune`). `LiveEvent` is what a stream of `GET /live`
-sends for a change.
+take it; `python -m app cleanup` deletes those left (`app.services.live.prune`).
+`LiveEvent` is what a stream of `GET /live` sends for a change.
 """
 
 import uuid
