@@ -12,7 +12,7 @@ never runs as this site's.
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, File, Path, Request, UploadFile, status
+from fastapi import Depends, File, Path, Request, UploadFile
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import CurrentUser, SessionDep, SettingsDep
@@ -78,7 +78,7 @@ async def get_storage(request: Request) -> Storage:
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, operation_id="items-files-upload",
+    "", status_code=201, operation_id="items-files-upload",
     responses=UPLOAD_ERRORS,
 )  # fmt: skip
 def upload_file(
@@ -128,7 +128,7 @@ def download_file(
 
 
 @router.delete(
-    "/{fileId:row}", status_code=status.HTTP_204_NO_CONTENT, operation_id="items-files-delete",
+    "/{fileId:row}", status_code=204, operation_id="items-files-delete",
     responses=NOT_FOUND,
 )  # fmt: skip
 def delete_file(item_id: ItemId, file_id: FileId, db: SessionDep, user: CurrentUser) -> None:

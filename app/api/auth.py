@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import Form, status
+from fastapi import Form
 from fastapi.responses import JSONResponse
 
 from app.api.cookies import AuthMode
@@ -44,6 +44,9 @@ SIGN_IN_CODES = (
 )
 SIGN_IN_ERRORS = responses(*SIGN_IN_CODES, ErrorCode.CROSS_SITE_REQUEST)
 LOGOUT = responses(*SESSION_ONLY, ErrorCode.CROSS_SITE_REQUEST)
+REGISTRATION_REFUSED = responses(
+    (ErrorCode.EMAIL_ALREADY_REGISTERED, REGISTRATION_TAKEN_STATUS), ErrorCode.REGISTRATION_DISABLED
+)
 CHALLENGED: Responses = {
     202: {
         "model": TwoFactorChallenge,
@@ -58,25 +61,15 @@ def _answer(answer: TokenPair | TwoFactorChallenge, mode: AuthMode) -> SignInAns
     two-factor challenge."""
     if isinstance(answer, TwoFactorChallenge):
         content = answer.model_dump(mode="json", by_alias=True)
-        return JSONResponse(content, status_code=status.HTTP_202_ACCEPTED)
+        return JSONResponse(content, status_code=202)
     return mode.answer(answer)
 
 
 @router.post(
-    "/register",
-    status_code=status.HTTP_201_CREATED,
-    operation_id="auth-register",
-    responses=responses(
-        (ErrorCode.EMAIL_ALREADY_REGISTERED, REGISTRATION_TAKEN_STATUS),
-        ErrorCode.REGISTRATION_DISABLED,
-    ),
+    "/register", status_code=201, operation_id="auth-register", responses=REGISTRATION_REFUSED
 )
 def register(
-    body: UserRegister,
-    db: SessionDep,
-    hasher: Hasher,
-    settings: SettingsDep,
-    outbox: OutboxDep,
+    body: UserRegister, db: SessionDep, hasher: Hasher, settings: SettingsDep, outbox: OutboxDep
 ) -> UserPublic:
     """Create an account (role USER); with REQUIRE_EMAIL_VERIFICATION, mail the link
     that verifies its address."""

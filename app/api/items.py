@@ -7,7 +7,7 @@ An item the caller may not see answers 404, never 403: ids of others' items leak
 import uuid
 from typing import Annotated
 
-from fastapi import Path, Query, Response, status
+from fastapi import Path, Query, Response
 
 from app.api.csv_io import CSV_DOWNLOAD, CSV_UPLOAD, CsvResponse, CsvUpload, csv_download
 from app.api.deps import CurrentUser, OwnSessionsDep, SessionDep, SettingsDep
@@ -32,7 +32,7 @@ def list_items(
     return counted(response, items.visible_page(db, user, query))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, operation_id="items-create")
+@router.post("", status_code=201, operation_id="items-create")
 def create_item(body: ItemCreate, db: SessionDep, user: CurrentUser) -> ItemPublic:
     """Create an item owned by the caller."""
     return ItemPublic.model_validate(items.create(db, user, body))
@@ -59,7 +59,7 @@ def export_items(
 
 @router.post(
     "/import",
-    status_code=status.HTTP_201_CREATED,
+    status_code=201,
     operation_id="items-import",
     responses=CSV_UPLOAD,
 )
@@ -90,7 +90,7 @@ def update_item(item_id: ItemId, body: ItemUpdate, db: SessionDep, user: Current
 
 @router.delete(
     "/{itemId:row}",
-    status_code=status.HTTP_204_NO_CONTENT,
+    status_code=204,
     operation_id="items-delete",
     responses=NOT_FOUND,
 )

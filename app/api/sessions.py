@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import Path, status
+from fastapi import Path
 
 from app.api.deps import CurrentSessionId, SessionDep, SessionUser
 from app.api.routing import feature_router
@@ -25,7 +25,7 @@ def list_sessions(
 
 @router.delete(
     "/{sessionId}",
-    status_code=status.HTTP_204_NO_CONTENT,
+    status_code=204,
     operation_id="sessions-revoke",
     responses=responses(ErrorCode.SESSION_NOT_FOUND),
 )

@@ -34,6 +34,8 @@ from app.services import two_factor
 
 router = feature_router("/users/me/two-factor", "two-factor", *SESSION_ONLY)
 admin_router = feature_router("/users/{userId}/two-factor", "two-factor", *ADMIN_ONLY)
+ALREADY_ON = responses(*PASSWORD_CHECKED, ErrorCode.TWO_FACTOR_ALREADY_ENABLED)
+NOT_ON = responses(ErrorCode.USER_NOT_FOUND, ErrorCode.TWO_FACTOR_NOT_ENABLED)
 
 
 @router.get("", operation_id="users-me-two-factor-read")
@@ -43,12 +45,7 @@ def read_two_factor(db: SessionDep, user: SessionUser) -> TwoFactorStatus:
     return two_factor.status(db, user)
 
 
-@router.post(
-    "",
-    status_code=201,
-    operation_id="users-me-two-factor-start",
-    responses=responses(*PASSWORD_CHECKED, ErrorCode.TWO_FACTOR_ALREADY_ENABLED),
-)
+@router.post("", status_code=201, operation_id="users-me-two-factor-start", responses=ALREADY_ON)
 def start_two_factor(
     body: TwoFactorStart,
     db: SessionDep,
@@ -113,10 +110,7 @@ def disable_two_factor(
 
 
 @admin_router.post(
-    "/reset",
-    status_code=204,
-    operation_id="users-two-factor-reset",
-    responses=responses(ErrorCode.USER_NOT_FOUND, ErrorCode.TWO_FACTOR_NOT_ENABLED),
+    "/reset", status_code=204, operation_id="users-two-factor-reset", responses=NOT_ON
 )
 def reset_two_factor(user_id: UserId, db: SessionDep, _admin: AdminUser) -> None:
     """Turn a user's two-factor sign-in off (a lost authenticator and lost recovery

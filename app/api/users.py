@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import Query, Response, status
+from fastapi import Query, Response
 
 from app.api.csv_io import CSV_DOWNLOAD, CSV_UPLOAD, CsvResponse, CsvUpload, csv_download
 from app.api.deps import (
@@ -29,6 +29,9 @@ from app.services import accounts, exports, imports, profile
 from app.services.accounts import UserFilter
 
 router = feature_router("/users", "users", *SIGNED_IN)
+DELETE_REFUSED = responses(
+    *ADMIN_ONLY, ErrorCode.USER_NOT_FOUND, ErrorCode.LAST_ADMIN, ErrorCode.API_TOKEN_NOT_ALLOWED
+)
 
 
 class UserListQuery(UserFilter, ListQuery):
@@ -103,7 +106,7 @@ def change_my_password(
 
 @router.delete(
     "/me",
-    status_code=status.HTTP_204_NO_CONTENT,
+    status_code=204,
     operation_id="users-me-delete",
     responses=responses(ErrorCode.LAST_ADMIN, ErrorCode.API_TOKEN_NOT_ALLOWED),
 )
@@ -123,7 +126,7 @@ def list_users(
 
 @router.post(
     "",
-    status_code=status.HTTP_201_CREATED,
+    status_code=201,
     operation_id="users-create",
     responses=responses(*ADMIN_ONLY, ErrorCode.EMAIL_ALREADY_REGISTERED),
 )
@@ -154,7 +157,7 @@ def export_users(
 
 @router.post(
     "/import",
-    status_code=status.HTTP_201_CREATED,
+    status_code=201,
     operation_id="users-import",
     responses={**responses(*ADMIN_ONLY, ErrorCode.EMAIL_ALREADY_REGISTERED), **CSV_UPLOAD},
 )
@@ -218,12 +221,7 @@ def update_user(
 
 
 @router.delete(
-    "/{userId:row}",
-    status_code=status.HTTP_204_NO_CONTENT,
-    operation_id="users-delete",
-    responses=responses(
-        *ADMIN_ONLY, ErrorCode.USER_NOT_FOUND, ErrorCode.LAST_ADMIN, ErrorCode.API_TOKEN_NOT_ALLOWED
-    ),
+    "/{userId:row}", status_code=204, operation_id="users-delete", responses=DELETE_REFUSED
 )
 def delete_user(user_id: UserId, db: SessionDep, _admin: SessionAdmin) -> None:
     """Delete a user with their sessions and items (not with an API token)."""
