@@ -76,13 +76,12 @@ class Event:
 @dataclass(frozen=True, slots=True)
 class Batch:
     """Changes read: their events (those whose row is gone left out), the position of
-    the last one (where to read on), whether the limit was reached (there may be
-    more), and whether committed changes wait for an older transaction to end."""
+    the last one (where to read on), and whether the limit was reached (there may be
+    more)."""
 
     events: list[Event]
     last: Position
     full: bool
-    waiting: bool
 
 
 def viewer(db: Session, settings: Settings, credential: SessionClaims | str) -> Viewer:
@@ -133,19 +132,17 @@ def read_events(db: Session, *, after: Position, limit: int) -> Batch:
     their order."""
     tx, id_ = col(Change.tx), col(Change.id)
     if _postgresql(db):
-        query = _readable(db, select(Change).where(sa.tuple_(tx, id_) > sa.tuple_(*after)))
+        query = select(Change).where(sa.tuple_(tx, id_) > sa.tuple_(*after), tx < OLDEST_RUNNING)
         query = query.order_by(tx, id_)
     else:
         query = select(Change).where(id_ > after.id).order_by(id_)
     changes = db.exec(query.limit(limit)).all()
-    full = len(changes) == limit
-    waiting = not full and _postgresql(db) and _waiting(db)
     if not changes:
-        return Batch([], after, full=False, waiting=waiting)
+        return Batch([], after, full=False)
     records = _records(db, changes)
     events = [_event(change, records) for change in changes]
     found = [event for event in events if event is not None]
-    return Batch(found, _position(changes[-1]), full=full, waiting=waiting)
+    return Batch(found, _position(changes[-1]), full=len(changes) == limit)
 
 
 def prune(db: Session) -> int:
@@ -166,12 +163,6 @@ def _readable(db: Session, query: SelectOfScalar[Change]) -> SelectOfScalar[Chan
     """Only the changes of transactions that are over (on SQLite every committed
     change is)."""
     return query.where(col(Change.tx) < OLDEST_RUNNING) if _postgresql(db) else query
-
-
-def _waiting(db: Session) -> bool:
-    """Whether committed changes wait for an older transaction to end."""
-    query = select(Change.id).where(col(Change.tx) >= OLDEST_RUNNING).limit(1)
-    return db.exec(query).first() is not None
 
 
 def _position(change: Change) -> Position:

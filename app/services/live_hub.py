@@ -5,8 +5,8 @@ changes of the database's log once, on a reading thread, and offers each event t
 every stream whose viewer may see it. (A NOTIFY from the triggers would wake it
 sooner, but PostgreSQL then commits the writing transactions one at a time: see the
 migration that removed it.) On PostgreSQL, changes committed while an
-older transaction still runs wait for it to end (`app.services.live.Position`): they
-are read again every WAITING_SECONDS until they can be taken. A stream holds at most
+older transaction still runs wait for it to end (`app.services.live.Position`), and
+are read at the first poll after. A stream holds at most
 LIVE_QUEUE_SIZE events; one that falls further behind (a client that does not read)
 is dropped from the hub and told to resync, so memory stays bounded. At most
 LIVE_MAX_STREAMS_PER_USER streams per user are open at once in a process
@@ -30,7 +30,6 @@ from app.services.live import START, Event, Viewer
 
 T = TypeVar("T")
 BATCH = 500  # changes read at once
-WAITING_SECONDS = 0.1  # how soon changes waiting for an older transaction are read again
 logger = logging.getLogger(__name__)
 
 
@@ -174,18 +173,15 @@ class Hub:
             await asyncio.gather(task, return_exceptions=True)
 
     async def _run(self, poll_seconds: float) -> None:
-        waiting = False
         while True:
-            await asyncio.sleep(WAITING_SECONDS if waiting else poll_seconds)
+            await asyncio.sleep(poll_seconds)
             try:
-                waiting = await self._read_new()
+                await self._read_new()
             except SQLAlchemyError as exc:  # the database is away: try again later
                 logger.warning("live updates: cannot read changes: %s", exc)
-                waiting = False
 
-    async def _read_new(self) -> bool:
-        """Offer every change since the cursor that can be taken to the streams;
-        whether committed changes wait for an older transaction to end."""
+    async def _read_new(self) -> None:
+        """Offer every change since the cursor that can be taken to the streams."""
         while True:
             batch = await self.read(live.read_events, after=self.cursor, limit=BATCH)
             self.cursor = batch.last
@@ -195,4 +191,4 @@ class Hub:
                         stream.interrupt(RESYNC)
                         self.close(stream)
             if not batch.full:
-                return batch.waiting
+                return
