@@ -124,7 +124,8 @@ async def run(name: str) -> None:
 
 
 async def measure_app(send: Send, name: str) -> None:
-    """Sign a user in, give them 50 items, and measure two reads and a write."""
+    """Sign a user in, give them 50 items, and measure two reads (the first also with an
+    API token) and a write."""
     email = f"cpu-{uuid.uuid4().hex[:8]}@example.com"
     account = json.dumps({"email": email, "password": PASSWORD}).encode()
     await expect(send, 201, "POST", f"{API}/auth/register", account, None)
@@ -135,6 +136,10 @@ async def measure_app(send: Send, name: str) -> None:
         item = json.dumps({"title": f"item {number}"}).encode()
         await expect(send, 201, "POST", f"{API}/items", item, token)
     await measure(send, f"GET /users/me, {name}", "GET", f"{API}/users/me", token)
+    scopes = json.dumps({"name": "bench", "scopes": ["read"]}).encode()
+    created = await expect(send, 201, "POST", f"{API}/users/me/tokens", scopes, token)
+    api_token = json.loads(created)["token"]
+    await measure(send, f"GET /users/me, API token, {name}", "GET", f"{API}/users/me", api_token)
     await measure(send, f"GET /items?limit=20, {name}", "GET", f"{API}/items?limit=20", token)
     item = json.dumps({"title": "written", "description": "by bench.cpu"}).encode()
     await measure(send, f"POST /items, {name}", "POST", f"{API}/items", token, item)
