@@ -132,7 +132,7 @@ def read_events(db: Session, *, after: Position, limit: int) -> Batch:
     their order."""
     tx, id_ = col(Change.tx), col(Change.id)
     if _postgresql(db):
-        query = select(Change).where(sa.tuple_(tx, id_) > sa.tuple_(*after), tx < OLDEST_RUNNING)
+        query = _readable(db, select(Change).where(sa.tuple_(tx, id_) > sa.tuple_(*after)))
         query = query.order_by(tx, id_)
     else:
         query = select(Change).where(id_ > after.id).order_by(id_)

@@ -4,11 +4,11 @@ The reader runs while a stream is open: every LIVE_POLL_SECONDS it reads the new
 changes of the database's log once, on a reading thread, and offers each event to
 every stream whose viewer may see it. (A NOTIFY from the triggers would wake it
 sooner, but PostgreSQL then commits the writing transactions one at a time: see the
-migration that removed it.) On PostgreSQL, changes committed while an
-older transaction still runs wait for it to end (`app.services.live.Position`), and
-are read at the first poll after. A stream holds at most
-LIVE_QUEUE_SIZE events; one that falls further behind (a client that does not read)
-is dropped from the hub and told to resync, so memory stays bounded. At most
+migration that removed it.) On PostgreSQL, changes committed while an older
+transaction still runs wait for it to end (`app.services.live.Position`), and are
+read at the first poll after. A stream holds at most LIVE_QUEUE_SIZE events; one
+that falls further behind (a client that does not read) is dropped from the hub and
+told to resync, so memory stays bounded. At most
 LIVE_MAX_STREAMS_PER_USER streams per user are open at once in a process
 (`LIVE_TOO_MANY_STREAMS`, 429).
 """
