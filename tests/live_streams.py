@@ -12,8 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import text
+from sqlalchemy import Engine, text
+from sqlmodel import Session, col, select
 
+from app.models.changes import Change
+from app.services import live
 from tests.helpers import API, free_port, poll, start_server
 
 # Short heartbeats and polls, a small queue and a low limit, so tests see them work.
@@ -29,6 +32,24 @@ INSERT_ITEM = text(
     "INSERT INTO items (id, title, owner_id, created_at, updated_at) "
     "VALUES (:id, 'Beside', :owner_id, now(), now())"
 )
+
+
+def settled(engine: Engine) -> live.Position:
+    """The latest position once every committed change can be read (on PostgreSQL,
+    another test's transaction, open on the same server, holds changes back)."""
+
+    def newest() -> live.Position:
+        newest_first = select(Change).order_by(col(Change.tx).desc(), col(Change.id).desc())
+        with Session(engine) as db:
+            change = db.exec(newest_first).first()
+        return live.START if change is None else live.Position(change.tx or 0, change.id or 0)
+
+    def latest() -> live.Position:
+        with Session(engine) as db:
+            return live.latest_position(db)
+
+    assert poll(lambda: latest() == newest(), seconds=60)
+    return latest()
 
 
 @contextmanager
@@ -93,7 +114,8 @@ class Stream:
 
     def wait_for(self, found: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
         """The changes once `found(changes)` holds (generous deadline)."""
-        assert poll(lambda: found(self.changes())), f"not seen: {self.events}"
+        seen = poll(lambda: found(self.changes()))
+        assert seen, f"not seen (stream ended: {self.ended.is_set()}): {self.events}"
         return self.changes()
 
     def close(self) -> None:

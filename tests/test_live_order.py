@@ -17,7 +17,7 @@ from app.models.changes import Change
 from app.models.fields import utcnow
 from app.services import live
 from tests.helpers import Account, poll
-from tests.live_streams import INSERT_ITEM
+from tests.live_streams import INSERT_ITEM, settled
 
 
 @pytest.fixture
@@ -41,6 +41,13 @@ def read(engine: Engine, after: live.Position) -> live.Batch:
         return live.read_events(db, after=after, limit=100)
 
 
+def read_all(engine: Engine, after: live.Position, count: int) -> live.Batch:
+    """The batch once it holds `count` events (another test's transaction, open on the
+    same server, holds changes back for a while)."""
+    assert poll(lambda: len(read(engine, after).events) >= count, seconds=60)
+    return read(engine, after)
+
+
 def latest(engine: Engine) -> live.Position:
     with Session(engine) as db:
         return live.latest_position(db)
@@ -55,7 +62,7 @@ def test_a_change_is_read_once_every_older_transaction_is_over(
     transactions: tuple[Connection, Connection], engine: Engine, user: Account
 ) -> None:
     older, newer = transactions
-    start = latest(engine)
+    start = settled(engine)
     first = insert_item(older, user.id)
     older.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))  # its change is written, still open
     second = insert_item(newer, user.id)
@@ -65,7 +72,7 @@ def test_a_change_is_read_once_every_older_transaction_is_over(
     assert (held.events, held.last) == ([], start)
     older.commit()
 
-    batch = read(engine, start)
+    batch = read_all(engine, start, 2)
     assert items(batch) == [first, second]
     assert batch.events[0].id < batch.events[1].id
     assert read(engine, batch.last).events == []  # each once
@@ -76,14 +83,14 @@ def test_resuming_after_a_change_takes_the_next_ones_whatever_their_ids(
     transactions: tuple[Connection, Connection], engine: Engine, user: Account
 ) -> None:
     older, newer = transactions
-    start = latest(engine)
+    start = settled(engine)
     first = insert_item(older, user.id)  # its change is written when it commits, last
     second = insert_item(newer, user.id)
     newer.commit()
     assert read(engine, start).events == []
     older.commit()
 
-    batch = read(engine, start)
+    batch = read_all(engine, start, 2)
     assert items(batch) == [first, second]
     after_first, after_second = (event.id for event in batch.events)
     assert after_first > after_second  # ids do not follow the order here

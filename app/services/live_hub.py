@@ -125,8 +125,8 @@ class Hub:
                     self.task = asyncio.create_task(self._run(settings.live_poll_seconds))
                 self.streams.add(stream)
                 stream.last = self.cursor
-            if after is not None:
-                await self._replay(stream, after)
+                if after is not None:  # no poll meanwhile: it would queue what is replayed
+                    await self._replay(stream, after)
         except BaseException:
             self.close(stream)
             raise
@@ -181,14 +181,16 @@ class Hub:
                 logger.warning("live updates: cannot read changes: %s", exc)
 
     async def _read_new(self) -> None:
-        """Offer every change since the cursor that can be taken to the streams."""
-        while True:
-            batch = await self.read(live.read_events, after=self.cursor, limit=BATCH)
-            self.cursor = batch.last
-            for event in batch.events:
-                for stream in list(self.streams):
-                    if not stream.offer(event):
-                        stream.interrupt(RESYNC)
-                        self.close(stream)
-            if not batch.full:
-                return
+        """Offer every change since the cursor that can be taken to the streams (not
+        while a stream opens)."""
+        async with self.lock:
+            while True:
+                batch = await self.read(live.read_events, after=self.cursor, limit=BATCH)
+                self.cursor = batch.last
+                for event in batch.events:
+                    for stream in list(self.streams):
+                        if not stream.offer(event):
+                            stream.interrupt(RESYNC)
+                            self.close(stream)
+                if not batch.full:
+                    return
