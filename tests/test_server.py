@@ -114,6 +114,24 @@ def test_a_head_that_does_not_arrive_in_time_gets_408(served: Served, sent: byte
     assert waited >= HEAD_TIMEOUT * 0.9
 
 
+def test_a_later_head_is_timed_from_its_first_byte(served: Served) -> None:
+    with socket.create_connection(served.address, timeout=120) as connection:
+        connection.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = b""
+        while b"}" not in answer:  # the first answer, whole
+            answer += connection.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+        time.sleep(HEAD_TIMEOUT * 0.6)  # idle, within uvicorn's keep-alive: not counted
+        connection.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        started = time.monotonic()
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+        waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert waited >= HEAD_TIMEOUT * 0.9
+
+
 def open_files(pid: int) -> int:
     return len(list(Path(f"/proc/{pid}/fd").iterdir()))
 

@@ -196,7 +196,6 @@ class SignedIn:
     user: User
     session_id: uuid.UUID | None  # None for an API token
     scopes: frozenset[TokenScope] | None  # an API token's; None for a session
-    two_factor: bool = False  # a session signed in with a second factor
 
 
 def get_signed_in(
@@ -208,12 +207,11 @@ def get_signed_in(
     403 for an API token's write without the `write` scope. They act for the audit
     log from here on."""
     if isinstance(credential, SessionClaims):
-        found_session = sessions.signed_in_user(db, credential)
-        if found_session is None:
+        user = sessions.signed_in_user(db, credential)
+        if user is None:
             raise AppError(ErrorCode.TOKEN_INVALID)
-        user, two_factor_session = found_session
         audit.act_as(db, audit.acting(user, credential_id=credential.session_id))
-        return SignedIn(user, credential.session_id, None, two_factor_session)
+        return SignedIn(user, credential.session_id, None)
     found = api_tokens.signed_in(db, credential)
     if found is None:
         raise AppError(ErrorCode.TOKEN_INVALID)
@@ -237,7 +235,7 @@ def _second_factor(db: Session, signed_in: SignedIn) -> bool:
     or an API token of an account that signs in with one (tokens are made from a
     signed-in session)."""
     if signed_in.session_id is not None:
-        return signed_in.two_factor
+        return sessions.has_second_factor(db, signed_in.session_id)
     return two_factor.is_enabled(db, signed_in.user.id)
 
 

@@ -58,16 +58,22 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.max_head_bytes = settings.max_request_header_bytes
         self.max_headers = settings.max_request_headers
         self.head_timeout = settings.request_head_timeout
-        self.head_deadline: TimerHandle | None = None
+        # When the head being awaited began (None between heads), checked by one timer
+        # per connection: a timer set and cancelled for every request cost more.
+        self.head_started: float | None = None
+        self.head_timer: TimerHandle | None = None
         self.reading_head = self.head_too_large = False
         self.head_bytes = self.received_in_head = 0
 
     def connection_made(self, transport: Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._await_head()
+        self.head_started = self.loop.time()
+        self.head_timer = self.loop.call_at(self.head_started + self.head_timeout, self._check)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._head_arrived()
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
         super().connection_lost(exc)
 
     def shutdown(self) -> None:
@@ -77,32 +83,31 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             stopping()
         super().shutdown()
 
-    def _await_head(self) -> None:
-        if self.head_deadline is None:
-            self.head_deadline = self.loop.call_later(self.head_timeout, self._head_timed_out)
-
-    def _head_arrived(self) -> None:
-        if self.head_deadline is not None:
-            self.head_deadline.cancel()
-            self.head_deadline = None
-
-    def _head_timed_out(self) -> None:
-        self.head_deadline = None
+    def _check(self) -> None:
+        """408 and close if the awaited head is late, else look again when it would be."""
+        self.head_timer = None
         if self.transport.is_closing():
             return
-        if self.cycle is not None and not self.cycle.response_complete:
-            self._await_head()  # a response is on its way first (pipelining)
-            return
-        self.logger.info("Request head from %s not complete in time; answered 408", self._peer())
-        self.transport.write(TIMEOUT_RESPONSE)
-        self.transport.close()
+        now, started = self.loop.time(), self.head_started
+        if started is not None and now - started >= self.head_timeout:
+            if self.cycle is None or self.cycle.response_complete:
+                self.logger.info(
+                    "Request head from %s not complete in time; answered 408", self._peer()
+                )
+                self.transport.write(TIMEOUT_RESPONSE)
+                self.transport.close()
+                return
+            started = self.head_started = now  # a response is on its way first (pipelining)
+        deadline = (now if started is None else started) + self.head_timeout
+        self.head_timer = self.loop.call_at(deadline, self._check)
 
     def _peer(self) -> str:
         return f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._await_head()
+        if self.head_started is None:
+            self.head_started = self.loop.time()
         self.reading_head = True
         self.head_bytes = self.received_in_head = 0
 
@@ -121,7 +126,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
-        self._head_arrived()
+        self.head_started = None
         self.reading_head = False
         super().on_headers_complete()
 
@@ -141,6 +146,5 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             return
         self.logger.warning("Request head from %s over the limit; answered 431", self._peer())
         self.reading_head = self.head_too_large = False
-        self._head_arrived()
         self.transport.write(TOO_LARGE_RESPONSE)
         self.transport.close()

@@ -89,10 +89,12 @@ def viewer(db: Session, settings: Settings, credential: SessionClaims | str) -> 
     active user, or an API token with the `read` scope; else 401 (403 for a token
     without `read`)."""
     if isinstance(credential, SessionClaims):
-        found = sessions.signed_in_user(db, credential)
-        if found is None:
+        user = sessions.signed_in_user(db, credential)
+        if user is None:
             raise AppError(ErrorCode.TOKEN_INVALID)
-        user, second_factor = found
+        second_factor = settings.require_admin_2fa and sessions.has_second_factor(
+            db, credential.session_id
+        )
         return _viewer(settings, user, admin_scope=True, second_factor=second_factor)
     signed_in = api_tokens.signed_in(db, credential)
     if signed_in is None:
