@@ -98,20 +98,25 @@ def base_url(served: Served) -> str:
     return f"http://{served.address[0]}:{served.address[1]}"
 
 
+def assert_timed_out(connection: socket.socket, sent: bytes) -> None:
+    """Send `sent`, an incomplete head: 408 and a close, no sooner than the timeout."""
+    connection.sendall(sent)
+    started = time.monotonic()
+    answer = b""
+    while chunk := connection.recv(65536):
+        answer += chunk
+    waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert b'"code":"REQUEST_TIMEOUT"' in answer
+    assert waited >= HEAD_TIMEOUT * 0.9
+
+
 @pytest.mark.parametrize(
     "sent", [b"", b"GET /health HTTP/1.1\r\nHost: x\r\n"], ids=["nothing", "half-a-head"]
 )
 def test_a_head_that_does_not_arrive_in_time_gets_408(served: Served, sent: bytes) -> None:
     with socket.create_connection(served.address, timeout=120) as connection:
-        connection.sendall(sent)
-        started = time.monotonic()
-        answer = b""
-        while chunk := connection.recv(65536):
-            answer += chunk
-        waited = time.monotonic() - started
-    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
-    assert b'"code":"REQUEST_TIMEOUT"' in answer
-    assert waited >= HEAD_TIMEOUT * 0.9
+        assert_timed_out(connection, sent)
 
 
 def test_a_later_head_is_timed_from_its_first_byte(served: Served) -> None:
@@ -122,14 +127,7 @@ def test_a_later_head_is_timed_from_its_first_byte(served: Served) -> None:
             answer += connection.recv(65536)
         assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
         time.sleep(HEAD_TIMEOUT * 0.6)  # idle, within uvicorn's keep-alive: not counted
-        connection.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
-        started = time.monotonic()
-        answer = b""
-        while chunk := connection.recv(65536):
-            answer += chunk
-        waited = time.monotonic() - started
-    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
-    assert waited >= HEAD_TIMEOUT * 0.9
+        assert_timed_out(connection, b"GET /health HTTP/1.1\r\nHost: x\r\n")
 
 
 def open_files(pid: int) -> int:
