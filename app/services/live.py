@@ -7,7 +7,7 @@ change whose row is gone by then is left out (its deletion follows in the log).
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -92,25 +92,31 @@ def viewer(db: Session, settings: Settings, credential: SessionClaims | str) -> 
         user = sessions.signed_in_user(db, credential)
         if user is None:
             raise AppError(ErrorCode.TOKEN_INVALID)
-        second_factor = settings.require_admin_2fa and sessions.has_second_factor(
-            db, credential.session_id
-        )
-        return _viewer(settings, user, admin_scope=True, second_factor=second_factor)
+        session_id = credential.session_id
+        return _viewer(
+            settings, user, admin_scope=True,
+            second_factor=lambda: sessions.has_second_factor(db, session_id),
+        )  # fmt: skip
     signed_in = api_tokens.signed_in(db, credential)
     if signed_in is None:
         raise AppError(ErrorCode.TOKEN_INVALID)
     user, token = signed_in
     if TokenScope.READ not in token.scope_set:
         raise AppError(ErrorCode.API_TOKEN_SCOPE)
-    second_factor = settings.require_admin_2fa and two_factor.is_enabled(db, user.id)
     admin_scope = TokenScope.ADMIN in token.scope_set
-    return _viewer(settings, user, admin_scope=admin_scope, second_factor=second_factor)
+    return _viewer(
+        settings, user, admin_scope=admin_scope,
+        second_factor=lambda: two_factor.is_enabled(db, user.id),
+    )  # fmt: skip
 
 
-def _viewer(settings: Settings, user: User, *, admin_scope: bool, second_factor: bool) -> Viewer:
-    """As `GET /items` and the admin routes decide (`app.api.deps.get_admin`)."""
+def _viewer(
+    settings: Settings, user: User, *, admin_scope: bool, second_factor: Callable[[], bool]
+) -> Viewer:
+    """As `GET /items` and the admin routes decide (`app.api.deps.get_admin`);
+    `second_factor` is asked only of an admin when REQUIRE_ADMIN_2FA is on."""
     admin = user.role == Role.ADMIN
-    users = admin and admin_scope and (second_factor or not settings.require_admin_2fa)
+    users = admin and admin_scope and (not settings.require_admin_2fa or second_factor())
     return Viewer(user.id, all_items=admin, users=users)
 
 

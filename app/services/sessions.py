@@ -60,8 +60,8 @@ def signed_in_user(db: Session, claims: SessionClaims) -> User | None:
 
 def has_second_factor(db: Session, session_id: uuid.UUID) -> bool:
     """Whether session `session_id` was signed in with a second factor, or enrolled one
-    since. Asked only where it matters (admin routes with REQUIRE_ADMIN_2FA), so the
-    check of every request reads the user alone."""
+    since. Asked only of admins with REQUIRE_ADMIN_2FA on (admin routes, live streams),
+    so the check of every request reads the user alone."""
     query = select(AuthSession.two_factor).where(col(AuthSession.id) == session_id)
     return db.exec(query).first() is True
 
