@@ -16,10 +16,11 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select, update
 
 from app.core.errors import ErrorCode
-from app.core.tokens import create_reset_token, create_token
+from app.core.state import app_state
+from app.core.tokens import create_reset_token, create_token, decode_session_token
 from app.models import AuditEvent, AuthSession, RecoveryCode, Role, TotpFactor
 from app.models.fields import utcnow
-from app.services import totp_codes
+from app.services import live, totp_codes
 from tests.helpers import (
     API,
     ME,
@@ -504,6 +505,22 @@ def test_required_admin_two_factor_on_the_api(
     )
     assert created.status_code == 201, created.text
     assert client.get(f"{API}/users", headers=bearer(created.json()["token"])).status_code == 200
+
+
+def test_a_live_stream_shows_users_to_an_admin_with_a_second_factor_only(
+    make_client: Callable[..., TestClient], make_account: Callable[..., Account], db: Session
+) -> None:
+    client = make_client(require_admin_2fa=True)
+    settings = app_state(client.app).settings
+    admin = make_account(role=Role.ADMIN)
+    admin.access_token = login(client, admin.email)["accessToken"]
+    claims = decode_session_token(settings, admin.access_token, "access")
+    assert live.viewer(fresh(db), settings, claims).users is False
+    turn_on(client, db, admin)
+    assert live.viewer(fresh(db), settings, claims).users is True
+    user = make_account()
+    user_claims = decode_session_token(settings, login(client, user.email)["accessToken"], "access")
+    assert live.viewer(fresh(db), settings, user_claims).users is False
 
 
 def test_without_the_setting_admins_need_no_second_factor(
