@@ -57,7 +57,7 @@ def check_connections(defaults: Settings, dsn: str) -> None:
     per_worker = (
         defaults.database_write_threads
         + defaults.database_read_threads
-        + defaults.password_hash_concurrency
+        + defaults.password_hash_threads
     )
     needed = WORKERS * (per_worker + LIMIT_APP_CONNECTIONS)
     free = seed.free_connections(dsn)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import bcrypt
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
@@ -15,6 +16,7 @@ from starlette.requests import ClientDisconnect
 from app.core import threads as threads_module
 from app.core.config import Settings
 from app.core.db import Database
+from app.core.passwords import PasswordHasher
 from app.core.threads import HashingBusy, RequestAbandoned, Threads
 from app.models import Role
 from tests.helpers import API, PASSWORD, TEST_SECRET, Account, bearer, login, me_status
@@ -91,6 +93,46 @@ def test_no_hash_is_computed_for_a_client_that_left() -> None:
     assert calls == [PASSWORD]
 
 
+def test_one_hash_runs_at_a_time_while_the_other_hashing_thread_does_other_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    threads, hasher = _threads(), PasswordHasher(4)  # one hash at a time
+    in_bcrypt, release = threading.Event(), threading.Event()
+    running: list[int] = []
+    at_once: list[int] = []
+    hashpw = bcrypt.hashpw
+
+    def held_hashpw(password: bytes, salt: bytes) -> bytes:
+        running.append(1)
+        at_once.append(len(running))
+        in_bcrypt.set()
+        release.wait(timeout=30)
+        hashed: bytes = hashpw(password, salt)
+        running.pop()
+        return hashed
+
+    monkeypatch.setattr(bcrypt, "hashpw", held_hashpw)
+
+    async def scenario() -> None:
+        first = asyncio.ensure_future(threads.run_hashing(hasher.hash, "first"))
+        assert await asyncio.to_thread(in_bcrypt.wait, 30)
+        # A check's database work, before or after its hash, runs beside the hash.
+        other_work = threads.run_hashing(lambda: "database work")
+        assert await asyncio.wait_for(other_work, timeout=20) == "database work"
+        in_bcrypt.clear()
+        second = asyncio.ensure_future(threads.run_hashing(hasher.hash, "second"))
+        assert not await asyncio.to_thread(in_bcrypt.wait, 0.2), "two hashes ran at once"
+        release.set()
+        await asyncio.gather(first, second)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        release.set()
+        threads.close()
+    assert at_once == [1, 1]
+
+
 def test_a_sign_in_that_cannot_get_a_hashing_slot_in_time_is_asked_to_come_back(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -103,7 +145,7 @@ def test_a_sign_in_that_cannot_get_a_hashing_slot_in_time_is_asked_to_come_back(
         return True
 
     async def scenario() -> BaseException | bool:
-        # The one thread hashes a password and has the next queued: both slots taken.
+        # Both hashing threads are busy: both slots are taken.
         held = [asyncio.ensure_future(threads.run_hashing(stuck)) for _ in range(2)]
         await asyncio.sleep(0.05)
         outcome = await asyncio.gather(threads.run_hashing(stuck), return_exceptions=True)

@@ -17,6 +17,9 @@ from app.core.secret_keys import check_key, read_or_create_secret
 from app.core.storage_settings import StorageSettings
 
 SQLITE_WRITE_THREADS = 2
+# `make bench` (d'), sign-ins during a flood of reads: 0.27 x the login ceiling with
+# one thread per hash at once, 0.31 with two (medians of 3 runs, 2026-12-07).
+HASH_THREADS_PER_SLOT = 2
 MAX_PREVIOUS_KEYS = 3
 
 Environment = Literal["development", "test", "production"]
@@ -234,6 +237,13 @@ class Settings(ProviderSettings, CookieSettings, LiveSettings, StorageSettings, 
         """Threads for writes: DATABASE_POOL_SIZE, or 2 on SQLite (one writer at a time;
         more would only wait in its busy handler, which is unfair: a few wait seconds)."""
         return SQLITE_WRITE_THREADS if self.is_sqlite else self.database_pool_size
+
+    @property
+    def password_hash_threads(self) -> int:
+        """Threads for work that checks or sets a password: two per hash computed at
+        once (PASSWORD_HASH_CONCURRENCY), so that one check's database work runs while
+        another's bcrypt does."""
+        return HASH_THREADS_PER_SLOT * self.password_hash_concurrency
 
     @property
     def is_sqlite(self) -> bool:

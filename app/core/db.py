@@ -95,7 +95,7 @@ def create_db_engine(settings: Settings, *, reading: bool = False) -> Engine:
 
 
 def _pool_options(settings: Settings, *, reading: bool) -> dict[str, Any]:
-    threads = settings.database_write_threads + settings.password_hash_concurrency
+    threads = settings.database_write_threads + settings.password_hash_threads
     options: dict[str, Any] = {
         "echo": settings.debug,
         "pool_size": threads,

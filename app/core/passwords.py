@@ -1,11 +1,13 @@
 """Password hashing with bcrypt at BCRYPT_ROUNDS.
 
 Hashing blocks its thread for the length of a bcrypt run: work that hashes runs on
-the hashing threads (`app.core.threads`), never on the event loop.
+the hashing threads (`app.core.threads`), never on the event loop, and at most
+PASSWORD_HASH_CONCURRENCY runs at once.
 """
 
 import os
 import secrets
+import threading
 
 import bcrypt
 
@@ -19,16 +21,19 @@ def no_password() -> str:
 
 
 class PasswordHasher:
-    """bcrypt at a fixed cost. Checking a password against no hash (an unknown email)
-    costs the same as a real check, and unusable input is simply a wrong password."""
+    """bcrypt at a fixed cost, at most `concurrency` runs at once (the rest wait).
+    Checking a password against no hash (an unknown email) costs the same as a real
+    check, and unusable input is simply a wrong password."""
 
-    def __init__(self, rounds: int) -> None:
+    def __init__(self, rounds: int, *, concurrency: int = 1) -> None:
         self.rounds = rounds
+        self._running = threading.BoundedSemaphore(concurrency)
         self._dummy_hash = self.hash(os.urandom(16).hex())
 
     def hash(self, password: str) -> str:
         """The bcrypt hash of `password`."""
-        hashed: bytes = bcrypt.hashpw(password.encode(), bcrypt.gensalt(self.rounds))
+        with self._running:
+            hashed: bytes = bcrypt.hashpw(password.encode(), bcrypt.gensalt(self.rounds))
         return hashed.decode()
 
     def verify(self, password: str, password_hash: str | None) -> bool:
@@ -38,10 +43,11 @@ class PasswordHasher:
             password_hash = None
         candidate = _password_bytes(password)
         stored = (password_hash or self._dummy_hash).encode()
-        if candidate is None:
-            bcrypt.checkpw(b"", self._dummy_hash.encode())
-            return False
-        matches: bool = bcrypt.checkpw(candidate, stored)
+        with self._running:
+            if candidate is None:
+                bcrypt.checkpw(b"", self._dummy_hash.encode())
+                return False
+            matches: bool = bcrypt.checkpw(candidate, stored)
         return matches and password_hash is not None
 
 

@@ -25,7 +25,9 @@ class AppState:
             settings=settings,
             database=Database(settings),
             threads=Threads(settings),
-            hasher=PasswordHasher(settings.bcrypt_rounds),
+            hasher=PasswordHasher(
+                settings.bcrypt_rounds, concurrency=settings.password_hash_concurrency
+            ),
         )
 
     def close(self) -> None:

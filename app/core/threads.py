@@ -8,11 +8,13 @@ each of their threads:
   the event loop.
 * writes: DATABASE_POOL_SIZE (4; 2 on SQLite, which writes one transaction at a
   time). Writers wait on their commits, so a few of them overlap.
-* hashing: PASSWORD_HASH_CONCURRENCY (1), for work that checks or sets a password.
-  It first waits for a hashing slot without a thread (at most MAX_WAIT_SECONDS, then
-  503 `HashingBusy`); each thread has the next job queued behind the one it runs, so
-  it never waits for the busy event loop to hand it work. A job whose client has gone
-  by the time its slot frees is dropped (`RequestAbandoned`).
+* hashing: two per PASSWORD_HASH_CONCURRENCY (1), for work that checks or sets a
+  password. The hasher runs at most PASSWORD_HASH_CONCURRENCY bcrypt hashes at once
+  (`PasswordHasher`); the second thread does the database work of the next or the
+  last check meanwhile, so bcrypt never waits for it nor for the busy event loop.
+  Work first waits for a slot (a thread) without one, at most MAX_WAIT_SECONDS, then
+  503 `HashingBusy`. A job whose client has gone by the time its slot frees is dropped
+  (`RequestAbandoned`).
 
 Work waits for a thread in its pool's queue, never on a thread, and it runs in a copy
 of the caller's context (the request's origin is kept in a context variable).
@@ -36,7 +38,6 @@ T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 Abandoned = Callable[[], Awaitable[bool]]
 
-QUEUED_PER_THREAD = 2  # the job being run and the next one
 # How long work waits for a hashing slot before its client is asked to come back: a
 # person gets an answer in seconds, not a hang, when sign-ins outrun the CPU.
 MAX_WAIT_SECONDS = 5
@@ -63,9 +64,9 @@ class Threads:
         # and writes, 0.42 and 0.33 with two (3 runs each, 2026-12-04).
         self.reading = _pool(settings.database_read_threads, "read")
         self.writing = _pool(settings.database_write_threads, "write")
-        self.hashing = _pool(settings.password_hash_concurrency, "hash")
+        self.hashing = _pool(settings.password_hash_threads, "hash")
         self._tally: Tally | None = tally() if settings.metrics_enabled else None
-        self._hash_slots = anyio.Semaphore(settings.password_hash_concurrency * QUEUED_PER_THREAD)
+        self._hash_slots = anyio.Semaphore(settings.password_hash_threads)
 
     async def run(self, fn: Callable[[*Ts], T], *args: *Ts, writes: bool) -> T:
         """`fn(*args)` on a writing thread, or a reading one."""
